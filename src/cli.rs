@@ -1,0 +1,610 @@
+//! Command-line interface: argument parsing (clap derive) and dispatch to the library.
+//!
+//! Raw arguments are parsed here and turned into validated option structs; all the work happens
+//! in the library modules.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use metroreach::graph::{store, RoadGraph};
+use metroreach::input::cities::{parse_lon_lat, resolve, OriginRequest};
+use metroreach::isochrone::search::SearchScratch;
+use metroreach::isochrone::{CircleParams, CommuteCircle, Direction, Engine, Extras};
+use metroreach::osm::cache::{is_pbf, load_or_import};
+use metroreach::osm::{import_pbf, ImportOptions, Profile};
+use metroreach::output::circles::{circles_geojson, edges_geojson, params_json, write_grids, write_json, RunInfo};
+use metroreach::progress::Progress;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "metroreach",
+    version,
+    about = "Delineate metropolitan areas as 1-hour commute circles from OpenStreetMap roads",
+    long_about = "metroreach turns an OpenStreetMap extract (.osm.pbf) into a routing graph, draws \
+exact travel-time areas (commute circles) around core cities, and measures how far each city \
+reaches across administrative borders.\n\nTypical use:\n  metroreach import region.osm.pbf -o region.graph\n  metroreach info region.graph",
+    after_help = "Exit codes: 0 success, 1 error (bad input, I/O; nothing written), 2 invalid command line, 3 some cities failed (the others were written)."
+)]
+pub struct Cli {
+    /// No progress bars or notes on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print notes and summaries even when stderr is not a terminal.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Turn an OSM extract (.osm.pbf) into a routing graph file.
+    #[command(long_about = "Reads the extract (decoding blobs in parallel, two passes' worth of \
+work in one: relations, ways, then only the nodes roads use), applies the travel profile, \
+contracts degree-2 chains, drops small disconnected islands and writes one graph file with the \
+road geometry, place nodes and administrative boundaries.\n\nExample:\n  metroreach import \
+yuba.osm.pbf -o yuba.graph --profile car")]
+    Import(ImportArgs),
+    /// Show what a graph file holds: counts, km of road by class, places, boundaries, profile.
+    Info(InfoArgs),
+    /// Draw commute circles (travel-time areas) around cities as GeoJSON polygons.
+    #[command(long_about = "Computes, for each city, the area reachable within each band \
+(default 30, 45 and 60 minutes) by one bounded search over the road graph, and writes one \
+GeoJSON feature per city and band with its area, equivalent radius, reach factor, reached road \
+length and whether the extract's edge was reached.\n\nPolygons follow the network: reached \
+roads (cut where time runs out) are stamped on a metric grid with a short off-road walk, then \
+contoured; bands are nested, holes and islands are kept, water is not bridged.\n\nExamples:\n  \
+metroreach circles yuba.graph --at -121.5914,39.1457 --label Marysville --minutes 30,60 -o yuba.geojson\n  \
+metroreach circles malta.osm.pbf --city Valletta --arrive -o valletta.geojson\n  \
+metroreach circles china.graph --cities data/china/core-cities.csv --minutes 60 -o circles.geojson")]
+    Circles(CirclesArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The OSM extract (.osm.pbf).
+    pub input: PathBuf,
+    /// The graph file to write.
+    #[arg(short, long, value_name = "GRAPH")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub graph: GraphOptions,
+}
+
+/// Options that decide how a graph is built (and so are part of a cached graph's identity).
+#[derive(Args, Debug, Clone)]
+pub struct GraphOptions {
+    /// Travel profile: car, bike, foot, or a TOML file (`base = "car"` plus overrides) [default: car].
+    #[arg(long, value_name = "car|bike|foot|FILE.toml")]
+    pub profile: Option<String>,
+    /// Travel-time multiplier for congestion (actual ÷ free-flow time), overriding the profile's.
+    #[arg(long, value_name = "F")]
+    pub congestion: Option<f64>,
+    /// Strongly connected components smaller than this many junctions count as islands.
+    #[arg(long, default_value_t = 50, value_name = "NODES")]
+    pub min_component: u32,
+    /// Nodes this close to the extract's bounding box are flagged as its edge (metres).
+    #[arg(long, default_value_t = 1000.0, value_name = "M")]
+    pub border_margin: f64,
+}
+
+impl GraphOptions {
+    /// Validated import options.
+    pub fn to_import_options(&self) -> Result<ImportOptions> {
+        let mut profile = Profile::resolve(self.profile.as_deref().unwrap_or("car"))?;
+        if let Some(c) = self.congestion {
+            anyhow::ensure!(c.is_finite() && c > 0.0, "--congestion must be a positive number, got {c}");
+            profile.congestion = c;
+            profile.name = format!("{}×{c}", profile.name);
+        }
+        anyhow::ensure!(
+            self.border_margin.is_finite() && self.border_margin >= 0.0,
+            "--border-margin must be ≥ 0"
+        );
+        Ok(ImportOptions {
+            profile,
+            min_component_nodes: self.min_component.max(1),
+            border_margin_m: self.border_margin,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// The graph file.
+    pub graph: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    if let Some(t) = cli.threads {
+        anyhow::ensure!(t >= 1, "--threads must be at least 1");
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .context("cannot start the thread pool")?;
+    }
+    let progress = Progress::new(cli.quiet, cli.verbose);
+    match cli.command {
+        Command::Import(a) => cmd_import(a, &progress),
+        Command::Info(a) => cmd_info(a),
+        Command::Circles(a) => cmd_circles(a, &progress),
+    }
+}
+
+/// Where the origins come from.
+#[derive(Args, Debug, Clone)]
+pub struct OriginArgs {
+    /// A city by name, matched against the graph's place nodes (name, name:zh, name:en);
+    /// `node/ID` picks one place. Repeatable.
+    #[arg(long = "city", value_name = "NAME")]
+    pub cities: Vec<String>,
+    /// An origin at LON,LAT (WGS-84). Repeatable; name it with --label.
+    #[arg(long = "at", value_name = "LON,LAT", allow_hyphen_values = true)]
+    pub at: Vec<String>,
+    /// Labels for the --at origins, in the same order.
+    #[arg(long = "label", value_name = "NAME")]
+    pub labels: Vec<String>,
+    /// A CSV of origins: name,lon,lat plus optional id, group (rows sharing a group form one
+    /// city with several origins) and population.
+    #[arg(long = "cities", value_name = "FILE.csv")]
+    pub cities_csv: Option<PathBuf>,
+    /// Every place=city node of the graph.
+    #[arg(long)]
+    pub auto_cities: bool,
+    /// With --auto-cities: only cities with at least this population.
+    #[arg(long, value_name = "N", requires = "auto_cities")]
+    pub min_population: Option<u64>,
+}
+
+impl OriginArgs {
+    pub fn to_request(&self) -> Result<OriginRequest> {
+        let at = self
+            .at
+            .iter()
+            .map(|s| parse_lon_lat(s).map_err(|e| anyhow::anyhow!("--at {e}")))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(OriginRequest {
+            city_names: self.cities.clone(),
+            at,
+            labels: self.labels.clone(),
+            cities_csv: self.cities_csv.clone(),
+            auto_cities: self.auto_cities,
+            min_population: self.min_population,
+        })
+    }
+}
+
+/// How circles are searched and drawn.
+#[derive(Args, Debug, Clone)]
+pub struct CircleArgs {
+    /// Band limits in minutes, comma-separated, increasing.
+    #[arg(long, default_value = "30,45,60", value_name = "M,M,...")]
+    pub minutes: String,
+    /// Arrival isochrones: where the city can be reached from (inbound commute), not where it
+    /// reaches.
+    #[arg(long)]
+    pub arrive: bool,
+    /// Grid cell size of the polygons (m). Does not grow with the time range.
+    #[arg(long, default_value_t = 100.0, value_name = "M")]
+    pub cell: f64,
+    /// Off-road allowance: the largest walk (m) from a reached road point.
+    #[arg(long, default_value_t = 300.0, value_name = "M")]
+    pub offroad: f64,
+    /// Off-road walking speed (km/h).
+    #[arg(long, default_value_t = 5.0, value_name = "KMH")]
+    pub offroad_speed: f64,
+    /// Simplify polygons with this tolerance (m), keeping them valid and nested; 0 = exact.
+    #[arg(long, default_value_t = 0.0, value_name = "M")]
+    pub simplify: f64,
+    /// Largest distance (m) from an origin to the nearest road.
+    #[arg(long, default_value_t = 500.0, value_name = "M")]
+    pub max_snap: f64,
+    /// Reference speed (km/h) of the reach factor: area ÷ disc of radius speed × time.
+    #[arg(long, default_value_t = 60.0, value_name = "KMH")]
+    pub reference_speed: f64,
+}
+
+/// Parses `30,45,60` into strictly increasing positive minutes.
+pub fn parse_minutes(s: &str) -> Result<Vec<f64>> {
+    let mut out: Vec<f64> = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        let m: f64 = part.parse().map_err(|_| anyhow::anyhow!("--minutes: '{part}' is not a number"))?;
+        if !m.is_finite() || m <= 0.0 {
+            bail!("--minutes: {part} must be a positive number of minutes");
+        }
+        if m > 24.0 * 60.0 {
+            bail!("--minutes: {part} is more than a day");
+        }
+        if let Some(&last) = out.last() {
+            if m <= last {
+                bail!("--minutes: values must be strictly increasing ({last} then {m})");
+            }
+        }
+        out.push(m);
+    }
+    if out.is_empty() {
+        bail!("--minutes: give at least one value");
+    }
+    Ok(out)
+}
+
+impl CircleArgs {
+    pub fn to_params(&self) -> Result<CircleParams> {
+        let positive = |name: &str, v: f64| -> Result<()> {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                bail!("{name} must be a positive number, got {v}")
+            }
+        };
+        positive("--cell", self.cell)?;
+        positive("--offroad-speed", self.offroad_speed)?;
+        positive("--max-snap", self.max_snap)?;
+        positive("--reference-speed", self.reference_speed)?;
+        if !(self.offroad.is_finite() && self.offroad >= 0.0) {
+            bail!("--offroad must be ≥ 0, got {}", self.offroad);
+        }
+        if !(self.simplify.is_finite() && self.simplify >= 0.0) {
+            bail!("--simplify must be ≥ 0, got {}", self.simplify);
+        }
+        if self.cell > 5000.0 {
+            bail!("--cell {} m is too coarse for commute circles (at most 5000)", self.cell);
+        }
+        Ok(CircleParams {
+            minutes: parse_minutes(&self.minutes)?,
+            direction: if self.arrive { Direction::Arrive } else { Direction::Depart },
+            max_snap_m: self.max_snap,
+            cell_m: self.cell,
+            // The grid needs at least one cell of allowance to draw a road at all.
+            offroad_m: self.offroad.max(self.cell),
+            offroad_kmh: self.offroad_speed,
+            simplify_m: self.simplify,
+            reference_kmh: self.reference_speed,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CirclesArgs {
+    /// A graph file, or an OSM extract (.osm.pbf: imported with --profile and cached beside it).
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub origins: OriginArgs,
+    #[command(flatten)]
+    pub circle: CircleArgs,
+    /// The GeoJSON file to write.
+    #[arg(short, long, value_name = "FILE.geojson")]
+    pub output: PathBuf,
+    /// Also write the reached road stretches with their times (GeoJSON LineStrings).
+    #[arg(long, value_name = "FILE.geojson")]
+    pub edges: Option<PathBuf>,
+    /// Also write each city's travel-time grid (ESRI ASCII grid, minutes) into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub grid: Option<PathBuf>,
+    #[command(flatten)]
+    pub graph: GraphOptions,
+}
+
+/// Loads the graph named on the command line (importing and caching a PBF).
+pub fn load_graph(input: &Path, g: &GraphOptions, progress: &Progress) -> Result<(RoadGraph, String)> {
+    if !is_pbf(input) && (g.profile.is_some() || g.congestion.is_some()) {
+        let meta = store::load(input)?.meta;
+        bail!(
+            "--profile and --congestion apply when importing a PBF; {} was built with profile '{}' \
+             (re-run `metroreach import` with the profile you want, or pass the .osm.pbf)",
+            input.display(),
+            meta.profile_name
+        );
+    }
+    let opts = g.to_import_options()?;
+    let (graph, path) = load_or_import(input, &opts, progress)?;
+    let name = path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| input.display().to_string());
+    Ok((graph, name))
+}
+
+/// Computes circles for all cities in parallel; results keep the input order.
+pub fn compute_circles(
+    engine: &Engine,
+    cities: &[metroreach::isochrone::CitySpec],
+    p: &CircleParams,
+    extras: Extras,
+    progress: &Progress,
+) -> Vec<Result<CommuteCircle, metroreach::isochrone::CircleError>> {
+    let bar = progress.bar(cities.len() as u64, "circles");
+    let n = engine.graph.num_nodes();
+    let out: Vec<_> = cities
+        .par_iter()
+        .map_init(
+            || SearchScratch::new(n),
+            |scratch, city| {
+                let r = engine.circle_with(city, p, scratch, extras);
+                bar.inc(1);
+                r
+            },
+        )
+        .collect();
+    bar.finish_and_clear();
+    out
+}
+
+fn cmd_circles(a: CirclesArgs, progress: &Progress) -> Result<()> {
+    let params = a.circle.to_params()?;
+    let request = a.origins.to_request()?;
+    let (graph, graph_file) = load_graph(&a.input, &a.graph, progress)?;
+    let cities = resolve(&request, &graph.places)?;
+    let engine = Engine::new(&graph);
+    let extras = Extras {
+        keep_grid: a.grid.is_some(),
+        keep_edges: a.edges.is_some(),
+    };
+    let results = compute_circles(&engine, &cities, &params, extras, progress);
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for (city, r) in cities.iter().zip(results) {
+        match r {
+            Ok(c) => ok.push(c),
+            Err(e) => failed.push((city.name.clone(), e.to_string())),
+        }
+    }
+    for (_, e) in &failed {
+        eprintln!("error: {e}");
+    }
+    if ok.is_empty() {
+        bail!("no circle could be computed ({} of {} cities failed); nothing written", failed.len(), cities.len());
+    }
+    let run = RunInfo {
+        command: "circles".into(),
+        graph: graph.meta.clone(),
+        graph_file,
+        parameters: params_json(&params),
+        failed: failed.clone(),
+        notes: coarse_notes(&graph),
+    };
+    write_json(&a.output, &circles_geojson(&ok, &params, &run))?;
+    if let Some(path) = &a.edges {
+        write_json(path, &edges_geojson(&ok, &params, &run))?;
+    }
+    if let Some(dir) = &a.grid {
+        write_grids(dir, &ok, &params)?;
+    }
+    if progress.notes_enabled() {
+        eprintln!("{}", circles_summary(&ok, &params));
+        eprintln!("wrote {} ({} cities, {} features)", a.output.display(), ok.len(), ok.len() * params.minutes.len());
+    }
+    if !failed.is_empty() {
+        return Err(PartialFailure(format!(
+            "{} of {} cities failed: {}",
+            failed.len(),
+            cities.len(),
+            failed.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", ")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Some cities failed, the others were written: exit code 3.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PartialFailure(pub String);
+
+/// Notes recorded in outputs about the nature of the graph.
+pub fn coarse_notes(g: &RoadGraph) -> Vec<String> {
+    let mut notes = Vec::new();
+    let classes = g.meta.km_by_class.len();
+    if classes <= 1 && g.meta.source.file_name.contains("coarse") {
+        notes.push(
+            "coarse network: major roads only, one road class, coordinates rounded to 0.001°; \
+             circles are indicative, not fine polygons"
+                .into(),
+        );
+    }
+    notes
+}
+
+fn circles_summary(circles: &[CommuteCircle], p: &CircleParams) -> String {
+    let mut s = String::new();
+    use std::fmt::Write;
+    let _ = writeln!(s, "{:<24} {:>7} {:>10} {:>9} {:>7} {:>9} {:>9}", "city", "snap m", "minutes", "area km²", "r km", "search ms", "poly ms");
+    for c in circles {
+        let snap = c.origins.iter().map(|o| o.snap.distance_m).fold(0.0, f64::max);
+        for b in &c.bands {
+            let _ = writeln!(
+                s,
+                "{:<24} {:>7.0} {:>10} {:>9.1} {:>7.1} {:>9.1} {:>9.1}{}",
+                c.city.name,
+                snap,
+                format!("{} {}", b.minutes, p.direction.as_str()),
+                b.area_km2,
+                b.equivalent_radius_km,
+                c.search_ms,
+                c.polygon_ms,
+                if b.truncated { "  (reaches the extract's edge)" } else { "" }
+            );
+        }
+    }
+    s.trim_end().to_string()
+}
+
+fn cmd_import(a: ImportArgs, progress: &Progress) -> Result<()> {
+    let opts = a.graph.to_import_options()?;
+    let graph = import_pbf(&a.input, &opts, progress)?;
+    store::save(&graph, &a.output)?;
+    if progress.notes_enabled() {
+        eprintln!("{}", summary_text(&graph, &a.output));
+    }
+    Ok(())
+}
+
+fn cmd_info(a: InfoArgs) -> Result<()> {
+    let graph = store::load(&a.graph)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&info_json(&graph, &a.graph))?);
+    } else {
+        println!("{}", summary_text(&graph, &a.graph));
+        println!("\nprofile parameters:\n{}", indent(&graph.meta.profile_toml));
+    }
+    Ok(())
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn places_by_kind(g: &RoadGraph) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for p in &g.places {
+        *m.entry(p.kind.clone()).or_default() += 1;
+    }
+    m
+}
+
+fn boundaries_by_level(g: &RoadGraph) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for b in &g.boundaries {
+        let k = b.admin_level.map(|l| l.to_string()).unwrap_or_else(|| "?".into());
+        *m.entry(k).or_default() += 1;
+    }
+    m
+}
+
+fn info_json(g: &RoadGraph, path: &std::path::Path) -> serde_json::Value {
+    let core = g
+        .node_flags
+        .iter()
+        .filter(|f| **f & metroreach::graph::node_flags::CORE != 0)
+        .count();
+    serde_json::json!({
+        "file": path.display().to_string(),
+        "format_version": store::FORMAT_VERSION,
+        "nodes": g.num_nodes(),
+        "core_nodes": core,
+        "edges": g.num_edges(),
+        "roads": g.num_roads(),
+        "geometry_points": g.geom.len(),
+        "road_km": g.road_length_m.iter().map(|&l| l as f64).sum::<f64>() / 1000.0,
+        "places": g.places.len(),
+        "places_by_kind": places_by_kind(g),
+        "boundaries": g.boundaries.len(),
+        "boundaries_by_admin_level": boundaries_by_level(g),
+        "meta": g.meta,
+    })
+}
+
+/// The one-screen summary printed after an import and by `info`.
+pub fn summary_text(g: &RoadGraph, path: &std::path::Path) -> String {
+    let m = &g.meta;
+    let s = &m.import;
+    let mut out = String::new();
+    use std::fmt::Write;
+    let _ = writeln!(out, "graph     {}", path.display());
+    let _ = writeln!(
+        out,
+        "source    {} ({:.1} MB){}",
+        m.source.file_name,
+        m.source.size_bytes as f64 / 1e6,
+        m.source
+            .replication_timestamp
+            .map(|t| format!(", OSM data of {}", metroreach::output::format_rfc3339(t)))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "profile   {}", m.profile_name);
+    let _ = writeln!(
+        out,
+        "imported  {} in {:.2} s on {} threads ({} blobs{})",
+        s.imported_at,
+        s.import_seconds,
+        s.threads,
+        s.blobs,
+        if s.sorted_by_type { "" } else { ", unsorted file" }
+    );
+    let road_km: f64 = m.km_by_class.values().sum();
+    let _ = writeln!(
+        out,
+        "graph     {} nodes, {} edges, {} roads, {:.1} km of road",
+        g.num_nodes(),
+        g.num_edges(),
+        g.num_roads(),
+        road_km
+    );
+    if let Some(b) = &m.bbox {
+        let _ = writeln!(
+            out,
+            "bbox      {:.5},{:.5} .. {:.5},{:.5}",
+            b.min_lon, b.min_lat, b.max_lon, b.max_lat
+        );
+    }
+    let mut classes: Vec<(&String, &f64)> = m.km_by_class.iter().collect();
+    classes.sort_by(|a, b| b.1.total_cmp(a.1));
+    let _ = writeln!(
+        out,
+        "km/class  {}",
+        classes
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "areas     {}",
+        s.km_by_area_type
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.1} km"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "read      {} nodes, {} ways ({} roads, {} ferries), {} relations",
+        s.nodes_read, s.ways_read, s.road_ways, s.ferry_ways, s.relations_read
+    );
+    let _ = writeln!(
+        out,
+        "cleaned   {} missing node refs, {} ways clipped, {} dropped; {} degree-2 nodes contracted; \
+         {} islands dropped ({} nodes, {} edges)",
+        s.missing_node_refs,
+        s.clipped_ways,
+        s.dropped_ways,
+        s.contracted_nodes,
+        s.island_components_dropped,
+        s.island_nodes_dropped,
+        s.island_edges_dropped
+    );
+    let _ = writeln!(
+        out,
+        "places    {} ({})",
+        g.places.len(),
+        places_by_kind(g)
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = write!(
+        out,
+        "bounds    {} ({}), {} broken rings",
+        g.boundaries.len(),
+        boundaries_by_level(g)
+            .iter()
+            .map(|(k, v)| format!("level {k}: {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        s.boundary_broken_rings
+    );
+    for w in &s.warnings {
+        let _ = write!(out, "\nwarning   {w}");
+    }
+    out
+}

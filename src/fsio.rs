@@ -1,0 +1,113 @@
+//! Atomic output files: write to a temporary file in the same directory, then rename.
+//!
+//! A run that fails or is killed at any moment leaves either the previous file or the complete
+//! new one, never a torn one. Temporary files are named `.NAME.tmp-PID` beside the target.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// An output file that appears at its final path only when `commit` succeeds.
+pub struct AtomicFile {
+    target: PathBuf,
+    tmp: PathBuf,
+    writer: Option<BufWriter<File>>,
+}
+
+/// Errors writing an output.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {source}")]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+impl AtomicFile {
+    pub fn create(target: &Path) -> Result<AtomicFile, WriteError> {
+        let err = |source| WriteError {
+            path: target.to_path_buf(),
+            source,
+        };
+        if target.is_dir() {
+            return Err(err(std::io::Error::other("it is a directory")));
+        }
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("directory {} does not exist", dir.display()),
+            )));
+        }
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let file = File::create(&tmp).map_err(err)?;
+        Ok(AtomicFile {
+            target: target.to_path_buf(),
+            tmp,
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+        })
+    }
+
+    pub fn writer(&mut self) -> &mut BufWriter<File> {
+        self.writer.as_mut().expect("writer is present until commit")
+    }
+
+    /// Flushes, syncs and renames into place.
+    pub fn commit(mut self) -> Result<(), WriteError> {
+        let err = |source| WriteError {
+            path: self.target.clone(),
+            source,
+        };
+        let w = self.writer.take().expect("commit once");
+        let file = w.into_inner().map_err(|e| err(e.into_error()))?;
+        file.sync_all().map_err(err)?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.target).map_err(err)?;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            self.writer = None;
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let mut f = AtomicFile::create(path)?;
+    f.writer().write_all(bytes).map_err(|source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    f.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_appears_until_commit_and_drop_cleans_up() {
+        let dir = std::env::temp_dir().join(format!("mr-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("out.txt");
+        {
+            let mut f = AtomicFile::create(&target).unwrap();
+            f.writer().write_all(b"half").unwrap();
+            assert!(!target.exists());
+        }
+        assert!(!target.exists());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "temporary file removed");
+        write_atomic(&target, b"whole").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"whole");
+        assert!(write_atomic(&dir.join("missing/x.txt"), b"x").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,155 @@
+//! Coordinates, distances and the local metric projection shared by every stage.
+//!
+//! Coordinates are stored as WGS-84 longitude/latitude in fixed point (1e-7 degree, the precision
+//! of OSM itself), so that the graph file is compact and every stage reads the same numbers.
+
+pub mod area;
+pub mod rings;
+pub mod projection;
+
+use bytemuck::{Pod, Zeroable};
+use serde::{Deserialize, Serialize};
+
+/// Mean Earth radius in metres (IUGG), used for haversine distances.
+pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// A WGS-84 position in 1e-7 degrees (OSM's "decimicro" degrees).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Pod, Zeroable)]
+#[derive(Serialize, Deserialize)]
+pub struct CoordE7 {
+    pub lon: i32,
+    pub lat: i32,
+}
+
+impl CoordE7 {
+    /// Builds a coordinate from degrees, rounding to the nearest 1e-7 degree.
+    pub fn from_degrees(lon: f64, lat: f64) -> CoordE7 {
+        CoordE7 {
+            lon: (lon * 1e7).round() as i32,
+            lat: (lat * 1e7).round() as i32,
+        }
+    }
+    pub fn lon(self) -> f64 {
+        self.lon as f64 * 1e-7
+    }
+    pub fn lat(self) -> f64 {
+        self.lat as f64 * 1e-7
+    }
+    pub fn to_geo(self) -> geo::Coord<f64> {
+        geo::Coord {
+            x: self.lon(),
+            y: self.lat(),
+        }
+    }
+    /// True when the coordinate is a valid WGS-84 position.
+    pub fn is_valid(self) -> bool {
+        (-1_800_000_000..=1_800_000_000).contains(&self.lon)
+            && (-900_000_000..=900_000_000).contains(&self.lat)
+    }
+}
+
+/// Great-circle distance in metres between two lon/lat points (degrees).
+pub fn haversine_m(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
+}
+
+/// Distance in metres between two fixed-point coordinates.
+pub fn distance_m(a: CoordE7, b: CoordE7) -> f64 {
+    haversine_m(a.lon(), a.lat(), b.lon(), b.lat())
+}
+
+/// Length in metres of a polyline of fixed-point coordinates.
+pub fn polyline_length_m(points: &[CoordE7]) -> f64 {
+    points.windows(2).map(|w| distance_m(w[0], w[1])).sum()
+}
+
+/// A lon/lat bounding box in degrees.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BBox {
+    pub min_lon: f64,
+    pub min_lat: f64,
+    pub max_lon: f64,
+    pub max_lat: f64,
+}
+
+impl BBox {
+    pub const EMPTY: BBox = BBox {
+        min_lon: f64::INFINITY,
+        min_lat: f64::INFINITY,
+        max_lon: f64::NEG_INFINITY,
+        max_lat: f64::NEG_INFINITY,
+    };
+    pub fn is_empty(&self) -> bool {
+        self.min_lon > self.max_lon || self.min_lat > self.max_lat
+    }
+    pub fn extend(&mut self, lon: f64, lat: f64) {
+        self.min_lon = self.min_lon.min(lon);
+        self.min_lat = self.min_lat.min(lat);
+        self.max_lon = self.max_lon.max(lon);
+        self.max_lat = self.max_lat.max(lat);
+    }
+    pub fn union(&self, o: &BBox) -> BBox {
+        BBox {
+            min_lon: self.min_lon.min(o.min_lon),
+            min_lat: self.min_lat.min(o.min_lat),
+            max_lon: self.max_lon.max(o.max_lon),
+            max_lat: self.max_lat.max(o.max_lat),
+        }
+    }
+    pub fn contains(&self, lon: f64, lat: f64) -> bool {
+        lon >= self.min_lon && lon <= self.max_lon && lat >= self.min_lat && lat <= self.max_lat
+    }
+    pub fn intersects(&self, o: &BBox) -> bool {
+        !(o.min_lon > self.max_lon
+            || o.max_lon < self.min_lon
+            || o.min_lat > self.max_lat
+            || o.max_lat < self.min_lat)
+    }
+    pub fn of_coords<'a>(coords: impl IntoIterator<Item = &'a CoordE7>) -> BBox {
+        let mut b = BBox::EMPTY;
+        for c in coords {
+            b.extend(c.lon(), c.lat());
+        }
+        b
+    }
+    /// Distance in metres from a point inside the box to the nearest side (0 when outside).
+    pub fn inner_margin_m(&self, lon: f64, lat: f64) -> f64 {
+        if !self.contains(lon, lat) {
+            return 0.0;
+        }
+        let coslat = lat.to_radians().cos();
+        let m_per_deg = EARTH_RADIUS_M.to_radians();
+        let dx = (lon - self.min_lon).min(self.max_lon - lon) * m_per_deg * coslat;
+        let dy = (lat - self.min_lat).min(self.max_lat - lat) * m_per_deg;
+        dx.min(dy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn haversine_matches_known_distance() {
+        // One degree of latitude is ~111.2 km on the mean sphere.
+        let d = haversine_m(0.0, 0.0, 0.0, 1.0);
+        assert!((d - 111_195.0).abs() < 10.0, "{d}");
+        // One degree of longitude at 60 degrees is half of that.
+        let d = haversine_m(10.0, 60.0, 11.0, 60.0);
+        assert!((d - 55_597.0).abs() < 50.0, "{d}");
+    }
+
+    #[test]
+    fn coord_round_trip() {
+        let c = CoordE7::from_degrees(116.5069, 39.7953);
+        assert!((c.lon() - 116.5069).abs() < 1e-9);
+        assert!((c.lat() - 39.7953).abs() < 1e-9);
+        assert!(c.is_valid());
+        assert!(!CoordE7 { lon: 0, lat: 950_000_000 }.is_valid());
+    }
+}

@@ -1,0 +1,691 @@
+//! Building the routing graph from road ways: split at junctions, contract degree-2 chains,
+//! drop small islands, order nodes along a Hilbert curve, and lay out the CSR arrays.
+//!
+//! The builder knows nothing about OSM tags: it receives ways as node-index lists with a class and
+//! allowed directions, and asks a [`SpeedModel`] for the speed of each piece.
+
+use super::scc::strongly_connected;
+use super::{node_flags, road_flags, EdgeTarget, RoadClass, RoadGraph};
+use crate::geom::{distance_m, BBox, CoordE7};
+
+/// Marks a node whose coordinates are not in the extract.
+pub const MISSING: CoordE7 = CoordE7 {
+    lon: i32::MIN,
+    lat: i32::MIN,
+};
+
+/// A road way as the builder sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct BuildWay {
+    pub osm_id: i64,
+    pub class: RoadClass,
+    pub forward: bool,
+    pub backward: bool,
+    /// Range into [`BuildInput::refs`].
+    pub refs_start: u32,
+    pub refs_len: u32,
+}
+
+/// Everything the builder needs.
+pub struct BuildInput<'a> {
+    /// OSM id of every referenced node (sorted), and its position or [`MISSING`].
+    pub node_ids: &'a [i64],
+    pub node_coords: &'a [CoordE7],
+    pub ways: &'a [BuildWay],
+    /// Node indices (into `node_ids`) of all ways, concatenated.
+    pub refs: &'a [u32],
+}
+
+/// Speeds of a piece of road in metres per second, per direction (`None`: not allowed). A piece
+/// has one speed along its whole length, which is what lets the search interpolate times along
+/// an edge exactly.
+pub trait SpeedModel: Sync {
+    /// `way` indexes [`BuildInput::ways`]; `way_length_m` is the length of the whole way (for
+    /// ferries timed by a `duration` tag); `mid` is the middle of the piece.
+    fn piece_speeds(&self, way: usize, way_length_m: f64, mid: CoordE7) -> (Option<f64>, Option<f64>);
+    /// Fixed time added to each piece of the way (ferry boarding), seconds.
+    fn piece_extra_secs(&self, _way: usize) -> f64 {
+        0.0
+    }
+}
+
+/// Parameters of the build.
+#[derive(Clone, Copy, Debug)]
+pub struct BuildOptions {
+    /// Strongly connected components smaller than this (in graph nodes) are not "core": nodes
+    /// that can neither reach nor be reached from a core component are dropped.
+    pub min_component_nodes: u32,
+    /// Nodes closer than this to the extract's bounding box are flagged as border nodes.
+    pub border_margin_m: f64,
+    /// The extract's bounding box (from the PBF header, else the data).
+    pub extract_bbox: Option<BBox>,
+}
+
+/// Counts reported by the build.
+#[derive(Clone, Debug, Default)]
+pub struct BuildStats {
+    pub missing_node_refs: u64,
+    pub clipped_ways: u64,
+    pub dropped_ways: u64,
+    pub nodes_before_contraction: u64,
+    pub contracted_nodes: u64,
+    pub island_components_dropped: u64,
+    pub island_nodes_dropped: u64,
+    pub island_edges_dropped: u64,
+}
+
+/// A piece of way between two junctions, before contraction.
+struct Piece {
+    way: u32,
+    /// First and last node (indices into the input nodes).
+    a: u32,
+    b: u32,
+    geom_start: u32,
+    geom_len: u32,
+    length_m: f64,
+    /// Speeds along a→b and b→a (m/s).
+    fwd: Option<f64>,
+    bwd: Option<f64>,
+    extra_secs: f64,
+}
+
+/// Builds the routing graph. Returns the graph (without meta, places and boundaries) and stats.
+pub fn build_graph(
+    input: &BuildInput,
+    speeds: &dyn SpeedModel,
+    opts: &BuildOptions,
+) -> (RoadGraph, BuildStats) {
+    let mut stats = BuildStats::default();
+    let n_in = input.node_ids.len();
+
+    // 1. Junctions: nodes used more than once, way ends, and nodes next to a missing node.
+    let mut uses = vec![0u8; n_in];
+    let mut junction = vec![false; n_in];
+    let mut border = vec![false; n_in];
+    let mut way_length = vec![0f64; input.ways.len()];
+    for (wi, w) in input.ways.iter().enumerate() {
+        let refs = way_refs(input, w);
+        let mut run = 0usize;
+        let mut longest_run = 0usize;
+        let mut prev: Option<u32> = None;
+        let mut clipped = false;
+        for (k, &r) in refs.iter().enumerate() {
+            if input.node_coords[r as usize] == MISSING {
+                stats.missing_node_refs += 1;
+                clipped = true;
+                if let Some(p) = prev {
+                    border[p as usize] = true;
+                    junction[p as usize] = true;
+                }
+                prev = None;
+                run = 0;
+                continue;
+            }
+            if prev == Some(r) {
+                continue; // repeated node: no segment
+            }
+            run += 1;
+            longest_run = longest_run.max(run);
+            if prev.is_none() {
+                junction[r as usize] = true;
+                if k > 0 {
+                    border[r as usize] = true;
+                }
+            }
+            if let Some(p) = prev {
+                way_length[wi] += distance_m(input.node_coords[p as usize], input.node_coords[r as usize]);
+            }
+            uses[r as usize] = uses[r as usize].saturating_add(1);
+            prev = Some(r);
+        }
+        if let Some(p) = prev {
+            junction[p as usize] = true;
+        }
+        if clipped {
+            if longest_run >= 2 {
+                stats.clipped_ways += 1;
+            } else {
+                stats.dropped_ways += 1;
+            }
+        }
+    }
+    for i in 0..n_in {
+        if uses[i] >= 2 {
+            junction[i] = true;
+        }
+    }
+    drop(uses);
+
+    // 2. Pieces between junctions.
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut piece_geom: Vec<u32> = Vec::new();
+    for (wi, w) in input.ways.iter().enumerate() {
+        let refs = way_refs(input, w);
+        let mut current: Vec<u32> = Vec::new();
+        let flush = |current: &mut Vec<u32>, pieces: &mut Vec<Piece>, piece_geom: &mut Vec<u32>| {
+            if current.len() >= 2 {
+                let coords = current.iter().map(|&i| input.node_coords[i as usize]);
+                let length_m: f64 = coords
+                    .clone()
+                    .zip(coords.skip(1))
+                    .map(|(p, q)| distance_m(p, q))
+                    .sum();
+                let a = current[0];
+                let b = *current.last().unwrap_or(&a);
+                let mid = midpoint(input.node_coords[a as usize], input.node_coords[b as usize]);
+                let (f, bk) = speeds.piece_speeds(wi, way_length[wi], mid);
+                let fwd = f.filter(|_| w.forward).filter(|s| *s > 0.0);
+                let bwd = bk.filter(|_| w.backward).filter(|s| *s > 0.0);
+                if fwd.is_some() || bwd.is_some() {
+                    pieces.push(Piece {
+                        way: wi as u32,
+                        a,
+                        b,
+                        geom_start: piece_geom.len() as u32,
+                        geom_len: current.len() as u32,
+                        length_m,
+                        fwd,
+                        bwd,
+                        extra_secs: speeds.piece_extra_secs(wi),
+                    });
+                    piece_geom.extend_from_slice(current);
+                }
+            }
+            current.clear();
+        };
+        for &r in refs {
+            if input.node_coords[r as usize] == MISSING {
+                flush(&mut current, &mut pieces, &mut piece_geom);
+                continue;
+            }
+            if current.last() == Some(&r) {
+                continue;
+            }
+            current.push(r);
+            if junction[r as usize] && current.len() >= 2 {
+                let last = r;
+                flush(&mut current, &mut pieces, &mut piece_geom);
+                current.push(last);
+            }
+        }
+        flush(&mut current, &mut pieces, &mut piece_geom);
+    }
+
+    // Dense numbering of junction nodes used by pieces.
+    let mut node_of = vec![u32::MAX; n_in];
+    let mut nodes: Vec<u32> = Vec::new(); // graph node -> input node
+    for p in &pieces {
+        for x in [p.a, p.b] {
+            if node_of[x as usize] == u32::MAX {
+                node_of[x as usize] = nodes.len() as u32;
+                nodes.push(x);
+            }
+        }
+    }
+    stats.nodes_before_contraction = nodes.len() as u64;
+
+    // 3. Contract degree-2 nodes joining two compatible pieces.
+    let (chains, removed) = contract_chains(&pieces, &node_of, nodes.len(), &border, input, &way_length);
+    stats.contracted_nodes = removed as u64;
+
+    // 4. Roads (merged chains) and directed edges.
+    struct Road {
+        a: u32,
+        b: u32,
+        geom: Vec<CoordE7>,
+        length_m: f64,
+        fwd_ms: Option<u32>,
+        bwd_ms: Option<u32>,
+        class: RoadClass,
+        ferry: bool,
+        way_id: i64,
+    }
+    let to_ms = |len: f64, speed: f64, extra: f64| -> u32 {
+        let ms = ((len / speed + extra) * 1000.0).round();
+        ms.clamp(1.0, u32::MAX as f64 / 4.0) as u32
+    };
+    let mut roads: Vec<Road> = Vec::with_capacity(chains.len());
+    for chain in &chains {
+        let mut geom: Vec<CoordE7> = Vec::new();
+        let mut length_m = 0.0;
+        let mut extra = 0.0;
+        for &(pi, reversed) in chain {
+            let p = &pieces[pi as usize];
+            let g = &piece_geom[p.geom_start as usize..(p.geom_start + p.geom_len) as usize];
+            let start = if geom.is_empty() { 0 } else { 1 };
+            if reversed {
+                geom.extend(g.iter().rev().skip(start).map(|&i| input.node_coords[i as usize]));
+            } else {
+                geom.extend(g.iter().skip(start).map(|&i| input.node_coords[i as usize]));
+            }
+            length_m += p.length_m;
+            extra += p.extra_secs;
+        }
+        let (first_piece, first_rev) = chain[0];
+        let (last_piece, last_rev) = *chain.last().expect("chains are non-empty");
+        let p0 = &pieces[first_piece as usize];
+        let pl = &pieces[last_piece as usize];
+        let a = if first_rev { p0.b } else { p0.a };
+        let b = if last_rev { pl.a } else { pl.b };
+        let (fwd, bwd) = if first_rev { (p0.bwd, p0.fwd) } else { (p0.fwd, p0.bwd) };
+        let w = &input.ways[p0.way as usize];
+        roads.push(Road {
+            a: node_of[a as usize],
+            b: node_of[b as usize],
+            geom,
+            length_m,
+            fwd_ms: fwd.map(|s| to_ms(length_m, s, extra)),
+            bwd_ms: bwd.map(|s| to_ms(length_m, s, extra)),
+            class: w.class,
+            ferry: w.class == RoadClass::Ferry,
+            way_id: w.osm_id,
+        });
+    }
+    drop(pieces);
+    drop(piece_geom);
+
+    // Directed edges (tail, head, time, road, reversed) on the pre-contraction node numbering.
+    let n_nodes = nodes.len();
+    let mut edge_list: Vec<(u32, u32, u32, u32)> = Vec::new(); // tail, head, time, road<<1|rev
+    for (ri, r) in roads.iter().enumerate() {
+        if let Some(t) = r.fwd_ms {
+            edge_list.push((r.a, r.b, t, (ri as u32) << 1));
+        }
+        if let Some(t) = r.bwd_ms {
+            edge_list.push((r.b, r.a, t, (ri as u32) << 1 | 1));
+        }
+    }
+
+    // 5. Islands: keep nodes that can reach or be reached from a core component.
+    let alive: Vec<bool> = {
+        let mut deg = vec![false; n_nodes];
+        for r in &roads {
+            deg[r.a as usize] = true;
+            deg[r.b as usize] = true;
+        }
+        deg
+    };
+    let (first, heads) = csr_of(n_nodes, edge_list.iter().map(|e| (e.0, e.1)));
+    let comps = strongly_connected(&first, &heads);
+    let largest = comps.sizes.iter().copied().max().unwrap_or(0);
+    let core_threshold = opts.min_component_nodes.min(largest).max(1);
+    let is_core = |v: usize| comps.sizes[comps.component[v] as usize] >= core_threshold;
+    let mut keep = vec![false; n_nodes];
+    {
+        // forward closure from core
+        let mut stack: Vec<u32> = (0..n_nodes as u32).filter(|&v| is_core(v as usize)).collect();
+        for &v in &stack {
+            keep[v as usize] = true;
+        }
+        while let Some(v) = stack.pop() {
+            for &w in &heads[first[v as usize] as usize..first[v as usize + 1] as usize] {
+                if !keep[w as usize] {
+                    keep[w as usize] = true;
+                    stack.push(w);
+                }
+            }
+        }
+        // backward closure to core
+        let (rfirst, rheads) = csr_of(n_nodes, edge_list.iter().map(|e| (e.1, e.0)));
+        let mut seen: Vec<bool> = (0..n_nodes).map(is_core).collect();
+        let mut stack: Vec<u32> = (0..n_nodes as u32).filter(|&v| seen[v as usize]).collect();
+        while let Some(v) = stack.pop() {
+            for &w in &rheads[rfirst[v as usize] as usize..rfirst[v as usize + 1] as usize] {
+                if !seen[w as usize] {
+                    seen[w as usize] = true;
+                    keep[w as usize] = true;
+                    stack.push(w);
+                }
+            }
+        }
+    }
+    {
+        let mut dropped_components = std::collections::BTreeSet::new();
+        for v in 0..n_nodes {
+            if alive[v] && !keep[v] {
+                stats.island_nodes_dropped += 1;
+                dropped_components.insert(comps.component[v]);
+            }
+        }
+        stats.island_components_dropped = dropped_components.len() as u64;
+    }
+    let before = edge_list.len();
+    edge_list.retain(|e| keep[e.0 as usize] && keep[e.1 as usize]);
+    stats.island_edges_dropped = (before - edge_list.len()) as u64;
+    drop(first);
+    drop(heads);
+
+    // 6. Final node order: Hilbert curve over the kept nodes.
+    let kept: Vec<u32> = (0..n_nodes as u32).filter(|&v| keep[v as usize] && alive[v as usize]).collect();
+    let bbox = BBox::of_coords(kept.iter().map(|&v| &input.node_coords[nodes[v as usize] as usize]));
+    let mut order: Vec<(u64, u32)> = kept
+        .iter()
+        .map(|&v| (hilbert_key(input.node_coords[nodes[v as usize] as usize], &bbox), v))
+        .collect();
+    order.sort_unstable();
+    let mut new_id = vec![u32::MAX; n_nodes];
+    for (i, &(_, v)) in order.iter().enumerate() {
+        new_id[v as usize] = i as u32;
+    }
+    let n_final = order.len();
+    for e in edge_list.iter_mut() {
+        e.0 = new_id[e.0 as usize];
+        e.1 = new_id[e.1 as usize];
+    }
+    edge_list.sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
+
+    // Roads in order of first use by an edge; unused roads (dropped islands) disappear.
+    let mut road_new = vec![u32::MAX; roads.len()];
+    let mut road_order: Vec<u32> = Vec::new();
+    for e in &edge_list {
+        let r = (e.3 >> 1) as usize;
+        if road_new[r] == u32::MAX {
+            road_new[r] = road_order.len() as u32;
+            road_order.push(r as u32);
+        }
+    }
+
+    let mut g = RoadGraph::default();
+    g.node_coords = order.iter().map(|&(_, v)| input.node_coords[nodes[v as usize] as usize]).collect();
+    g.node_osm_ids = order.iter().map(|&(_, v)| input.node_ids[nodes[v as usize] as usize]).collect();
+    g.node_flags = order
+        .iter()
+        .map(|&(_, v)| {
+            let mut f = 0u8;
+            if is_core(v as usize) {
+                f |= node_flags::CORE;
+            }
+            let c = input.node_coords[nodes[v as usize] as usize];
+            let near_edge = opts
+                .extract_bbox
+                .is_some_and(|b| b.inner_margin_m(c.lon(), c.lat()) < opts.border_margin_m);
+            if border[nodes[v as usize] as usize] || near_edge {
+                f |= node_flags::BORDER;
+            }
+            f
+        })
+        .collect();
+    g.first_out = vec![0; n_final + 1];
+    for e in &edge_list {
+        g.first_out[e.0 as usize + 1] += 1;
+    }
+    for i in 0..n_final {
+        g.first_out[i + 1] += g.first_out[i];
+    }
+    g.edges = edge_list
+        .iter()
+        .map(|e| EdgeTarget {
+            head: e.1,
+            time_ms: e.2,
+        })
+        .collect();
+    g.edge_road = edge_list.iter().map(|e| road_new[(e.3 >> 1) as usize] << 1 | (e.3 & 1)).collect();
+    g.road_geom_start = Vec::with_capacity(road_order.len() + 1);
+    g.road_geom_start.push(0);
+    for &r in &road_order {
+        let road = &roads[r as usize];
+        g.geom.extend_from_slice(&road.geom);
+        g.road_geom_start.push(g.geom.len() as u32);
+        g.road_length_m.push(road.length_m as f32);
+        g.road_class.push(road.class as u8);
+        g.road_flags.push(if road.ferry { road_flags::FERRY } else { 0 });
+        g.road_way_id.push(road.way_id);
+    }
+    (g, stats)
+}
+
+fn way_refs<'a>(input: &'a BuildInput, w: &BuildWay) -> &'a [u32] {
+    &input.refs[w.refs_start as usize..(w.refs_start + w.refs_len) as usize]
+}
+
+fn midpoint(a: CoordE7, b: CoordE7) -> CoordE7 {
+    CoordE7 {
+        lon: ((a.lon as i64 + b.lon as i64) / 2) as i32,
+        lat: ((a.lat as i64 + b.lat as i64) / 2) as i32,
+    }
+}
+
+fn csr_of(n: usize, edges: impl Iterator<Item = (u32, u32)> + Clone) -> (Vec<u32>, Vec<u32>) {
+    let mut first = vec![0u32; n + 1];
+    for (a, _) in edges.clone() {
+        first[a as usize + 1] += 1;
+    }
+    for i in 0..n {
+        first[i + 1] += first[i];
+    }
+    let mut fill = first.clone();
+    let mut heads = vec![0u32; first[n] as usize];
+    for (a, b) in edges {
+        heads[fill[a as usize] as usize] = b;
+        fill[a as usize] += 1;
+    }
+    (first, heads)
+}
+
+/// Groups pieces into chains through removable degree-2 nodes. Returns the chains (piece index,
+/// reversed) and the number of nodes removed.
+fn contract_chains(
+    pieces: &[Piece],
+    node_of: &[u32],
+    n_nodes: usize,
+    border: &[bool],
+    input: &BuildInput,
+    _way_length: &[f64],
+) -> (Vec<Vec<(u32, bool)>>, usize) {
+    // Incidence lists: up to the first two pieces per node, plus a count.
+    let mut count = vec![0u32; n_nodes];
+    let mut inc = vec![[u32::MAX; 2]; n_nodes];
+    for (pi, p) in pieces.iter().enumerate() {
+        for x in [p.a, p.b] {
+            let v = node_of[x as usize] as usize;
+            if (count[v] as usize) < 2 {
+                inc[v][count[v] as usize] = pi as u32;
+            }
+            count[v] += 1;
+        }
+    }
+    // Speeds of piece `pi` when traversed so that it *leaves* node x / *enters* node x.
+    let oriented = |pi: u32, enters_at_b: bool| -> (Option<f64>, Option<f64>) {
+        let p = &pieces[pi as usize];
+        if enters_at_b {
+            (p.fwd, p.bwd)
+        } else {
+            (p.bwd, p.fwd)
+        }
+    };
+    let mut removable = vec![false; n_nodes];
+    for v in 0..n_nodes {
+        if count[v] != 2 || inc[v][0] == inc[v][1] {
+            continue;
+        }
+        let (p, q) = (inc[v][0], inc[v][1]);
+        let (pp, pq) = (&pieces[p as usize], &pieces[q as usize]);
+        let x = if node_of[pp.a as usize] as usize == v { pp.a } else { pp.b };
+        if border[x as usize] {
+            continue;
+        }
+        let (wp, wq) = (&input.ways[pp.way as usize], &input.ways[pq.way as usize]);
+        if wp.class != wq.class || wp.class == RoadClass::Ferry || pp.extra_secs != pq.extra_secs {
+            continue;
+        }
+        // Orient p to end at v and q to start at v; the speeds must continue unchanged.
+        let p_ends_at_v = node_of[pp.b as usize] as usize == v;
+        let q_starts_at_v = node_of[pq.a as usize] as usize == v;
+        let sp = oriented(p, p_ends_at_v);
+        let sq = oriented(q, q_starts_at_v);
+        // For q, "enters at b" orientation means traversing a→b: same as starting at v when
+        // q.a == v.
+        if sp == sq {
+            removable[v] = true;
+        }
+    }
+    let mut consumed = vec![false; pieces.len()];
+    let mut chains = Vec::new();
+    let mut removed = 0usize;
+    let other_piece = |v: usize, p: u32| -> u32 {
+        if inc[v][0] == p {
+            inc[v][1]
+        } else {
+            inc[v][0]
+        }
+    };
+    for start in 0..pieces.len() as u32 {
+        if consumed[start as usize] {
+            continue;
+        }
+        consumed[start as usize] = true;
+        let mut chain: std::collections::VecDeque<(u32, bool)> = std::collections::VecDeque::new();
+        chain.push_back((start, false));
+        let sp = &pieces[start as usize];
+        let head_node = node_of[sp.a as usize] as usize;
+        // Extend forward from the end of `start`.
+        let mut v = node_of[sp.b as usize] as usize;
+        let mut last = start;
+        while removable[v] && v != head_node {
+            let q = other_piece(v, last);
+            if consumed[q as usize] {
+                break;
+            }
+            consumed[q as usize] = true;
+            let pq = &pieces[q as usize];
+            let rev = node_of[pq.a as usize] as usize != v;
+            chain.push_back((q, rev));
+            removed += 1;
+            v = node_of[if rev { pq.a } else { pq.b } as usize] as usize;
+            last = q;
+        }
+        let tail_node = v;
+        // Extend backward from the start of `start`.
+        let mut v = head_node;
+        let mut first = start;
+        while removable[v] && v != tail_node {
+            let q = other_piece(v, first);
+            if consumed[q as usize] {
+                break;
+            }
+            consumed[q as usize] = true;
+            let pq = &pieces[q as usize];
+            // q must end at v when read forward in the chain.
+            let rev = node_of[pq.b as usize] as usize != v;
+            chain.push_front((q, rev));
+            removed += 1;
+            v = node_of[if rev { pq.b } else { pq.a } as usize] as usize;
+            first = q;
+        }
+        chains.push(chain.into_iter().collect());
+    }
+    (chains, removed)
+}
+
+/// Position along a Hilbert curve of order 16 over `bbox`, so that nodes close in space get
+/// close indices and a search touches nearby memory.
+pub fn hilbert_key(c: CoordE7, bbox: &BBox) -> u64 {
+    const ORDER: u32 = 16;
+    let n = 1u64 << ORDER;
+    let fx = if bbox.max_lon > bbox.min_lon {
+        (c.lon() - bbox.min_lon) / (bbox.max_lon - bbox.min_lon)
+    } else {
+        0.0
+    };
+    let fy = if bbox.max_lat > bbox.min_lat {
+        (c.lat() - bbox.min_lat) / (bbox.max_lat - bbox.min_lat)
+    } else {
+        0.0
+    };
+    let mut x = ((fx * (n - 1) as f64).round() as u64).min(n - 1);
+    let mut y = ((fy * (n - 1) as f64).round() as u64).min(n - 1);
+    let mut d = 0u64;
+    let mut s = n / 2;
+    while s > 0 {
+        let rx = u64::from(x & s > 0);
+        let ry = u64::from(y & s > 0);
+        d += s * s * ((3 * rx) ^ ry);
+        if ry == 0 {
+            if rx == 1 {
+                x = s - 1 - (x & (s - 1)) + (x & !(s - 1));
+                y = s - 1 - (y & (s - 1)) + (y & !(s - 1));
+                x &= n - 1;
+                y &= n - 1;
+            }
+            std::mem::swap(&mut x, &mut y);
+        }
+        s /= 2;
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Flat(f64);
+    impl SpeedModel for Flat {
+        fn piece_speeds(&self, _: usize, _: f64, _: CoordE7) -> (Option<f64>, Option<f64>) {
+            (Some(self.0), Some(self.0))
+        }
+    }
+
+    fn opts() -> BuildOptions {
+        BuildOptions {
+            min_component_nodes: 1,
+            border_margin_m: 0.0,
+            extract_bbox: None,
+        }
+    }
+
+    fn way(id: i64, start: u32, len: u32, fwd: bool, bwd: bool) -> BuildWay {
+        BuildWay {
+            osm_id: id,
+            class: RoadClass::Residential,
+            forward: fwd,
+            backward: bwd,
+            refs_start: start,
+            refs_len: len,
+        }
+    }
+
+    fn coords(n: usize) -> Vec<CoordE7> {
+        (0..n).map(|i| CoordE7::from_degrees(10.0 + i as f64 * 0.001, 50.0 + (i % 3) as f64 * 0.0005)).collect()
+    }
+
+    #[test]
+    fn chain_of_two_ways_becomes_one_edge_and_geometry_is_kept() {
+        // Way 1: 0-1-2, way 2: 2-3-4 (a split way, same class and speed): one road 0..4.
+        let ids: Vec<i64> = (100..105).collect();
+        let c = coords(5);
+        let refs = vec![0, 1, 2, 2, 3, 4];
+        let ways = vec![way(1, 0, 3, true, true), way(2, 3, 3, true, true)];
+        let input = BuildInput { node_ids: &ids, node_coords: &c, ways: &ways, refs: &refs };
+        let (g, stats) = build_graph(&input, &Flat(10.0), &opts());
+        assert_eq!(g.num_nodes(), 2);
+        assert_eq!(g.num_roads(), 1);
+        assert_eq!(g.num_edges(), 2);
+        assert_eq!(stats.contracted_nodes, 1);
+        assert_eq!(g.road_geometry(0).len(), 5);
+        let len = crate::geom::polyline_length_m(g.road_geometry(0));
+        assert!((g.road_length_m[0] as f64 - len).abs() < 0.01);
+        for e in 0..g.num_edges() {
+            let expect = (len / 10.0 * 1000.0).round() as u32;
+            assert_eq!(g.edges[e].time_ms, expect);
+        }
+    }
+
+    #[test]
+    fn oneway_against_twoway_is_not_merged_and_missing_nodes_clip() {
+        // Way 1 two-way 0-1-2, way 2 one-way 2-3; way 3 references a missing node 5.
+        let ids: Vec<i64> = (100..106).collect();
+        let mut c = coords(6);
+        c[5] = MISSING;
+        let refs = vec![0, 1, 2, 2, 3, 3, 5, 4];
+        let ways = vec![way(1, 0, 3, true, true), way(2, 3, 2, true, false), way(3, 5, 3, true, true)];
+        let input = BuildInput { node_ids: &ids, node_coords: &c, ways: &ways, refs: &refs };
+        let (g, stats) = build_graph(&input, &Flat(10.0), &opts());
+        assert_eq!(stats.missing_node_refs, 1);
+        assert_eq!(stats.clipped_ways, 0);
+        assert_eq!(stats.dropped_ways, 1); // way 3 keeps one node on each side: nothing left
+        assert_eq!(g.num_roads(), 2);
+        assert_eq!(g.num_edges(), 3);
+        // node 3 is a dead end of a one-way: it can be reached but not left; kept anyway.
+        assert_eq!(g.num_nodes(), 3);
+    }
+}

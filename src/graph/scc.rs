@@ -1,0 +1,117 @@
+//! Strongly connected components of a CSR graph (iterative Tarjan, no recursion, flat arrays).
+//!
+//! petgraph's `tarjan_scc` needs a petgraph graph (several times the memory of our CSR for a
+//! province); this version runs directly on `first_out`/`heads` and is checked against petgraph's
+//! `kosaraju_scc` in the tests below.
+
+/// Component id per node, numbered in the order Tarjan completes them, and each component's size.
+pub struct Components {
+    pub component: Vec<u32>,
+    pub sizes: Vec<u32>,
+}
+
+/// Computes the strongly connected components of the graph given by CSR offsets and edge heads.
+pub fn strongly_connected(first_out: &[u32], heads: &[u32]) -> Components {
+    let n = first_out.len().saturating_sub(1);
+    const UNVISITED: u32 = u32::MAX;
+    let mut index = vec![UNVISITED; n];
+    let mut low = vec![0u32; n];
+    let mut on_stack = vec![false; n];
+    let mut component = vec![u32::MAX; n];
+    let mut sizes = Vec::new();
+    let mut stack: Vec<u32> = Vec::new();
+    // Call stack of (node, next edge position).
+    let mut calls: Vec<(u32, u32)> = Vec::new();
+    let mut next_index = 0u32;
+
+    for root in 0..n as u32 {
+        if index[root as usize] != UNVISITED {
+            continue;
+        }
+        calls.push((root, first_out[root as usize]));
+        index[root as usize] = next_index;
+        low[root as usize] = next_index;
+        next_index += 1;
+        stack.push(root);
+        on_stack[root as usize] = true;
+        while let Some(&mut (v, ref mut pos)) = calls.last_mut() {
+            let end = first_out[v as usize + 1];
+            if *pos < end {
+                let w = heads[*pos as usize];
+                *pos += 1;
+                if index[w as usize] == UNVISITED {
+                    index[w as usize] = next_index;
+                    low[w as usize] = next_index;
+                    next_index += 1;
+                    stack.push(w);
+                    on_stack[w as usize] = true;
+                    calls.push((w, first_out[w as usize]));
+                } else if on_stack[w as usize] {
+                    low[v as usize] = low[v as usize].min(index[w as usize]);
+                }
+            } else {
+                calls.pop();
+                if let Some(&(parent, _)) = calls.last() {
+                    low[parent as usize] = low[parent as usize].min(low[v as usize]);
+                }
+                if low[v as usize] == index[v as usize] {
+                    let id = sizes.len() as u32;
+                    let mut size = 0u32;
+                    loop {
+                        let w = stack.pop().expect("Tarjan stack holds the component");
+                        on_stack[w as usize] = false;
+                        component[w as usize] = id;
+                        size += 1;
+                        if w == v {
+                            break;
+                        }
+                    }
+                    sizes.push(size);
+                }
+            }
+        }
+    }
+    Components { component, sizes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn csr(n: usize, edges: &[(u32, u32)]) -> (Vec<u32>, Vec<u32>) {
+        let mut sorted = edges.to_vec();
+        sorted.sort();
+        let mut first = vec![0u32; n + 1];
+        for &(a, _) in &sorted {
+            first[a as usize + 1] += 1;
+        }
+        for i in 0..n {
+            first[i + 1] += first[i];
+        }
+        (first, sorted.iter().map(|e| e.1).collect())
+    }
+
+    proptest! {
+        #[test]
+        fn same_partition_as_petgraph(n in 1usize..40, raw in proptest::collection::vec((0u32..40, 0u32..40), 0..120)) {
+            let edges: Vec<(u32, u32)> = raw.into_iter().filter(|(a, b)| (*a as usize) < n && (*b as usize) < n).collect();
+            let (first, heads) = csr(n, &edges);
+            let ours = strongly_connected(&first, &heads);
+            let mut g = petgraph::Graph::<(), ()>::new();
+            let ids: Vec<_> = (0..n).map(|_| g.add_node(())).collect();
+            for &(a, b) in &edges {
+                g.add_edge(ids[a as usize], ids[b as usize], ());
+            }
+            let reference = petgraph::algo::kosaraju_scc(&g);
+            prop_assert_eq!(reference.len(), ours.sizes.len());
+            for comp in reference {
+                let c = ours.component[comp[0].index()];
+                prop_assert_eq!(ours.sizes[c as usize] as usize, comp.len());
+                for v in comp {
+                    prop_assert_eq!(ours.component[v.index()], c);
+                }
+            }
+        }
+    }
+}

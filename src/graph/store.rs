@@ -1,0 +1,352 @@
+//! The graph file: a versioned header, a section table, flat little-endian arrays, and a CRC-32
+//! over everything after the header. Loading is one read, a checksum, and copies into typed
+//! vectors; a file from another format version or a damaged file is refused with a clear message.
+//!
+//! ```text
+//! 0   magic "MRGRAPH\0"          8 bytes
+//! 8   format version (u32 LE)
+//! 12  section count (u32 LE)
+//! 16  payload length (u64 LE)    bytes after this 32-byte header
+//! 24  CRC-32 of bytes 8..24 and of the payload (u32 LE)
+//! 28  reserved (0)
+//! 32  section table: per section an 8-byte tag, offset and length (u64 LE, offset from 32)
+//! ..  section data, each 8-byte aligned
+//! ```
+
+use super::{AdminBoundary, EdgeTarget, GraphMeta, Place, RoadClass, RoadGraph};
+use crate::fsio::{AtomicFile, WriteError};
+use crate::geom::CoordE7;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const MAGIC: &[u8; 8] = b"MRGRAPH\0";
+/// Bump on any change of the layout or of the meaning of a section.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 32;
+
+/// Errors loading a graph file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot read graph file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a metroreach graph file{hint}")]
+    NotAGraph { path: PathBuf, hint: String },
+    #[error(
+        "{path} was written by graph format version {found}; this metroreach (v{}) reads version \
+         {expected}: re-run `metroreach import` on the source extract",
+        env!("CARGO_PKG_VERSION")
+    )]
+    Version {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("{path} is damaged: {what}; re-run `metroreach import` on the source extract")]
+    Damaged { path: PathBuf, what: String },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+type Section = ([u8; 8], Vec<u8>);
+
+fn tag(s: &str) -> [u8; 8] {
+    let mut t = [0u8; 8];
+    t[..s.len()].copy_from_slice(s.as_bytes());
+    t
+}
+
+fn pod_bytes<T: bytemuck::Pod>(v: &[T]) -> Vec<u8> {
+    bytemuck::cast_slice(v).to_vec()
+}
+
+fn sections(g: &RoadGraph) -> Vec<Section> {
+    let meta = serde_json::to_vec_pretty(&g.meta).expect("meta serialises");
+    let places = postcard::to_stdvec(&g.places).expect("places serialise");
+    let bounds = postcard::to_stdvec(&g.boundaries).expect("boundaries serialise");
+    vec![
+        (tag("META"), meta),
+        (tag("NCOORD"), pod_bytes(&g.node_coords)),
+        (tag("NOSMID"), pod_bytes(&g.node_osm_ids)),
+        (tag("NFLAGS"), g.node_flags.clone()),
+        (tag("FIRSTOUT"), pod_bytes(&g.first_out)),
+        (tag("EDGES"), pod_bytes(&g.edges)),
+        (tag("EROAD"), pod_bytes(&g.edge_road)),
+        (tag("RGEOM0"), pod_bytes(&g.road_geom_start)),
+        (tag("GEOM"), pod_bytes(&g.geom)),
+        (tag("RLEN"), pod_bytes(&g.road_length_m)),
+        (tag("RCLASS"), g.road_class.clone()),
+        (tag("RFLAGS"), g.road_flags.clone()),
+        (tag("RWAYID"), pod_bytes(&g.road_way_id)),
+        (tag("PLACES"), places),
+        (tag("BOUNDS"), bounds),
+    ]
+}
+
+/// Serialises the graph to bytes (header, table, sections).
+pub fn to_bytes(g: &RoadGraph) -> Vec<u8> {
+    let secs = sections(g);
+    let table_len = secs.len() * 24;
+    let mut payload = vec![0u8; table_len];
+    let mut offsets = Vec::new();
+    for (_, data) in &secs {
+        while payload.len() % 8 != 0 {
+            payload.push(0);
+        }
+        offsets.push(payload.len() as u64);
+        payload.extend_from_slice(data);
+    }
+    for (i, (t, data)) in secs.iter().enumerate() {
+        let e = &mut payload[i * 24..(i + 1) * 24];
+        e[..8].copy_from_slice(t);
+        e[8..16].copy_from_slice(&offsets[i].to_le_bytes());
+        e[16..24].copy_from_slice(&(data.len() as u64).to_le_bytes());
+    }
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(secs.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    let crc = checksum(&out[8..24], &payload);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// CRC-32 over the header fields (version, count, length) and the payload.
+fn checksum(header_fields: &[u8], payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(header_fields);
+    h.update(payload);
+    h.finalize()
+}
+
+/// Writes the graph atomically (temporary file, then rename).
+pub fn save(g: &RoadGraph, path: &Path) -> Result<(), StoreError> {
+    let bytes = to_bytes(g);
+    let mut f = AtomicFile::create(path)?;
+    f.writer().write_all(&bytes).map_err(|source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    f.commit()?;
+    Ok(())
+}
+
+/// Reads and validates a graph file.
+pub fn load(path: &Path) -> Result<RoadGraph, StoreError> {
+    let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    from_bytes(&bytes, path)
+}
+
+/// Reads only the metadata of a graph file (cheap: no checksum of the arrays).
+pub fn load_meta(path: &Path) -> Result<GraphMeta, StoreError> {
+    let g = load(path)?;
+    Ok(g.meta)
+}
+
+/// Parses and validates graph bytes; `path` is only used in messages.
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<RoadGraph, StoreError> {
+    let damaged = |what: String| StoreError::Damaged {
+        path: path.to_path_buf(),
+        what,
+    };
+    if bytes.len() < 8 || &bytes[..8] != MAGIC {
+        let hint = if bytes.starts_with(&[0, 0]) && bytes.len() > 8 {
+            " (it looks like an OSM PBF file: run `metroreach import` on it first)".to_string()
+        } else if bytes.is_empty() {
+            " (the file is empty)".to_string()
+        } else {
+            String::new()
+        };
+        return Err(StoreError::NotAGraph {
+            path: path.to_path_buf(),
+            hint,
+        });
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(damaged(format!("truncated header ({} bytes)", bytes.len())));
+    }
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
+    let version = u32_at(8);
+    if version != FORMAT_VERSION {
+        return Err(StoreError::Version {
+            path: path.to_path_buf(),
+            found: version,
+            expected: FORMAT_VERSION,
+        });
+    }
+    let count = u32_at(12) as usize;
+    let payload_len = u64_at(16);
+    let crc = u32_at(24);
+    let payload = &bytes[HEADER_LEN..];
+    if payload.len() as u64 != payload_len {
+        return Err(damaged(format!(
+            "truncated: {} payload bytes, header says {payload_len}",
+            payload.len()
+        )));
+    }
+    if u32_at(28) != 0 {
+        return Err(damaged("reserved header field is not zero".into()));
+    }
+    if checksum(&bytes[8..24], payload) != crc {
+        return Err(damaged("checksum mismatch (the file was modified or corrupted)".into()));
+    }
+    if count.checked_mul(24).is_none_or(|t| t > payload.len()) {
+        return Err(damaged("section table larger than the file".into()));
+    }
+    let mut secs: Vec<([u8; 8], &[u8])> = Vec::with_capacity(count);
+    for i in 0..count {
+        let e = &payload[i * 24..(i + 1) * 24];
+        let t: [u8; 8] = e[..8].try_into().expect("8 bytes");
+        let off = u64::from_le_bytes(e[8..16].try_into().expect("8")) as usize;
+        let len = u64::from_le_bytes(e[16..24].try_into().expect("8")) as usize;
+        let data = off
+            .checked_add(len)
+            .and_then(|end| payload.get(off..end))
+            .ok_or_else(|| damaged(format!("section {i} lies outside the file")))?;
+        secs.push((t, data));
+    }
+    let get = |name: &str| -> Result<&[u8], StoreError> {
+        let t = tag(name);
+        secs.iter()
+            .find(|(tt, _)| *tt == t)
+            .map(|(_, d)| *d)
+            .ok_or_else(|| damaged(format!("section {name} is missing")))
+    };
+    fn pod<T: bytemuck::Pod>(d: &[u8], name: &str, path: &Path) -> Result<Vec<T>, StoreError> {
+        if d.len() % std::mem::size_of::<T>() != 0 {
+            return Err(StoreError::Damaged {
+                path: path.to_path_buf(),
+                what: format!("section {name} has a partial record"),
+            });
+        }
+        Ok(bytemuck::allocation::pod_collect_to_vec(d))
+    }
+    let meta: GraphMeta = serde_json::from_slice(get("META")?).map_err(|e| damaged(format!("metadata: {e}")))?;
+    let places: Vec<Place> = postcard::from_bytes(get("PLACES")?).map_err(|e| damaged(format!("places: {e}")))?;
+    let boundaries: Vec<AdminBoundary> =
+        postcard::from_bytes(get("BOUNDS")?).map_err(|e| damaged(format!("boundaries: {e}")))?;
+    let g = RoadGraph {
+        meta,
+        node_coords: pod::<CoordE7>(get("NCOORD")?, "NCOORD", path)?,
+        node_osm_ids: pod(get("NOSMID")?, "NOSMID", path)?,
+        node_flags: get("NFLAGS")?.to_vec(),
+        first_out: pod(get("FIRSTOUT")?, "FIRSTOUT", path)?,
+        edges: pod::<EdgeTarget>(get("EDGES")?, "EDGES", path)?,
+        edge_road: pod(get("EROAD")?, "EROAD", path)?,
+        road_geom_start: pod(get("RGEOM0")?, "RGEOM0", path)?,
+        geom: pod::<CoordE7>(get("GEOM")?, "GEOM", path)?,
+        road_length_m: pod(get("RLEN")?, "RLEN", path)?,
+        road_class: get("RCLASS")?.to_vec(),
+        road_flags: get("RFLAGS")?.to_vec(),
+        road_way_id: pod(get("RWAYID")?, "RWAYID", path)?,
+        places,
+        boundaries,
+    };
+    validate(&g).map_err(damaged)?;
+    Ok(g)
+}
+
+/// Structural invariants every stage relies on (so a crafted file cannot cause a panic later).
+pub fn validate(g: &RoadGraph) -> Result<(), String> {
+    let n = g.node_coords.len();
+    let m = g.edges.len();
+    let r = g.road_length_m.len();
+    if g.node_osm_ids.len() != n || g.node_flags.len() != n {
+        return Err("node arrays have different lengths".into());
+    }
+    if g.first_out.len() != n + 1 || g.first_out[0] != 0 || g.first_out[n] as usize != m {
+        return Err("CSR offsets do not match the edge count".into());
+    }
+    if g.first_out.windows(2).any(|w| w[0] > w[1]) {
+        return Err("CSR offsets are not ascending".into());
+    }
+    if g.edge_road.len() != m {
+        return Err("edge arrays have different lengths".into());
+    }
+    if let Some(e) = g.edges.iter().position(|e| e.head as usize >= n || e.time_ms == 0) {
+        return Err(format!("edge {e} has an invalid head or a zero travel time"));
+    }
+    if g.edge_road.iter().any(|&x| (x >> 1) as usize >= r) {
+        return Err("an edge refers to a road that does not exist".into());
+    }
+    if g.road_geom_start.len() != r + 1
+        || g.road_class.len() != r
+        || g.road_flags.len() != r
+        || g.road_way_id.len() != r
+        || g.road_geom_start.last().copied().unwrap_or(0) as usize != g.geom.len()
+        || g.road_geom_start.first().copied().unwrap_or(0) != 0
+    {
+        return Err("road arrays have inconsistent lengths".into());
+    }
+    if g.road_geom_start.windows(2).any(|w| w[1] < w[0] + 2) {
+        return Err("a road has fewer than two geometry points".into());
+    }
+    if g.road_class.iter().any(|&c| RoadClass::from_u8(c).is_none()) {
+        return Err("unknown road class".into());
+    }
+    if g.node_coords.iter().chain(&g.geom).any(|c| !c.is_valid()) {
+        return Err("coordinates outside WGS-84".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::EdgeTarget;
+
+    fn tiny() -> RoadGraph {
+        let c = |x: f64, y: f64| CoordE7::from_degrees(x, y);
+        RoadGraph {
+            meta: GraphMeta {
+                profile_name: "car".into(),
+                ..Default::default()
+            },
+            node_coords: vec![c(1.0, 1.0), c(1.01, 1.0)],
+            node_osm_ids: vec![10, 20],
+            node_flags: vec![1, 1],
+            first_out: vec![0, 1, 2],
+            edges: vec![EdgeTarget { head: 1, time_ms: 5 }, EdgeTarget { head: 0, time_ms: 6 }],
+            edge_road: vec![0, 1],
+            road_geom_start: vec![0, 3],
+            geom: vec![c(1.0, 1.0), c(1.005, 1.001), c(1.01, 1.0)],
+            road_length_m: vec![1113.0],
+            road_class: vec![RoadClass::Primary as u8],
+            road_flags: vec![0],
+            road_way_id: vec![7],
+            places: vec![],
+            boundaries: vec![],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_damage_detection() {
+        let g = tiny();
+        let bytes = to_bytes(&g);
+        let p = Path::new("mem.graph");
+        assert_eq!(from_bytes(&bytes, p).unwrap(), g);
+        // Every single flipped byte after the magic is detected.
+        for i in (8..bytes.len()).step_by(7) {
+            let mut b = bytes.clone();
+            b[i] ^= 0x40;
+            assert!(from_bytes(&b, p).is_err(), "flip at {i} not detected");
+        }
+        // Truncation at every length is refused.
+        for len in 0..bytes.len() {
+            assert!(from_bytes(&bytes[..len], p).is_err(), "truncation at {len}");
+        }
+        // Another version is named as such.
+        let mut b = bytes.clone();
+        b[8] = 99;
+        assert!(matches!(from_bytes(&b, p), Err(StoreError::Version { found: 99, .. })));
+    }
+}

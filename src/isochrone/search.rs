@@ -1,0 +1,254 @@
+//! Bounded multi-source Dijkstra over a CSR adjacency (forward or reversed).
+//!
+//! Scratch arrays are allocated once per thread and reset in O(1) with a generation stamp, so a
+//! batch of cities costs one allocation per thread, not per city. Times are integer milliseconds:
+//! the result is exact and does not depend on the order of equal-time pops. Each node also gets
+//! the label of the source it was reached from (ties go to the smaller label), which gives the
+//! nearest-core partition from one search.
+
+use crate::graph::{Adjacency, TimeMs};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// Unreached.
+pub const INF: TimeMs = TimeMs::MAX;
+
+/// A search source: a node, the time already spent reaching it, and a label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub node: u32,
+    pub time_ms: TimeMs,
+    pub label: u32,
+}
+
+/// Per-thread search state, reusable across searches on graphs of the same size.
+pub struct SearchScratch {
+    dist: Vec<TimeMs>,
+    label: Vec<u32>,
+    stamp: Vec<u32>,
+    generation: u32,
+    heap: BinaryHeap<Reverse<(TimeMs, u32)>>,
+    /// Nodes settled by the last search, in order of settling (non-decreasing time).
+    pub settled: Vec<u32>,
+}
+
+impl SearchScratch {
+    pub fn new(num_nodes: usize) -> SearchScratch {
+        SearchScratch {
+            dist: vec![INF; num_nodes],
+            label: vec![u32::MAX; num_nodes],
+            stamp: vec![0; num_nodes],
+            generation: 0,
+            heap: BinaryHeap::new(),
+            settled: Vec::new(),
+        }
+    }
+
+    fn reset(&mut self, num_nodes: usize) {
+        if self.dist.len() != num_nodes {
+            *self = SearchScratch::new(num_nodes);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.generation = 1;
+        }
+        self.heap.clear();
+        self.settled.clear();
+    }
+
+    /// Travel time to `node` from the last search ([`INF`] if not reached within the limit).
+    #[inline]
+    pub fn time(&self, node: u32) -> TimeMs {
+        if self.stamp[node as usize] == self.generation {
+            self.dist[node as usize]
+        } else {
+            INF
+        }
+    }
+
+    /// The label of the source that reached `node` first.
+    #[inline]
+    pub fn label(&self, node: u32) -> Option<u32> {
+        (self.time(node) != INF).then(|| self.label[node as usize])
+    }
+}
+
+/// Settles every node whose travel time from the nearest source is at most `limit_ms`.
+/// Nodes whose tentative time exceeds the limit are left unreached.
+pub fn bounded_dijkstra<A: Adjacency + ?Sized>(
+    adj: &A,
+    sources: &[Source],
+    limit_ms: TimeMs,
+    scratch: &mut SearchScratch,
+) {
+    scratch.reset(adj.num_nodes());
+    let gen = scratch.generation;
+    for s in sources {
+        if s.time_ms > limit_ms {
+            continue;
+        }
+        let i = s.node as usize;
+        let better = scratch.stamp[i] != gen
+            || s.time_ms < scratch.dist[i]
+            || (s.time_ms == scratch.dist[i] && s.label < scratch.label[i]);
+        if better {
+            scratch.stamp[i] = gen;
+            scratch.dist[i] = s.time_ms;
+            scratch.label[i] = s.label;
+            scratch.heap.push(Reverse((s.time_ms, s.node)));
+        }
+    }
+    while let Some(Reverse((d, v))) = scratch.heap.pop() {
+        if d > scratch.dist[v as usize] {
+            continue; // stale entry
+        }
+        if d == scratch.dist[v as usize] && scratch.settled.last() == Some(&v) {
+            continue;
+        }
+        scratch.settled.push(v);
+        let lv = scratch.label[v as usize];
+        let (edges, _) = adj.adjacent(v);
+        for e in edges {
+            let nd = d.saturating_add(e.time_ms);
+            if nd > limit_ms {
+                continue;
+            }
+            let w = e.head as usize;
+            if scratch.stamp[w] != gen {
+                scratch.stamp[w] = gen;
+                scratch.dist[w] = nd;
+                scratch.label[w] = lv;
+                scratch.heap.push(Reverse((nd, e.head)));
+            } else if nd < scratch.dist[w] {
+                scratch.dist[w] = nd;
+                scratch.label[w] = lv;
+                scratch.heap.push(Reverse((nd, e.head)));
+            } else if nd == scratch.dist[w] && lv < scratch.label[w] {
+                // Same time from a smaller label: adopt it (only possible before w is settled,
+                // since every edge takes at least 1 ms).
+                scratch.label[w] = lv;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{EdgeTarget, ReverseGraph};
+    use proptest::prelude::*;
+
+    /// A graph given as CSR, as the search sees it.
+    struct Csr {
+        first: Vec<u32>,
+        edges: Vec<EdgeTarget>,
+    }
+    impl Adjacency for Csr {
+        fn num_nodes(&self) -> usize {
+            self.first.len() - 1
+        }
+        fn adjacent(&self, node: u32) -> (&[EdgeTarget], usize) {
+            let (a, b) = (self.first[node as usize] as usize, self.first[node as usize + 1] as usize);
+            (&self.edges[a..b], a)
+        }
+    }
+
+    fn csr(n: usize, mut list: Vec<(u32, u32, u32)>) -> Csr {
+        list.sort();
+        let mut first = vec![0u32; n + 1];
+        for e in &list {
+            first[e.0 as usize + 1] += 1;
+        }
+        for i in 0..n {
+            first[i + 1] += first[i];
+        }
+        Csr {
+            first,
+            edges: list.iter().map(|e| EdgeTarget { head: e.1, time_ms: e.2 }).collect(),
+        }
+    }
+
+    proptest! {
+        /// Against petgraph's dijkstra on random graphs, with random sources and limits.
+        #[test]
+        fn matches_petgraph_dijkstra(
+            n in 1usize..60,
+            raw in proptest::collection::vec((0u32..60, 0u32..60, 1u32..1000), 0..300),
+            srcs in proptest::collection::vec((0u32..60, 0u32..500), 1..4),
+            limit in 0u32..5000,
+        ) {
+            let list: Vec<(u32, u32, u32)> = raw.into_iter().filter(|e| (e.0 as usize) < n && (e.1 as usize) < n).collect();
+            let g = csr(n, list.clone());
+            let sources: Vec<Source> = srcs.iter().enumerate()
+                .filter(|(_, s)| (s.0 as usize) < n)
+                .map(|(i, s)| Source { node: s.0, time_ms: s.1, label: i as u32 })
+                .collect();
+            prop_assume!(!sources.is_empty());
+            let mut scratch = SearchScratch::new(n);
+            bounded_dijkstra(&g, &sources, limit, &mut scratch);
+
+            // Reference: a super-source node n with edges of the source times (+1 to keep them
+            // positive, subtracted afterwards).
+            let mut pg = petgraph::Graph::<(), u64>::new();
+            let ids: Vec<_> = (0..=n).map(|_| pg.add_node(())).collect();
+            for &(a, b, w) in &list {
+                pg.add_edge(ids[a as usize], ids[b as usize], w as u64);
+            }
+            for s in &sources {
+                pg.add_edge(ids[n], ids[s.node as usize], s.time_ms as u64 + 1);
+            }
+            let reference = petgraph::algo::dijkstra(&pg, ids[n], None, |e| *e.weight());
+            for v in 0..n {
+                let expect = reference.get(&ids[v]).map(|d| d - 1).filter(|d| *d <= limit as u64);
+                let got = scratch.time(v as u32);
+                prop_assert_eq!(expect, (got != INF).then_some(got as u64), "node {}", v);
+            }
+            // Settled nodes come out in non-decreasing time, once each.
+            let times: Vec<u32> = scratch.settled.iter().map(|&v| scratch.time(v)).collect();
+            prop_assert!(times.windows(2).all(|w| w[0] <= w[1]));
+            let mut s = scratch.settled.clone();
+            s.sort();
+            s.dedup();
+            prop_assert_eq!(s.len(), scratch.settled.len());
+            // Labels: each reached node's label is a source whose own time plus a path matches.
+            for v in 0..n as u32 {
+                if let Some(l) = scratch.label(v) {
+                    prop_assert!((l as usize) < srcs.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scratch_is_reused_without_leaking_state() {
+        let g = csr(3, vec![(0, 1, 5), (1, 2, 5)]);
+        let mut s = SearchScratch::new(3);
+        bounded_dijkstra(&g, &[Source { node: 0, time_ms: 0, label: 0 }], 100, &mut s);
+        assert_eq!(s.time(2), 10);
+        bounded_dijkstra(&g, &[Source { node: 2, time_ms: 0, label: 0 }], 100, &mut s);
+        assert_eq!(s.time(0), INF);
+        assert_eq!(s.time(2), 0);
+        assert_eq!(s.settled, vec![2]);
+    }
+
+    #[test]
+    fn reverse_graph_gives_arrival_times() {
+        // 0 -> 1 -> 2 one way; arrival at 2 from 0 takes 7.
+        let g = crate::graph::RoadGraph {
+            node_coords: vec![Default::default(); 3],
+            node_osm_ids: vec![0; 3],
+            node_flags: vec![0; 3],
+            first_out: vec![0, 1, 2, 2],
+            edges: vec![EdgeTarget { head: 1, time_ms: 3 }, EdgeTarget { head: 2, time_ms: 4 }],
+            edge_road: vec![0, 2],
+            ..Default::default()
+        };
+        let r: ReverseGraph = g.reversed();
+        let mut s = SearchScratch::new(3);
+        bounded_dijkstra(&r, &[Source { node: 2, time_ms: 0, label: 0 }], 100, &mut s);
+        assert_eq!((s.time(0), s.time(1), s.time(2)), (7, 4, 0));
+        bounded_dijkstra(&g, &[Source { node: 2, time_ms: 0, label: 0 }], 100, &mut s);
+        assert_eq!(s.time(0), INF);
+    }
+}

@@ -1,0 +1,193 @@
+//! Snapping origins to the road network: the nearest point on a road's real geometry, found with
+//! an R-tree (rstar 0.12, the version `geo` 0.33 uses) over road bounding boxes.
+//!
+//! Only roads both of whose end nodes lie in a core (large strongly connected) component are
+//! candidates, so an origin never lands on a disconnected fragment or a one-way trap it could
+//! not leave. Ferries are never snapped to.
+
+use crate::geom::projection::LocalProjection;
+use crate::geom::{distance_m, CoordE7, EARTH_RADIUS_M};
+use crate::graph::{node_flags, RoadGraph};
+use rstar::{PointDistance, RTree, RTreeObject, AABB};
+
+/// A road's bounding box in scaled degrees (`x = lon · k`, `y = lat`).
+struct RoadBox {
+    aabb: AABB<[f64; 2]>,
+    road: u32,
+}
+
+impl RTreeObject for RoadBox {
+    type Envelope = AABB<[f64; 2]>;
+    fn envelope(&self) -> Self::Envelope {
+        self.aabb
+    }
+}
+
+impl PointDistance for RoadBox {
+    fn distance_2(&self, point: &[f64; 2]) -> f64 {
+        self.aabb.distance_2(point)
+    }
+}
+
+/// The end nodes and directed edges of a road.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoadEnds {
+    /// Node at the start of the road's geometry.
+    pub a: u32,
+    /// Node at its end.
+    pub b: u32,
+    /// Edge a→b (along the geometry), if the road allows it.
+    pub forward: Option<u32>,
+    /// Edge b→a, if allowed.
+    pub backward: Option<u32>,
+}
+
+/// A point on the network.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Snapped {
+    pub road: u32,
+    pub ends: RoadEnds,
+    /// Position along the road as a share of its length from its first node (0..=1).
+    pub fraction: f64,
+    /// The snapped point.
+    pub point: CoordE7,
+    /// Distance from the query point, metres.
+    pub distance_m: f64,
+}
+
+/// Spatial index over the roads of a graph.
+pub struct SnapIndex {
+    tree: RTree<RoadBox>,
+    ends: Vec<RoadEnds>,
+    kx: f64,
+    /// Lower bound of true metres per scaled degree anywhere in the graph.
+    metres_per_scaled_deg: f64,
+}
+
+impl SnapIndex {
+    pub fn build(g: &RoadGraph) -> SnapIndex {
+        let bbox = g.bbox();
+        let mid_lat = if bbox.is_empty() { 0.0 } else { (bbox.min_lat + bbox.max_lat) / 2.0 };
+        let kx = mid_lat.to_radians().cos();
+        let max_abs_lat = bbox.min_lat.abs().max(bbox.max_lat.abs()).min(89.0);
+        let m_per_deg = EARTH_RADIUS_M.to_radians();
+        let metres_per_scaled_deg = m_per_deg * (max_abs_lat.to_radians().cos() / kx).min(1.0);
+
+        let mut ends = vec![
+            RoadEnds {
+                a: u32::MAX,
+                b: u32::MAX,
+                forward: None,
+                backward: None,
+            };
+            g.num_roads()
+        ];
+        let tails = g.edge_tails();
+        for e in 0..g.num_edges() {
+            let (road, rev) = g.edge_road(e);
+            let (t, h) = (tails[e], g.edges[e].head);
+            let re = &mut ends[road];
+            if rev {
+                re.b = t;
+                re.a = h;
+                re.backward = Some(e as u32);
+            } else {
+                re.a = t;
+                re.b = h;
+                re.forward = Some(e as u32);
+            }
+        }
+        let core = |n: u32| n != u32::MAX && g.node_flags[n as usize] & node_flags::CORE != 0;
+        let boxes: Vec<RoadBox> = (0..g.num_roads())
+            .filter(|&r| !g.is_ferry(r) && core(ends[r].a) && core(ends[r].b))
+            .map(|r| {
+                let geom = g.road_geometry(r);
+                let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+                for c in geom {
+                    let p = [c.lon() * kx, c.lat()];
+                    lo = [lo[0].min(p[0]), lo[1].min(p[1])];
+                    hi = [hi[0].max(p[0]), hi[1].max(p[1])];
+                }
+                RoadBox {
+                    aabb: AABB::from_corners(lo, hi),
+                    road: r as u32,
+                }
+            })
+            .collect();
+        SnapIndex {
+            tree: RTree::bulk_load(boxes),
+            ends,
+            kx,
+            metres_per_scaled_deg,
+        }
+    }
+
+    /// Number of roads an origin may snap to.
+    pub fn len(&self) -> usize {
+        self.tree.size()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tree.size() == 0
+    }
+
+    pub fn road_ends(&self, road: usize) -> RoadEnds {
+        self.ends[road]
+    }
+
+    /// The nearest point on a snappable road within `max_m` metres of (`lon`, `lat`).
+    pub fn nearest(&self, g: &RoadGraph, lon: f64, lat: f64, max_m: f64) -> Option<Snapped> {
+        let q = [lon * self.kx, lat];
+        let proj = LocalProjection::new(lon, lat);
+        let mut best: Option<Snapped> = None;
+        for (rb, d2) in self.tree.nearest_neighbor_iter_with_distance_2(&q) {
+            let lower_bound_m = d2.sqrt() * self.metres_per_scaled_deg;
+            let bound = best.map(|b| b.distance_m).unwrap_or(max_m);
+            if lower_bound_m > bound {
+                break;
+            }
+            let road = rb.road as usize;
+            let geom = g.road_geometry(road);
+            if let Some((dist, seg, t)) = nearest_on_polyline(&proj, geom) {
+                if dist <= max_m && best.is_none_or(|b| dist < b.distance_m || (dist == b.distance_m && rb.road < b.road)) {
+                    let (p0, p1) = (geom[seg], geom[seg + 1]);
+                    let point = CoordE7::from_degrees(
+                        p0.lon() + (p1.lon() - p0.lon()) * t,
+                        p0.lat() + (p1.lat() - p0.lat()) * t,
+                    );
+                    let before: f64 = geom[..=seg].windows(2).map(|w| distance_m(w[0], w[1])).sum();
+                    let along = before + distance_m(p0, p1) * t;
+                    let total = g.road_length_m[road] as f64;
+                    let fraction = if total > 0.0 { (along / total).clamp(0.0, 1.0) } else { 0.0 };
+                    best = Some(Snapped {
+                        road: rb.road,
+                        ends: self.ends[road],
+                        fraction,
+                        point,
+                        distance_m: dist,
+                    });
+                }
+            }
+        }
+        best
+    }
+}
+
+/// Distance (m) from the projection centre to the nearest point of a polyline, with the segment
+/// index and the position `t` (0..=1) on that segment.
+fn nearest_on_polyline(proj: &LocalProjection, geom: &[CoordE7]) -> Option<(f64, usize, f64)> {
+    let pts: Vec<(f64, f64)> = geom.iter().map(|c| proj.forward(c.lon(), c.lat())).collect();
+    let mut best: Option<(f64, usize, f64)> = None;
+    for (i, w) in pts.windows(2).enumerate() {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        let (dx, dy) = (x1 - x0, y1 - y0);
+        let len2 = dx * dx + dy * dy;
+        let t = if len2 > 0.0 { ((-x0 * dx - y0 * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+        let (px, py) = (x0 + t * dx, y0 + t * dy);
+        let d = (px * px + py * py).sqrt();
+        if best.is_none_or(|b| d < b.0) {
+            best = Some((d, i, t));
+        }
+    }
+    best
+}

@@ -1,0 +1,379 @@
+//! Low-level access to an `.osm.pbf` file: memory map, blob index, guarded parallel decoding,
+//! and errors that name the file, the blob and what is wrong with it.
+
+use osmpbf::{BlobDecode, Mmap, MmapBlob, PrimitiveBlock};
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+/// Errors while reading a PBF file.
+#[derive(Debug, thiserror::Error)]
+pub enum PbfError {
+    #[error("{path}: cannot open: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: the file is empty")]
+    Empty { path: PathBuf },
+    #[error("{path}: not an OSM PBF file ({why})")]
+    NotPbf { path: PathBuf, why: String },
+    #[error("{path}: truncated or corrupt at byte {offset} (blob {index}): {what}")]
+    Corrupt {
+        path: PathBuf,
+        index: usize,
+        offset: u64,
+        what: String,
+    },
+    #[error(
+        "{path}: blob {index} at byte {offset} is compressed with {codec}, which metroreach cannot \
+         read (only zlib and uncompressed blobs are supported); recompress it, e.g. \
+         `osmium cat {path} -o recompressed.osm.pbf`"
+    )]
+    UnsupportedCompression {
+        path: PathBuf,
+        index: usize,
+        offset: u64,
+        codec: &'static str,
+    },
+    #[error("{path}: needs the PBF feature '{feature}', which metroreach does not support")]
+    UnsupportedFeature { path: PathBuf, feature: String },
+}
+
+/// What the OSM header block says about the file.
+#[derive(Clone, Debug, Default)]
+pub struct PbfHeader {
+    /// (min_lon, min_lat, max_lon, max_lat) in degrees, when the header has one.
+    pub bbox: Option<[f64; 4]>,
+    pub writing_program: Option<String>,
+    pub replication_timestamp: Option<i64>,
+    pub sorted_type_then_id: bool,
+}
+
+/// A memory-mapped PBF file and the positions of its data blobs.
+pub struct PbfFile {
+    pub path: PathBuf,
+    mmap: Mmap,
+    /// A second read-only mapping of the same file (same page cache), for sniffing the format
+    /// and naming the compression of blobs osmpbf cannot decode.
+    raw: memmap2::Mmap,
+    pub size_bytes: u64,
+}
+
+/// The blobs of an opened file, borrowed from its memory map.
+pub struct Blobs<'a> {
+    pub path: &'a Path,
+    pub header: PbfHeader,
+    /// Data blobs (OSMData) in file order.
+    pub data: Vec<MmapBlob<'a>>,
+    raw: &'a [u8],
+}
+
+impl PbfFile {
+    pub fn open(path: &Path) -> Result<PbfFile, PbfError> {
+        let file = std::fs::File::open(path).map_err(|source| PbfError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let meta = file.metadata().map_err(|source| PbfError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if meta.is_dir() {
+            return Err(PbfError::Open {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("is a directory"),
+            });
+        }
+        if meta.len() == 0 {
+            return Err(PbfError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        // SAFETY: the file is opened read-only and not modified by this process; a concurrent
+        // writer could change the bytes under us, which at worst produces a decode error.
+        let mmap = unsafe { Mmap::from_file(&file) }.map_err(|e| PbfError::Open {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        // SAFETY: as above.
+        let raw = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| PbfError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(PbfFile {
+            path: path.to_path_buf(),
+            mmap,
+            raw,
+            size_bytes: meta.len(),
+        })
+    }
+
+    /// Reads every blob header (cheap: no decompression) and the OSM header block.
+    pub fn blobs(&self) -> Result<Blobs<'_>, PbfError> {
+        let raw: &[u8] = &self.raw;
+        sniff_format(&self.path, raw)?;
+        let mut data = Vec::new();
+        let mut header = None;
+        for (index, blob) in self.mmap.blob_iter().enumerate() {
+            let blob = blob.map_err(|e| {
+                let offset = data.last().map(|b: &MmapBlob| b.offset().0).unwrap_or(0);
+                let what = e.to_string();
+                if index == 0 {
+                    PbfError::NotPbf {
+                        path: self.path.clone(),
+                        why: format!("the first blob header cannot be read: {what}"),
+                    }
+                } else {
+                    PbfError::Corrupt {
+                        path: self.path.clone(),
+                        index,
+                        offset,
+                        what: format!("blob after byte {offset} cannot be read: {what}"),
+                    }
+                }
+            })?;
+            match blob.get_type() {
+                osmpbf::BlobType::OsmHeader => {
+                    if header.is_some() {
+                        continue;
+                    }
+                    let decoded = guarded(|| blob.decode()).map_err(|what| {
+                        corrupt(&self.path, raw, index, blob.offset().0, what)
+                    })?;
+                    let decoded = decoded.map_err(|e| {
+                        corrupt(&self.path, raw, index, blob.offset().0, e.to_string())
+                    })?;
+                    if let BlobDecode::OsmHeader(h) = decoded {
+                        for f in h.required_features() {
+                            if !matches!(f.as_str(), "OsmSchema-V0.6" | "DenseNodes") {
+                                return Err(PbfError::UnsupportedFeature {
+                                    path: self.path.clone(),
+                                    feature: f.clone(),
+                                });
+                            }
+                        }
+                        header = Some(PbfHeader {
+                            bbox: h.bbox().map(|b| [b.left, b.bottom, b.right, b.top]),
+                            writing_program: h.writing_program().map(String::from),
+                            replication_timestamp: h.osmosis_replication_timestamp(),
+                            sorted_type_then_id: h
+                                .optional_features()
+                                .iter()
+                                .any(|f| f == "Sort.Type_then_ID"),
+                        });
+                    }
+                }
+                osmpbf::BlobType::OsmData => {
+                    if header.is_none() {
+                        return Err(PbfError::NotPbf {
+                            path: self.path.clone(),
+                            why: "the file does not start with an OSMHeader block".into(),
+                        });
+                    }
+                    data.push(blob)
+                }
+                osmpbf::BlobType::Unknown(_) => {}
+            }
+        }
+        let header = header.ok_or_else(|| PbfError::NotPbf {
+            path: self.path.clone(),
+            why: "no OSMHeader block".into(),
+        })?;
+        Ok(Blobs {
+            path: &self.path,
+            header,
+            data,
+            raw,
+        })
+    }
+}
+
+impl<'a> Blobs<'a> {
+    /// Decodes data blob `index` into a primitive block, turning every failure (including a
+    /// panic inside the decoder on hostile input) into an error naming the blob.
+    pub fn decode(&self, index: usize) -> Result<PrimitiveBlock, PbfError> {
+        let blob = &self.data[index];
+        let offset = blob.offset().0;
+        match guarded(|| blob.decode()) {
+            Ok(Ok(BlobDecode::OsmData(block))) => Ok(block),
+            Ok(Ok(_)) => Err(corrupt(self.path, self.raw, index, offset, "not a data block".into())),
+            Ok(Err(e)) => Err(corrupt(self.path, self.raw, index, offset, e.to_string())),
+            Err(what) => Err(corrupt(self.path, self.raw, index, offset, what)),
+        }
+    }
+
+    /// Runs `f` on every element group of blob `index` under the panic guard.
+    pub fn with_block<T>(
+        &self,
+        index: usize,
+        f: impl FnOnce(&PrimitiveBlock) -> T,
+    ) -> Result<T, PbfError> {
+        let block = self.decode(index)?;
+        let offset = self.data[index].offset().0;
+        guarded(|| f(&block)).map_err(|what| corrupt(self.path, self.raw, index, offset, what))
+    }
+}
+
+/// Builds the error for a blob that failed to decode, naming its compression when that is why.
+fn corrupt(path: &Path, raw: &[u8], index: usize, offset: u64, what: String) -> PbfError {
+    if let Some(codec) = unsupported_codec(raw, offset as usize) {
+        return PbfError::UnsupportedCompression {
+            path: path.to_path_buf(),
+            index,
+            offset,
+            codec,
+        };
+    }
+    PbfError::Corrupt {
+        path: path.to_path_buf(),
+        index,
+        offset,
+        what,
+    }
+}
+
+/// Looks at the fields of the blob starting at `offset` and names a compression osmpbf lacks.
+fn unsupported_codec(raw: &[u8], offset: usize) -> Option<&'static str> {
+    let len = u32::from_be_bytes(raw.get(offset..offset + 4)?.try_into().ok()?) as usize;
+    let header = raw.get(offset + 4..offset + 4 + len)?;
+    let mut datasize = None;
+    for (field, value) in proto_fields(header) {
+        if field == 3 {
+            if let ProtoValue::Varint(v) = value {
+                datasize = Some(v as usize);
+            }
+        }
+    }
+    let start = offset + 4 + len;
+    let blob = raw.get(start..start + datasize?)?;
+    for (field, _) in proto_fields(blob) {
+        match field {
+            4 => return Some("LZMA"),
+            5 => return Some("bzip2"),
+            6 => return Some("LZ4"),
+            7 => return Some("Zstandard (zstd)"),
+            _ => {}
+        }
+    }
+    None
+}
+
+enum ProtoValue {
+    Varint(u64),
+    Bytes,
+}
+
+/// Iterates over the top-level fields of a protobuf message, stopping at the first malformed one.
+fn proto_fields(mut b: &[u8]) -> impl Iterator<Item = (u64, ProtoValue)> + '_ {
+    std::iter::from_fn(move || {
+        let key = read_varint(&mut b)?;
+        let value = match key & 7 {
+            0 => ProtoValue::Varint(read_varint(&mut b)?),
+            2 => {
+                let n = read_varint(&mut b)? as usize;
+                if n > b.len() {
+                    return None;
+                }
+                b = &b[n..];
+                ProtoValue::Bytes
+            }
+            _ => return None,
+        };
+        Some((key >> 3, value))
+    })
+}
+
+fn read_varint(b: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for i in 0..10 {
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Recognises common wrong inputs by their first bytes, for a helpful message.
+fn sniff_format(path: &Path, raw: &[u8]) -> Result<(), PbfError> {
+    let head = &raw[..raw.len().min(64)];
+    let text = String::from_utf8_lossy(head);
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    let why = if trimmed.starts_with("<?xml") || trimmed.starts_with("<osm") {
+        Some("it is OSM XML; convert it with `osmium cat in.osm -o out.osm.pbf`")
+    } else if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        Some("it looks like JSON/GeoJSON")
+    } else if head.starts_with(b"\x1f\x8b") {
+        Some("it is gzip-compressed; decompress it first")
+    } else if head.starts_with(b"BZh") {
+        Some("it is bzip2-compressed (.osm.bz2?); decompress and convert it first")
+    } else if head.starts_with(b"MRGRAPH") {
+        Some("it is a metroreach graph file, not an OSM extract")
+    } else if head.len() >= 4 {
+        let len = u32::from_be_bytes(head[..4].try_into().unwrap_or([0; 4]));
+        (len == 0 || len > 64 * 1024).then_some("its first 4 bytes are not a PBF blob-header length")
+    } else {
+        Some("it is shorter than a PBF blob header")
+    };
+    match why {
+        Some(why) => Err(PbfError::NotPbf {
+            path: path.to_path_buf(),
+            why: why.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+thread_local! {
+    static IN_GUARD: Cell<bool> = const { Cell::new(false) };
+}
+static HOOK: Once = Once::new();
+
+/// Runs `f`, turning a panic inside it (osmpbf can panic on hostile input, e.g. an unknown
+/// relation member type) into an error message, without printing a panic report.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_GUARD.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = IN_GUARD.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_GUARD.with(|g| g.set(was));
+    result.map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "decoder failure".into());
+        format!("malformed data ({msg})")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_and_fields() {
+        // field 1 varint 150, field 7 bytes "ab"
+        let msg = [0x08, 0x96, 0x01, 0x3a, 0x02, b'a', b'b'];
+        let fields: Vec<u64> = proto_fields(&msg).map(|(f, _)| f).collect();
+        assert_eq!(fields, vec![1, 7]);
+        let mut b: &[u8] = &[0x96, 0x01];
+        assert_eq!(read_varint(&mut b), Some(150));
+    }
+
+    #[test]
+    fn guard_turns_panics_into_errors() {
+        let r: Result<(), String> = guarded(|| panic!("boom"));
+        assert!(r.unwrap_err().contains("boom"));
+        assert_eq!(guarded(|| 5), Ok(5));
+    }
+}

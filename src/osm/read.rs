@@ -1,0 +1,885 @@
+//! Reading an extract into a routing graph with as few passes over the file as possible.
+//!
+//! PBF files are normally sorted nodes → ways → relations. We locate the two transitions with a
+//! binary search over blobs (a handful of blob decodes), then decode
+//!
+//! 1. the relation blobs: administrative boundaries and the ids of their member ways;
+//! 2. the way blobs: road ways for the profile (node refs kept as OSM ids in one flat array) and
+//!    the boundary member ways;
+//! 3. the node blobs: coordinates of just the referenced nodes (a sorted id array and a flat
+//!    coordinate array, no hash map of all nodes), plus `place=*` nodes.
+//!
+//! So each blob is decoded once, and memory grows with the road network, not with the file. Every
+//! phase checks the element types it meets; a file that turns out not to be sorted is read again
+//! in the general (slower) order, with a warning.
+
+use super::boundary::{assemble, MemberWay};
+use super::pbf::{Blobs, PbfError, PbfFile};
+use super::profile::{AreaType, Profile, WayRule};
+use super::tags::parse_population;
+use crate::geom::{distance_m, BBox, CoordE7};
+use crate::graph::build::{build_graph, BuildInput, BuildOptions, BuildWay, SpeedModel, MISSING};
+use crate::graph::{AdminBoundary, GraphMeta, ImportStats, Place, RoadClass, RoadGraph, SourceInfo};
+use crate::progress::Progress;
+use osmpbf::{Element, PrimitiveBlock, RelMemberType};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Errors of the import.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Pbf(#[from] PbfError),
+    #[error(
+        "{path}: no usable roads for profile '{profile}' ({ways} ways read, {road_ways} road ways, \
+         {nodes} nodes read){hint}"
+    )]
+    NoRoads {
+        path: String,
+        profile: String,
+        ways: u64,
+        road_ways: u64,
+        nodes: u64,
+        hint: String,
+    },
+}
+
+/// Options of an import.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    pub profile: Profile,
+    pub min_component_nodes: u32,
+    pub border_margin_m: f64,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            profile: Profile::car(),
+            min_component_nodes: 50,
+            border_margin_m: 1000.0,
+        }
+    }
+}
+
+/// Tags we keep from boundary relations.
+const BOUNDARY_CODE_KEYS: &[&str] = &[
+    "ref",
+    "ISO3166-1",
+    "ISO3166-1:alpha2",
+    "ISO3166-2",
+    "wikidata",
+    "ref:gb",
+    "ref:nuts",
+    "ref:INSEE",
+    "ref:ine",
+    "ref:gss",
+    "de:amtlicher_gemeindeschluessel",
+    "tiger:GEOID",
+    "gnis:feature_id",
+    "dicofre",
+    "border_type",
+];
+
+#[derive(Default)]
+struct RelationRec {
+    id: i64,
+    tags: Vec<(String, String)>,
+    ways: Vec<i64>,
+    admin_centre: Option<i64>,
+    label: Option<i64>,
+}
+
+#[derive(Default)]
+struct RelationPhase {
+    boundaries: Vec<RelationRec>,
+    relations: u64,
+    restrictions: u64,
+    nodes: u64,
+    ways: u64,
+}
+
+struct RoadWayRec {
+    id: i64,
+    rule: WayRule,
+    refs_len: u32,
+}
+
+#[derive(Default)]
+struct WayPhase {
+    roads: Vec<RoadWayRec>,
+    refs: Vec<i64>,
+    boundary_ways: Vec<(i64, Vec<i64>)>,
+    ways: u64,
+    nodes: u64,
+    relations: u64,
+}
+
+#[derive(Default)]
+struct NodePhase {
+    places: Vec<Place>,
+    named: Vec<(i64, Option<String>)>,
+    nodes: u64,
+    invalid: u64,
+    ways: u64,
+    relations: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Kinds {
+    nodes: bool,
+    ways: bool,
+    relations: bool,
+}
+
+fn kinds_of(block: &PrimitiveBlock) -> Kinds {
+    let mut k = Kinds::default();
+    for g in block.groups() {
+        k.nodes |= g.nodes().next().is_some() || g.dense_nodes().next().is_some();
+        k.ways |= g.ways().next().is_some();
+        k.relations |= g.relations().next().is_some();
+    }
+    k
+}
+
+/// Imports an extract into a routing graph.
+pub fn import_pbf(path: &Path, opts: &ImportOptions, progress: &Progress) -> Result<RoadGraph, ImportError> {
+    let started = Instant::now();
+    let file = PbfFile::open(path)?;
+    let blobs = file.blobs()?;
+    let n = blobs.data.len();
+    let profile = &opts.profile;
+
+    let bar = progress.bar(n as u64, "reading");
+    let read = match read_elements(&blobs, profile, false, &bar)? {
+        Some(read) => read,
+        None => {
+            progress.note(
+                "the file is not sorted by type (nodes, then ways, then relations): reading it \
+                 three times; `osmium sort` makes imports faster",
+            );
+            bar.set_position(0);
+            bar.set_length(3 * n as u64);
+            read_elements(&blobs, profile, true, &bar)?.expect("the general order always succeeds")
+        }
+    };
+    bar.finish_and_clear();
+    let Elements {
+        rel,
+        ways,
+        nodes,
+        needed,
+        node_coords,
+        rel_nodes: _,
+        sorted,
+    } = read;
+
+    let ways_read = ways.ways;
+    let mut stats = ImportStats {
+        threads: rayon::current_num_threads(),
+        blobs: n,
+        sorted_by_type: sorted,
+        ways_read,
+        nodes_read: nodes.nodes,
+        relations_read: rel.relations,
+        road_ways: ways.roads.len() as u64,
+        ferry_ways: ways.roads.iter().filter(|w| w.rule.class == RoadClass::Ferry).count() as u64,
+        invalid_coordinates: nodes.invalid,
+        min_component_nodes: opts.min_component_nodes,
+        border_margin_m: opts.border_margin_m,
+        turn_restrictions_seen: rel.restrictions,
+        ..Default::default()
+    };
+
+    if ways.roads.is_empty() {
+        return Err(ImportError::NoRoads {
+            path: path.display().to_string(),
+            profile: profile.name.clone(),
+            ways: ways.ways,
+            road_ways: 0,
+            nodes: nodes.nodes,
+            hint: if ways.ways == 0 {
+                ": the file has no ways at all".into()
+            } else {
+                ": no way has a highway tag this profile can use".into()
+            },
+        });
+    }
+
+    // Map way refs to indices into `needed`.
+    let spinner = progress.spinner("building graph");
+    let refs_idx: Vec<u32> = ways
+        .refs
+        .par_iter()
+        .map(|id| needed.binary_search(id).map(|i| i as u32).unwrap_or(u32::MAX))
+        .collect();
+    let mut build_ways = Vec::with_capacity(ways.roads.len());
+    let mut start = 0u32;
+    for w in &ways.roads {
+        build_ways.push(BuildWay {
+            osm_id: w.id,
+            class: w.rule.class,
+            forward: w.rule.forward,
+            backward: w.rule.backward,
+            refs_start: start,
+            refs_len: w.refs_len,
+        });
+        start += w.refs_len;
+    }
+
+    // Urban / suburban / rural from road density.
+    let density = DensityGrid::build(&build_ways, &refs_idx, &node_coords);
+    let speed_model = ProfileSpeeds {
+        profile,
+        rules: ways.roads.iter().map(|w| w.rule).collect(),
+        density: &density,
+    };
+    let extract_bbox = blobs
+        .header
+        .bbox
+        .map(|b| BBox {
+            min_lon: b[0],
+            min_lat: b[1],
+            max_lon: b[2],
+            max_lat: b[3],
+        })
+        .or_else(|| {
+            let b = BBox::of_coords(node_coords.iter().filter(|c| **c != MISSING));
+            (!b.is_empty()).then_some(b)
+        });
+    let input = BuildInput {
+        node_ids: &needed,
+        node_coords: &node_coords,
+        ways: &build_ways,
+        refs: &refs_idx,
+    };
+    let build_opts = BuildOptions {
+        min_component_nodes: opts.min_component_nodes,
+        border_margin_m: opts.border_margin_m,
+        extract_bbox,
+    };
+    let (mut graph, bstats) = build_graph(&input, &speed_model, &build_opts);
+    stats.missing_node_refs = bstats.missing_node_refs;
+    stats.clipped_ways = bstats.clipped_ways;
+    stats.dropped_ways = bstats.dropped_ways;
+    stats.nodes_before_contraction = bstats.nodes_before_contraction;
+    stats.contracted_nodes = bstats.contracted_nodes;
+    stats.island_components_dropped = bstats.island_components_dropped;
+    stats.island_nodes_dropped = bstats.island_nodes_dropped;
+    stats.island_edges_dropped = bstats.island_edges_dropped;
+    // Area type shares, from the same density model the speeds used.
+    for (r, &len) in graph.road_length_m.iter().enumerate() {
+        let g = graph.road_geometry(r);
+        let mid = g[g.len() / 2];
+        let area = profile.area_type(density.at(mid));
+        let key = match area {
+            AreaType::Urban => "urban",
+            AreaType::Suburban => "suburban",
+            AreaType::Rural => "rural",
+        };
+        *stats.km_by_area_type.entry(key.into()).or_default() += len as f64 / 1000.0;
+    }
+    spinner.finish_and_clear();
+
+    if graph.num_nodes() == 0 {
+        return Err(ImportError::NoRoads {
+            path: path.display().to_string(),
+            profile: profile.name.clone(),
+            ways: ways.ways,
+            road_ways: ways.roads.len() as u64,
+            nodes: nodes.nodes,
+            hint: format!(
+                ": none of their {} node references is in the file",
+                ways.refs.len()
+            ),
+        });
+    }
+    if stats.missing_node_refs > 0 {
+        stats.warnings.push(format!(
+            "{} way→node references point to nodes missing from the extract (ways cut at its edge); \
+             {} road ways were clipped to the parts present and {} dropped",
+            stats.missing_node_refs, stats.clipped_ways, stats.dropped_ways
+        ));
+    }
+    if nodes.invalid > 0 {
+        stats.warnings.push(format!("{} nodes have coordinates outside WGS-84 and were ignored", nodes.invalid));
+    }
+
+    // Places.
+    let mut places = nodes.places;
+    places.sort_by_key(|p| p.osm_id);
+    places.dedup_by_key(|p| p.osm_id);
+    stats.places = places.len() as u64;
+    graph.places = places;
+
+    // Boundaries.
+    let named: HashMap<i64, Option<String>> = nodes.named.into_iter().collect();
+    let member_lookup: HashMap<i64, &Vec<i64>> = ways.boundary_ways.iter().map(|(id, refs)| (*id, refs)).collect();
+    let coord_of = |id: i64| -> Option<CoordE7> {
+        needed.binary_search(&id).ok().map(|i| node_coords[i]).filter(|c| *c != MISSING)
+    };
+    let mut boundaries: Vec<AdminBoundary> = rel
+        .boundaries
+        .par_iter()
+        .map(|b| {
+            let members: Vec<MemberWay> = b
+                .ways
+                .iter()
+                .map(|w| match member_lookup.get(w) {
+                    Some(refs) => MemberWay {
+                        node_ids: refs.as_slice(),
+                        coords: refs.iter().map(|&id| coord_of(id)).collect(),
+                    },
+                    None => MemberWay {
+                        node_ids: &[],
+                        coords: vec![None],
+                    },
+                })
+                .collect();
+            let missing_members = members.iter().filter(|m| m.node_ids.is_empty()).count() as u32;
+            let assembled = assemble(&members);
+            let tag = |k: &str| b.tags.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
+            AdminBoundary {
+                osm_id: b.id,
+                admin_level: tag("admin_level").and_then(|v| v.trim().parse().ok()),
+                name: tag("name"),
+                name_zh: tag("name:zh").or_else(|| tag("name:zh-Hans")),
+                name_en: tag("name:en"),
+                codes: b
+                    .tags
+                    .iter()
+                    .filter(|(k, _)| BOUNDARY_CODE_KEYS.contains(&k.as_str()))
+                    .cloned()
+                    .collect::<BTreeMap<_, _>>(),
+                population: tag("population").and_then(|v| parse_population(&v)),
+                admin_centre: b
+                    .admin_centre
+                    .and_then(|id| coord_of(id).map(|c| (id, c, named.get(&id).cloned().flatten()))),
+                label: b.label.and_then(coord_of),
+                polygons: assembled.polygons,
+                broken_rings: assembled.broken_rings + missing_members.min(1) * 0,
+            }
+        })
+        .collect();
+    boundaries.sort_by_key(|b| b.osm_id);
+    stats.boundaries = boundaries.len() as u64;
+    stats.boundary_broken_rings = boundaries.iter().map(|b| b.broken_rings as u64).sum();
+    stats.boundaries_without_polygon = boundaries.iter().filter(|b| b.polygons.is_empty()).count() as u64;
+    if stats.boundary_broken_rings > 0 {
+        let examples: Vec<String> = boundaries
+            .iter()
+            .filter(|b| b.broken_rings > 0)
+            .take(5)
+            .map(|b| format!("relation/{} {}", b.osm_id, b.label()))
+            .collect();
+        stats.warnings.push(format!(
+            "{} boundary rings could not be closed (members missing from the extract or not joined), e.g. {}",
+            stats.boundary_broken_rings,
+            examples.join(", ")
+        ));
+    }
+    graph.boundaries = boundaries;
+
+    // Meta.
+    let mut km_by_class: BTreeMap<String, f64> = BTreeMap::new();
+    for (r, &len) in graph.road_length_m.iter().enumerate() {
+        *km_by_class.entry(graph.road_class(r).as_str().to_string()).or_default() += len as f64 / 1000.0;
+    }
+    stats.import_seconds = started.elapsed().as_secs_f64();
+    stats.imported_at = crate::output::timestamp_utc();
+    graph.meta = GraphMeta {
+        metroreach_version: env!("CARGO_PKG_VERSION").to_string(),
+        source: SourceInfo {
+            file_name: path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+            size_bytes: file.size_bytes,
+            crc32: source_crc32(path).unwrap_or(0),
+            header_bbox: blobs.header.bbox,
+            writing_program: blobs.header.writing_program.clone(),
+            replication_timestamp: blobs.header.replication_timestamp,
+        },
+        profile_name: profile.name.clone(),
+        profile_toml: profile.to_toml(),
+        import: stats,
+        bbox: Some(graph.bbox()),
+        km_by_class,
+    };
+    Ok(graph)
+}
+
+/// Everything read from the file.
+struct Elements {
+    rel: RelationPhase,
+    ways: WayPhase,
+    nodes: NodePhase,
+    needed: Vec<i64>,
+    node_coords: Vec<CoordE7>,
+    #[allow(dead_code)]
+    rel_nodes: Vec<i64>,
+    sorted: bool,
+}
+
+/// Runs the three phases. With `general = false` it assumes a file sorted by type and returns
+/// `None` if the element kinds met contradict that; with `general = true` every phase reads every
+/// blob.
+fn read_elements(
+    blobs: &Blobs,
+    profile: &Profile,
+    general: bool,
+    bar: &indicatif::ProgressBar,
+) -> Result<Option<Elements>, PbfError> {
+    let n = blobs.data.len();
+    let all: Vec<usize> = (0..n).collect();
+    let (rel_blobs, way_blobs, node_blobs, f, r) = if general {
+        (all.clone(), all.clone(), all.clone(), 0, 0)
+    } else {
+        // Blob kinds are monotone in a sorted file: binary search for the first blob holding
+        // ways or relations (f) and the first holding relations (r).
+        let kinds = |i: usize| -> Result<Kinds, PbfError> { blobs.with_block(i, kinds_of) };
+        let first_true = |pred: &dyn Fn(Kinds) -> bool, lo: usize| -> Result<usize, PbfError> {
+            let (mut lo, mut hi) = (lo, n);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if pred(kinds(mid)?) {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            Ok(lo)
+        };
+        let f = first_true(&|k| k.ways || k.relations, 0)?;
+        let r = first_true(&|k| k.relations, f)?;
+        (
+            (r.min(n)..n).collect(),
+            (f.min(n)..(r + 1).min(n)).collect(),
+            (0..(f + 1).min(n)).collect(),
+            f,
+            r,
+        )
+    };
+
+    let (rel, rel_kinds) = relation_phase(blobs, &rel_blobs, bar)?;
+    let member_ways = member_way_ids(&rel);
+    let (ways, way_kinds) = way_phase(blobs, &way_blobs, profile, &member_ways, bar)?;
+    if !general {
+        // Relations range: only its first blob (r) may hold ways, and nodes only if it is also
+        // the node→way transition blob (f).
+        let bad_rel = rel_blobs
+            .iter()
+            .zip(&rel_kinds)
+            .any(|(&i, k)| (k.nodes && i != f) || (k.ways && i != r));
+        // Ways range: nodes only in f, relations only in r.
+        let bad_way = way_blobs.iter().zip(&way_kinds).any(|(&i, k)| (k.nodes && i != f) || (k.relations && i != r));
+        if bad_rel || bad_way {
+            return Ok(None);
+        }
+    }
+
+    // Node ids needed: road refs, boundary member way refs, admin_centre/label nodes.
+    let rel_nodes: Vec<i64> = {
+        let mut v: Vec<i64> = rel
+            .boundaries
+            .iter()
+            .flat_map(|b| b.admin_centre.into_iter().chain(b.label))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let mut needed: Vec<i64> = Vec::with_capacity(ways.refs.len());
+    needed.extend_from_slice(&ways.refs);
+    for (_, refs) in &ways.boundary_ways {
+        needed.extend_from_slice(refs);
+    }
+    needed.extend_from_slice(&rel_nodes);
+    needed.par_sort_unstable();
+    needed.dedup();
+    needed.shrink_to_fit();
+
+    let coords: Vec<AtomicU64> = (0..needed.len()).map(|_| AtomicU64::new(u64::MAX)).collect();
+    let (nodes, node_kinds) = node_phase(blobs, &node_blobs, &needed, &coords, &rel_nodes, bar)?;
+    if !general && node_blobs.iter().zip(&node_kinds).any(|(&i, k)| (k.ways || k.relations) && i != f) {
+        return Ok(None);
+    }
+    let node_coords: Vec<CoordE7> = coords.into_iter().map(|a| unpack(a.into_inner())).collect();
+    Ok(Some(Elements {
+        rel,
+        ways,
+        nodes,
+        needed,
+        node_coords,
+        rel_nodes,
+        sorted: !general,
+    }))
+}
+
+fn member_way_ids(rel: &RelationPhase) -> Vec<i64> {
+    let mut v: Vec<i64> = rel.boundaries.iter().flat_map(|b| b.ways.iter().copied()).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn relation_phase(blobs: &Blobs, idx: &[usize], bar: &indicatif::ProgressBar) -> Result<(RelationPhase, Vec<Kinds>), PbfError> {
+    let parts: Vec<(RelationPhase, Kinds)> = idx
+        .par_iter()
+        .map(|&i| {
+            let r = blobs.with_block(i, |block| {
+                let mut out = RelationPhase::default();
+                for g in block.groups() {
+                    out.nodes += g.dense_nodes().count() as u64 + g.nodes().count() as u64;
+                    out.ways += g.ways().count() as u64;
+                    for rel in g.relations() {
+                        out.relations += 1;
+                        let mut is_boundary = false;
+                        let mut is_area_type = false;
+                        let mut tags = Vec::new();
+                        for (k, v) in rel.tags() {
+                            match k {
+                                "boundary" => is_boundary = v == "administrative",
+                                "type" => {
+                                    is_area_type = v == "boundary" || v == "multipolygon";
+                                    if v == "restriction" || v.starts_with("restriction:") {
+                                        out.restrictions += 1;
+                                    }
+                                }
+                                _ => {}
+                            }
+                            if matches!(k, "admin_level" | "name" | "name:zh" | "name:zh-Hans" | "name:en" | "population")
+                                || BOUNDARY_CODE_KEYS.contains(&k)
+                            {
+                                tags.push((k.to_string(), v.to_string()));
+                            }
+                        }
+                        if !(is_boundary && is_area_type) {
+                            continue;
+                        }
+                        let mut rec = RelationRec {
+                            id: rel.id(),
+                            tags,
+                            ..Default::default()
+                        };
+                        for m in rel.members() {
+                            let role = m.role().unwrap_or("");
+                            match m.member_type {
+                                RelMemberType::Way if matches!(role, "outer" | "inner" | "" | "enclave" | "exclave") => {
+                                    rec.ways.push(m.member_id)
+                                }
+                                RelMemberType::Node if role == "admin_centre" => rec.admin_centre = Some(m.member_id),
+                                RelMemberType::Node if role == "label" => rec.label = Some(m.member_id),
+                                _ => {}
+                            }
+                        }
+                        out.boundaries.push(rec);
+                    }
+                }
+                (out, kinds_of(block))
+            });
+            bar.inc(1);
+            r
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = RelationPhase::default();
+    let kinds = parts.iter().map(|p| p.1).collect();
+    for (p, _) in parts {
+        out.boundaries.extend(p.boundaries);
+        out.relations += p.relations;
+        out.restrictions += p.restrictions;
+        out.nodes += p.nodes;
+        out.ways += p.ways;
+    }
+    Ok((out, kinds))
+}
+
+fn way_phase(
+    blobs: &Blobs,
+    idx: &[usize],
+    profile: &Profile,
+    member_ways: &[i64],
+    bar: &indicatif::ProgressBar,
+) -> Result<(WayPhase, Vec<Kinds>), PbfError> {
+    let parts: Vec<(WayPhase, Kinds)> = idx
+        .par_iter()
+        .map(|&i| {
+            let r = blobs.with_block(i, |block| {
+                let mut out = WayPhase::default();
+                let mut tags: Vec<(&str, &str)> = Vec::with_capacity(16);
+                for g in block.groups() {
+                    out.nodes += g.dense_nodes().count() as u64 + g.nodes().count() as u64;
+                    out.relations += g.relations().count() as u64;
+                    for way in g.ways() {
+                        out.ways += 1;
+                        tags.clear();
+                        tags.extend(way.tags());
+                        let id = way.id();
+                        if let Some(rule) = profile.evaluate_way(&tags) {
+                            let refs = way.raw_refs();
+                            let before = out.refs.len();
+                            let mut acc = 0i64;
+                            for &d in refs {
+                                acc += d;
+                                out.refs.push(acc);
+                            }
+                            out.roads.push(RoadWayRec {
+                                id,
+                                rule,
+                                refs_len: (out.refs.len() - before) as u32,
+                            });
+                        }
+                        if member_ways.binary_search(&id).is_ok() {
+                            out.boundary_ways.push((id, way.refs().collect()));
+                        }
+                    }
+                }
+                (out, kinds_of(block))
+            });
+            bar.inc(1);
+            r
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = WayPhase {
+        refs: Vec::with_capacity(parts.iter().map(|p| p.0.refs.len()).sum()),
+        ..Default::default()
+    };
+    let kinds = parts.iter().map(|p| p.1).collect();
+    for (p, _) in parts {
+        out.roads.extend(p.roads);
+        out.refs.extend(p.refs);
+        out.boundary_ways.extend(p.boundary_ways);
+        out.ways += p.ways;
+        out.nodes += p.nodes;
+        out.relations += p.relations;
+    }
+    out.boundary_ways.sort_by_key(|w| w.0);
+    out.boundary_ways.dedup_by_key(|w| w.0);
+    Ok((out, kinds))
+}
+
+/// Packs a coordinate so that `fetch_min` keeps a deterministic value for duplicate node ids and
+/// `u64::MAX` means "not seen".
+fn pack(c: CoordE7) -> u64 {
+    ((c.lon as u32 ^ 0x8000_0000) as u64) << 32 | (c.lat as u32 ^ 0x8000_0000) as u64
+}
+
+fn unpack(v: u64) -> CoordE7 {
+    if v == u64::MAX {
+        return MISSING;
+    }
+    CoordE7 {
+        lon: ((v >> 32) as u32 ^ 0x8000_0000) as i32,
+        lat: (v as u32 ^ 0x8000_0000) as i32,
+    }
+}
+
+fn node_phase(
+    blobs: &Blobs,
+    idx: &[usize],
+    needed: &[i64],
+    coords: &[AtomicU64],
+    rel_nodes: &[i64],
+    bar: &indicatif::ProgressBar,
+) -> Result<(NodePhase, Vec<Kinds>), PbfError> {
+    let parts: Vec<(NodePhase, Kinds)> = idx
+        .par_iter()
+        .map(|&i| {
+            let r = blobs.with_block(i, |block| {
+                let mut out = NodePhase::default();
+                let strings = block.raw_stringtable();
+                let place_key = strings.iter().position(|s| s.as_slice() == b"place");
+                // Cursor into `needed`: ids in a blob are normally ascending, so a forward scan
+                // finds each one in amortised O(1); a step back falls back to binary search.
+                let mut cursor = 0usize;
+                let mut last_id = i64::MIN;
+                let mut visit = |id: i64, nano_lon: i64, nano_lat: i64, tagged: bool, out: &mut NodePhase, get_tags: &dyn Fn() -> Vec<(String, String)>| {
+                    out.nodes += 1;
+                    if id < last_id {
+                        cursor = needed.partition_point(|&x| x < id);
+                    } else {
+                        if cursor < needed.len() && needed[cursor] < id {
+                            // Gallop, then binary search inside the bracket.
+                            let mut step = 1usize;
+                            let mut hi = cursor + 1;
+                            while hi < needed.len() && needed[hi] < id {
+                                cursor = hi;
+                                step *= 2;
+                                hi = cursor + step;
+                            }
+                            let hi = hi.min(needed.len());
+                            cursor += needed[cursor..hi].partition_point(|&x| x < id);
+                        }
+                    }
+                    last_id = id;
+                    let lon = nano_lon / 100;
+                    let lat = nano_lat / 100;
+                    let valid = (-1_800_000_000..=1_800_000_000).contains(&lon) && (-900_000_000..=900_000_000).contains(&lat);
+                    let c = CoordE7 {
+                        lon: lon.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                        lat: lat.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                    };
+                    if cursor < needed.len() && needed[cursor] == id {
+                        if valid {
+                            coords[cursor].fetch_min(pack(c), Ordering::Relaxed);
+                        } else {
+                            out.invalid += 1;
+                        }
+                    } else if !valid {
+                        return;
+                    }
+                    if !valid {
+                        return;
+                    }
+                    let is_rel_node = !rel_nodes.is_empty() && rel_nodes.binary_search(&id).is_ok();
+                    if !(tagged || is_rel_node) {
+                        return;
+                    }
+                    let tags = get_tags();
+                    let tag = |k: &str| tags.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
+                    if is_rel_node {
+                        out.named.push((id, tag("name")));
+                    }
+                    if let Some(kind) = tag("place") {
+                        out.places.push(Place {
+                            osm_id: id,
+                            kind,
+                            name: tag("name"),
+                            name_zh: tag("name:zh").or_else(|| tag("name:zh-Hans")),
+                            name_en: tag("name:en"),
+                            population: tag("population").and_then(|v| parse_population(&v)),
+                            coord: c,
+                        });
+                    }
+                };
+                block.for_each_element(|el| match el {
+                    Element::DenseNode(d) => {
+                        let tagged = place_key.is_some_and(|pk| d.raw_tags().any(|(k, _)| k as usize == pk));
+                        let get = || d.tags().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                        visit(d.id(), d.nano_lon(), d.nano_lat(), tagged, &mut out, &get);
+                    }
+                    Element::Node(nd) => {
+                        let tagged = nd.tags().any(|(k, _)| k == "place");
+                        let get = || nd.tags().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                        visit(nd.id(), nd.nano_lon(), nd.nano_lat(), tagged, &mut out, &get);
+                    }
+                    Element::Way(_) => out.ways += 1,
+                    Element::Relation(_) => out.relations += 1,
+                });
+                (out, kinds_of(block))
+            });
+            bar.inc(1);
+            r
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = NodePhase::default();
+    let kinds = parts.iter().map(|p| p.1).collect();
+    for (p, _) in parts {
+        out.places.extend(p.places);
+        out.named.extend(p.named);
+        out.nodes += p.nodes;
+        out.invalid += p.invalid;
+        out.ways += p.ways;
+        out.relations += p.relations;
+    }
+    Ok((out, kinds))
+}
+
+/// Road density (km of street per km²) on a ~1 km grid, read over a 3 × 3 km window.
+pub struct DensityGrid {
+    cells: HashMap<(i32, i32), f32>,
+}
+
+const CELL_KM: f64 = 1.0;
+const KM_PER_DEG: f64 = 111.195;
+
+fn cell_of(c: CoordE7) -> (i32, i32) {
+    let cy = (c.lat() * KM_PER_DEG / CELL_KM).floor();
+    let row_lat = (cy + 0.5) * CELL_KM / KM_PER_DEG;
+    let cx = (c.lon() * KM_PER_DEG * row_lat.to_radians().cos() / CELL_KM).floor();
+    (cx as i32, cy as i32)
+}
+
+impl DensityGrid {
+    fn build(ways: &[BuildWay], refs: &[u32], coords: &[CoordE7]) -> DensityGrid {
+        let mut cells: HashMap<(i32, i32), f32> = HashMap::new();
+        for w in ways {
+            if !w.class.counts_for_density() {
+                continue;
+            }
+            let r = &refs[w.refs_start as usize..(w.refs_start + w.refs_len) as usize];
+            for pair in r.windows(2) {
+                if pair[0] == u32::MAX || pair[1] == u32::MAX {
+                    continue;
+                }
+                let (a, b) = (coords[pair[0] as usize], coords[pair[1] as usize]);
+                if a == MISSING || b == MISSING {
+                    continue;
+                }
+                let mid = CoordE7 {
+                    lon: ((a.lon as i64 + b.lon as i64) / 2) as i32,
+                    lat: ((a.lat as i64 + b.lat as i64) / 2) as i32,
+                };
+                *cells.entry(cell_of(mid)).or_default() += (distance_m(a, b) / 1000.0) as f32;
+            }
+        }
+        DensityGrid { cells }
+    }
+
+    /// km of street per km² around `c`.
+    pub fn at(&self, c: CoordE7) -> f64 {
+        let (cx, cy) = cell_of(c);
+        let mut total = 0.0f64;
+        for dy in -1..=1 {
+            for dx in -1..=1 {
+                total += *self.cells.get(&(cx + dx, cy + dy)).unwrap_or(&0.0) as f64;
+            }
+        }
+        total / (9.0 * CELL_KM * CELL_KM)
+    }
+}
+
+struct ProfileSpeeds<'a> {
+    profile: &'a Profile,
+    rules: Vec<WayRule>,
+    density: &'a DensityGrid,
+}
+
+impl SpeedModel for ProfileSpeeds<'_> {
+    fn piece_speeds(&self, way: usize, way_length_m: f64, mid: CoordE7) -> (Option<f64>, Option<f64>) {
+        let rule = &self.rules[way];
+        let p = self.profile;
+        if rule.class == RoadClass::Ferry {
+            // The crossing time applies to the whole ferry way; pieces share it by length.
+            let secs = p.ferry_secs(way_length_m, rule.ferry_secs) - p.ferry_extra_secs;
+            let v = if secs > 0.0 { way_length_m / secs } else { p.ferry_kmh / 3.6 };
+            return (Some(v), Some(v));
+        }
+        let area = p.area_type(self.density.at(mid));
+        let kmh = |tagged: Option<f64>| p.speed_kmh(rule.class, area, tagged) / p.congestion;
+        (Some(kmh(rule.maxspeed_fwd) / 3.6), Some(kmh(rule.maxspeed_bwd) / 3.6))
+    }
+    fn piece_extra_secs(&self, way: usize) -> f64 {
+        if self.rules[way].class == RoadClass::Ferry {
+            self.profile.ferry_extra_secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// CRC-32 of a whole file (the cache key of a graph built from it).
+pub fn source_crc32(path: &Path) -> std::io::Result<u32> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+    }
+    Ok(h.finalize())
+}
