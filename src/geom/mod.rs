@@ -4,6 +4,7 @@
 //! of OSM itself), so that the graph file is compact and every stage reads the same numbers.
 
 pub mod area;
+pub mod polyindex;
 pub mod rings;
 pub mod projection;
 

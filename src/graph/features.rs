@@ -56,6 +56,9 @@ pub struct AdminBoundary {
     pub polygons: Vec<Vec<Vec<CoordE7>>>,
     /// Rings that could not be closed from the member ways (reported, not fatal).
     pub broken_rings: u32,
+    /// The boundary lines of those rings that are in the extract (e.g. where it cuts a
+    /// district), for drawing and comparison.
+    pub open_chains: Vec<Vec<CoordE7>>,
 }
 
 impl AdminBoundary {

@@ -4,6 +4,7 @@
 //! can reach) a city's origins within each band's time, as WGS-84 polygons with their metrics.
 
 pub mod polygon;
+pub mod reach;
 pub mod search;
 pub mod snap;
 pub mod stamp;
@@ -15,8 +16,8 @@ use geo::MultiPolygon;
 use search::{bounded_dijkstra, SearchScratch, Source};
 use serde::{Deserialize, Serialize};
 use snap::{SnapIndex, Snapped};
-use stamp::{sample_stretch, GridParams, Sample, TimeGrid};
-use std::collections::HashMap;
+use reach::Stretch;
+use stamp::{GridParams, TimeGrid};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -154,6 +155,8 @@ pub struct ReachedEdge {
 pub struct Extras {
     pub keep_grid: bool,
     pub keep_edges: bool,
+    /// Keep the reached stretches (to look up travel times at arbitrary network points).
+    pub keep_stretches: bool,
 }
 
 /// A city's commute circle: every band from one search.
@@ -171,6 +174,25 @@ pub struct CommuteCircle {
     pub grid: Option<(TimeGrid, LocalProjection)>,
     /// Reached road stretches (with [`Extras::keep_edges`]).
     pub edges: Option<Vec<ReachedEdge>>,
+    /// Reached stretches sorted by road (with [`Extras::keep_stretches`]).
+    pub stretches: Option<Vec<Stretch>>,
+}
+
+impl CommuteCircle {
+    /// Travel time (s) to (depart) or from (arrive) a point on the network, if reached within
+    /// the largest band. Needs [`Extras::keep_stretches`].
+    pub fn time_at(&self, at: &Snapped) -> Option<f64> {
+        let st = self.stretches.as_ref()?;
+        let limit = self.bands.last().map(|b| b.minutes * 60.0)?;
+        let start = st.partition_point(|s| s.road < at.road);
+        st[start..]
+            .iter()
+            .take_while(|s| s.road == at.road)
+            .filter(|s| s.interval(limit).is_some_and(|(lo, hi)| at.fraction >= lo - 1e-9 && at.fraction <= hi + 1e-9))
+            .filter_map(|s| s.time_at(at.fraction))
+            .min_by(f64::total_cmp)
+            .filter(|t| *t <= limit)
+    }
 }
 
 /// Why a city's circle could not be computed.
@@ -207,17 +229,6 @@ pub struct Engine<'g> {
     pub graph: &'g RoadGraph,
     reverse: OnceLock<ReverseGraph>,
     snap: SnapIndex,
-}
-
-/// A reached stretch of an edge, for road-length accounting.
-#[derive(Clone, Copy, Debug)]
-struct Stretch {
-    road: u32,
-    /// True when the stretch grows from the road's geometry end (fraction 1) backwards.
-    from_end: bool,
-    /// Time at the stretch's start (s) and the edge's full time (s).
-    t0: f64,
-    w: f64,
 }
 
 impl<'g> Engine<'g> {
@@ -325,136 +336,10 @@ impl<'g> Engine<'g> {
         }
     }
 
-    /// Calls `f(edge, settled_node, t0, w, from_tail)` for every edge stretch reached by the last
-    /// search:
-    /// depart: out-edges of settled nodes, timed from the tail; arrive: in-edges of settled
-    /// nodes, timed from the head. Times in seconds.
-    fn for_each_reached_edge(&self, direction: Direction, scratch: &SearchScratch, mut f: impl FnMut(usize, u32, f64, f64, bool)) {
-        let g = self.graph;
-        match direction {
-            Direction::Depart => {
-                for &u in &scratch.settled {
-                    let tu = scratch.time(u) as f64 / 1000.0;
-                    for e in g.out_range(u) {
-                        f(e, u, tu, g.edges[e].time_ms as f64 / 1000.0, true);
-                    }
-                }
-            }
-            Direction::Arrive => {
-                let r = self.reverse();
-                for &v in &scratch.settled {
-                    let tv = scratch.time(v) as f64 / 1000.0;
-                    let (a, b) = (r.first_in[v as usize] as usize, r.first_in[v as usize + 1] as usize);
-                    for k in a..b {
-                        let e = r.forward_edge[k] as usize;
-                        f(e, v, tv, g.edges[e].time_ms as f64 / 1000.0, false);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Samples of every reached road stretch (plus the origins' own roads) within `limit_s`.
-    pub fn reached_samples(
-        &self,
-        proj: &LocalProjection,
-        snaps: &[(Snapped, u32)],
-        direction: Direction,
-        limit_s: f64,
-        step_m: f64,
-        scratch: &SearchScratch,
-    ) -> Vec<Sample> {
-        let g = self.graph;
-        let mut out = Vec::new();
-        self.for_each_reached_edge(direction, scratch, |e, node, t0, w, from_tail| {
-            let (road, rev) = g.edge_road(e);
-            if g.is_ferry(road) {
-                return;
-            }
-            let tail_f = if rev { 1.0 } else { 0.0 };
-            let head_f = 1.0 - tail_f;
-            let (s0, s1) = if from_tail { (tail_f, head_f) } else { (head_f, tail_f) };
-            let label = scratch.label(node).unwrap_or(0);
-            sample_stretch(proj, g.road_geometry(road), s0, s1, t0, t0 + w, limit_s, step_m, label, &mut out);
-        });
-        for (s, label) in snaps {
-            for (edge, toward_end) in self.origin_edges(s, direction) {
-                let w = g.edges[edge as usize].time_ms as f64 / 1000.0;
-                let (s1, share) = if toward_end { (1.0, 1.0 - s.fraction) } else { (0.0, s.fraction) };
-                sample_stretch(proj, g.road_geometry(s.road as usize), s.fraction, s1, 0.0, w * share, limit_s, step_m, *label, &mut out);
-            }
-        }
-        out
-    }
-
-    /// The origin road's edges usable from the snapped point, and whether each runs toward the
-    /// road's geometry end.
-    fn origin_edges(&self, s: &Snapped, direction: Direction) -> Vec<(u32, bool)> {
-        let mut v = Vec::new();
-        // Depart: the forward edge carries us toward the end, the backward toward the start.
-        // Arrive: points before the snap use the forward edge, points after it the backward one.
-        if let Some(fe) = s.ends.forward {
-            v.push((fe, direction == Direction::Depart));
-        }
-        if let Some(be) = s.ends.backward {
-            v.push((be, direction == Direction::Arrive));
-        }
-        v
-    }
-
-    /// Road length (km) reached within each limit (seconds), counting each road once.
-    fn reached_road_km(&self, snaps: &[(Snapped, u32)], direction: Direction, limits_s: &[f64], scratch: &SearchScratch) -> Vec<f64> {
-        let g = self.graph;
-        let mut stretches: Vec<Stretch> = Vec::new();
-        self.for_each_reached_edge(direction, scratch, |e, _node, t0, w, from_tail| {
-            let (road, rev) = g.edge_road(e);
-            // The stretch grows from the settled end: the tail (depart) or the head (arrive).
-            let settled_at_geometry_end = if from_tail { rev } else { !rev };
-            stretches.push(Stretch { road: road as u32, from_end: settled_at_geometry_end, t0, w });
-        });
-        limits_s
-            .iter()
-            .map(|&limit| {
-                let mut per_road: HashMap<u32, [f64; 2]> = HashMap::new();
-                for s in &stretches {
-                    if s.t0 > limit {
-                        continue;
-                    }
-                    let frac = if s.w > 0.0 { ((limit - s.t0) / s.w).clamp(0.0, 1.0) } else { 1.0 };
-                    let slot = per_road.entry(s.road).or_insert([0.0, 0.0]);
-                    let k = usize::from(s.from_end);
-                    slot[k] = slot[k].max(frac);
-                }
-                // The origins' own roads: an interval around the snapped point.
-                let mut middle: HashMap<u32, Vec<(f64, f64)>> = HashMap::new();
-                for (s, _) in snaps {
-                    let (mut lo, mut hi) = (s.fraction, s.fraction);
-                    for (edge, toward_end) in self.origin_edges(s, direction) {
-                        let w = g.edges[edge as usize].time_ms as f64 / 1000.0;
-                        let reach = if w > 0.0 { (limit / w).min(1.0) } else { 1.0 };
-                        if toward_end {
-                            hi = (s.fraction + reach).min(1.0);
-                        } else {
-                            lo = (s.fraction - reach).max(0.0);
-                        }
-                    }
-                    middle.entry(s.road).or_default().push((lo, hi));
-                }
-                let mut total_m = 0.0;
-                let mut roads: Vec<u32> = per_road.keys().chain(middle.keys()).copied().collect();
-                roads.sort_unstable();
-                roads.dedup();
-                for r in roads {
-                    let [a, b] = per_road.get(&r).copied().unwrap_or([0.0, 0.0]);
-                    let mut ivs = vec![(0.0, a), (1.0 - b, 1.0)];
-                    if let Some(m) = middle.get(&r) {
-                        ivs.extend(m.iter().copied());
-                    }
-                    total_m += union_length(&mut ivs) * g.road_length_m[r as usize] as f64;
-                }
-                total_m / 1000.0
-            })
-            .collect()
+    /// Stretches reached by the last search within `limit_s` (see [`reach::stretches`]).
+    pub fn stretches(&self, snaps: &[(Snapped, u32)], direction: Direction, limit_s: f64, scratch: &SearchScratch) -> Vec<Stretch> {
+        let reverse = (direction == Direction::Arrive).then(|| self.reverse());
+        reach::stretches(self.graph, reverse, snaps, direction, limit_s, scratch)
     }
 
     /// Computes a city's circle: one search to the largest band, then every band's polygon.
@@ -481,11 +366,25 @@ impl<'g> Engine<'g> {
         let (lon0, lat0) = centroid(&city.origins);
         let proj = LocalProjection::new(lon0, lat0);
         let limit_s = p.max_minutes() * 60.0;
-        let samples = self.reached_samples(&proj, &snaps, p.direction, limit_s, p.cell_m / 2.0, scratch);
+        let timing = std::env::var_os("METROREACH_TIMING").is_some();
+        let lap = |what: &str, t: &mut Instant| {
+            if timing {
+                eprintln!("  {what}: {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
+            }
+            *t = Instant::now();
+        };
+        let mut t = Instant::now();
+        let stretches = self.stretches(&snaps, p.direction, limit_s, scratch);
+        lap("stretches", &mut t);
+        let samples = stamp::sample_roads(self.graph, &proj, &stretches, limit_s, p.cell_m);
+        lap("samples", &mut t);
         let grid = TimeGrid::stamp(&samples, &p.grid(), false);
+        lap("grid", &mut t);
         let thresholds: Vec<f64> = p.minutes.iter().map(|m| m * 60.0).collect();
         let polygons = polygon::band_polygons(&grid, &thresholds, &proj, p.simplify_m);
-        let road_km = self.reached_road_km(&snaps, p.direction, &thresholds, scratch);
+        lap("polygons", &mut t);
+        let road_km = reach::reached_road_km(self.graph, &stretches, &thresholds);
+        lap("road km", &mut t);
         let bands: Vec<Band> = p
             .minutes
             .iter()
@@ -510,8 +409,9 @@ impl<'g> Engine<'g> {
             })
             .collect();
         let polygon_ms = t_poly.elapsed().as_secs_f64() * 1000.0;
-        let edges = extras.keep_edges.then(|| self.reached_edges(&snaps, p.direction, limit_s, scratch));
+        let edges = extras.keep_edges.then(|| self.reached_edges(&stretches, limit_s));
         let grid = extras.keep_grid.then_some((grid, proj));
+        let stretches = extras.keep_stretches.then_some(stretches);
         if bands.iter().all(|b| b.polygon.0.is_empty()) {
             return Err(CircleError::Empty {
                 city: city.name.clone(),
@@ -527,83 +427,34 @@ impl<'g> Engine<'g> {
             polygon_ms,
             grid,
             edges,
+            stretches,
         })
     }
 
     /// Every reached road stretch within `limit_s`, cut where time runs out (ferries included:
     /// they are part of the trip even though they are not drawn into polygons).
-    pub fn reached_edges(&self, snaps: &[(Snapped, u32)], direction: Direction, limit_s: f64, scratch: &SearchScratch) -> Vec<ReachedEdge> {
+    pub fn reached_edges(&self, stretches: &[Stretch], limit_s: f64) -> Vec<ReachedEdge> {
         let g = self.graph;
-        let mut out = Vec::new();
-        let mut push = |road: usize, s0: f64, s1: f64, t0: f64, t1: f64| {
-            if t0 > limit_s {
-                return;
-            }
-            let (coords, t_end, full) = cut_polyline(g.road_geometry(road), s0, s1, t0, t1, limit_s);
-            if coords.len() >= 2 {
-                out.push(ReachedEdge {
+        stretches
+            .iter()
+            .filter(|s| s.t_anchor <= limit_s)
+            .filter_map(|s| {
+                let road = s.road as usize;
+                let full_end = if s.toward_end { 1.0 } else { 0.0 };
+                let share = (full_end - s.anchor).abs();
+                let (coords, t_end, full) = reach::cut_polyline(g.road_geometry(road), s.anchor, full_end, s.t_anchor, s.t_anchor + s.w * share, limit_s);
+                (coords.len() >= 2).then(|| ReachedEdge {
                     way_id: g.road_way_id[road],
                     class: g.road_class(road).as_str(),
-                    t_from_s: t0,
+                    t_from_s: s.t_anchor,
                     t_to_s: t_end,
                     full,
                     coords,
-                });
-            }
-        };
-        self.for_each_reached_edge(direction, scratch, |e, _node, t0, w, from_tail| {
-            let (road, rev) = g.edge_road(e);
-            let tail_f = if rev { 1.0 } else { 0.0 };
-            let head_f = 1.0 - tail_f;
-            let (s0, s1) = if from_tail { (tail_f, head_f) } else { (head_f, tail_f) };
-            push(road, s0, s1, t0, t0 + w);
-        });
-        for (s, _) in snaps {
-            for (edge, toward_end) in self.origin_edges(s, direction) {
-                let w = g.edges[edge as usize].time_ms as f64 / 1000.0;
-                let (s1, share) = if toward_end { (1.0, 1.0 - s.fraction) } else { (0.0, s.fraction) };
-                push(s.road as usize, s.fraction, s1, 0.0, w * share);
-            }
-        }
-        out
+                })
+            })
+            .collect()
     }
 }
-
-/// The part of a polyline from fraction `s0` to `s1` of its length reached within `limit`, where
-/// time runs linearly from `t0` to `t1`: lon/lat points, the time at the last point, and whether
-/// the whole stretch was reached.
-fn cut_polyline(geom: &[crate::geom::CoordE7], s0: f64, s1: f64, t0: f64, t1: f64, limit: f64) -> (Vec<[f64; 2]>, f64, bool) {
-    use crate::geom::distance_m;
-    let mut cum = vec![0.0];
-    for w in geom.windows(2) {
-        let last = *cum.last().unwrap_or(&0.0);
-        cum.push(last + distance_m(w[0], w[1]));
-    }
-    let total = *cum.last().unwrap_or(&0.0);
-    let (d0, d1_full) = (s0 * total, s1 * total);
-    let full = t1 <= limit;
-    let d1 = if full || t1 == t0 { d1_full } else { d0 + (d1_full - d0) * ((limit - t0) / (t1 - t0)) };
-    let at = |d: f64| -> [f64; 2] {
-        let i = cum.partition_point(|&c| c <= d).clamp(1, cum.len() - 1);
-        let seg = cum[i] - cum[i - 1];
-        let f = if seg > 0.0 { ((d - cum[i - 1]) / seg).clamp(0.0, 1.0) } else { 0.0 };
-        let (a, b) = (geom[i - 1], geom[i]);
-        [a.lon() + (b.lon() - a.lon()) * f, a.lat() + (b.lat() - a.lat()) * f]
-    };
-    let (lo, hi) = if d0 <= d1 { (d0, d1) } else { (d1, d0) };
-    let mut pts = vec![at(d0)];
-    let inner: Vec<usize> = (0..cum.len()).filter(|&i| cum[i] > lo && cum[i] < hi).collect();
-    if d0 <= d1 {
-        pts.extend(inner.iter().map(|&i| [geom[i].lon(), geom[i].lat()]));
-    } else {
-        pts.extend(inner.iter().rev().map(|&i| [geom[i].lon(), geom[i].lat()]));
-    }
-    pts.push(at(d1));
-    pts.dedup();
-    (pts, if full { t1 } else { limit }, full)
-}
-
-
 
 /// Mean position of the origins (the projection centre).
 pub fn centroid(origins: &[OriginSpec]) -> (f64, f64) {
@@ -612,43 +463,4 @@ pub fn centroid(origins: &[OriginSpec]) -> (f64, f64) {
         origins.iter().map(|o| o.lon).sum::<f64>() / n,
         origins.iter().map(|o| o.lat).sum::<f64>() / n,
     )
-}
-
-/// Length of the union of intervals within [0, 1].
-fn union_length(ivs: &mut [(f64, f64)]) -> f64 {
-    ivs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut total = 0.0;
-    let mut cur: Option<(f64, f64)> = None;
-    for &(a, b) in ivs.iter() {
-        let (a, b) = (a.clamp(0.0, 1.0), b.clamp(0.0, 1.0));
-        if b <= a {
-            continue;
-        }
-        match cur {
-            Some((ca, cb)) if a <= cb => cur = Some((ca, cb.max(b))),
-            Some((ca, cb)) => {
-                total += cb - ca;
-                cur = Some((a, b));
-            }
-            None => cur = Some((a, b)),
-        }
-    }
-    if let Some((ca, cb)) = cur {
-        total += cb - ca;
-    }
-    total
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn interval_union() {
-        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
-        assert!(close(union_length(&mut [(0.0, 0.3), (0.7, 1.0)]), 0.6));
-        assert!(close(union_length(&mut [(0.0, 0.6), (0.5, 1.0)]), 1.0));
-        assert!(close(union_length(&mut [(0.0, 0.0), (1.0, 1.0), (0.2, 0.4)]), 0.2));
-        assert!(close(union_length(&mut [(0.1, 0.5), (0.2, 0.3), (0.4, 0.9)]), 0.8));
-    }
 }

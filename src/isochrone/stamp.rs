@@ -1,12 +1,18 @@
-//! Stamping reached road geometry, with interpolated times, onto a metric travel-time grid.
+//! Stamping reached roads, with interpolated times, onto a metric travel-time grid.
 //!
-//! Each reached stretch of road is sampled every half cell along its real shape; a sample at time
-//! `t` reaches every grid vertex within the off-road allowance `R` at `t + d / v_off` (walking the
-//! last stretch). A vertex keeps the minimum. Only road geometry is stamped, never ferry lines, so
-//! water is crossed only where the allowance itself spans it.
+//! Each reached road is sampled once every cell along its real shape (plus the exact points where
+//! time runs out); the time at a sample is the minimum over the road's stretches (reached from
+//! either end, or from an origin on it). A sample marks its nearest grid vertex (at most half a
+//! cell diagonal away) with its time; each marked vertex then reaches the vertices within the
+//! off-road allowance at `t + d / v_off` (walking the last stretch), the allowance being
+//! measured from the road point (`d ≤ R − h/√2`, at least one cell). A vertex keeps the minimum,
+//! so a reached road point is always within one cell of its band's polygon, and no vertex is
+//! reached by a walk longer than `R` from a road point. Only road geometry is stamped, never ferry lines, so water is
+//! crossed only where the allowance itself spans it.
 
+use super::reach::{by_road, Stretch};
 use crate::geom::projection::LocalProjection;
-use crate::geom::CoordE7;
+use crate::graph::RoadGraph;
 
 /// A point of a reached road, in local metres, with its travel time in seconds.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -14,7 +20,7 @@ pub struct Sample {
     pub x: f32,
     pub y: f32,
     pub t: f32,
-    /// Label of the source (city) that reached it (catchments); 0 when unused.
+    /// Label of the source (city) that reached it first.
     pub label: u32,
 }
 
@@ -29,86 +35,61 @@ pub struct GridParams {
     pub offroad_mps: f64,
 }
 
-/// Samples the stretch of a polyline from fraction `s0` to `s1` of its length (either direction),
-/// where time runs linearly from `t0` (at `s0`) to `t1` (at `s1`), keeping only the part reached
-/// within `limit` and cutting at the interpolated point where time runs out.
-#[allow(clippy::too_many_arguments)]
-pub fn sample_stretch(
-    proj: &LocalProjection,
-    geom: &[CoordE7],
-    s0: f64,
-    s1: f64,
-    t0: f64,
-    t1: f64,
-    limit: f64,
-    step_m: f64,
-    label: u32,
-    out: &mut Vec<Sample>,
-) {
-    if t0 > limit || geom.len() < 2 {
-        return;
-    }
-    let pts: Vec<(f64, f64)> = geom.iter().map(|c| proj.forward(c.lon(), c.lat())).collect();
-    let mut cum = Vec::with_capacity(pts.len());
-    let mut acc = 0.0;
-    cum.push(0.0);
-    for w in pts.windows(2) {
-        acc += ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt();
-        cum.push(acc);
-    }
-    let total = acc;
-    let (d0, d1_full) = (s0 * total, s1 * total);
-    // Cut where time runs out.
-    let d1 = if t1 > limit && t1 != t0 {
-        d0 + (d1_full - d0) * ((limit - t0) / (t1 - t0))
-    } else {
-        d1_full
-    };
-    let time_at = |d: f64| -> f64 {
-        if d1_full == d0 {
-            t0
-        } else {
-            t0 + (d - d0) / (d1_full - d0) * (t1 - t0)
-        }
-    };
-    let point_at = |d: f64| -> (f64, f64) {
-        let i = cum.partition_point(|&c| c <= d).clamp(1, cum.len() - 1);
-        let (a, b) = (pts[i - 1], pts[i]);
-        let seg = cum[i] - cum[i - 1];
-        let f = if seg > 0.0 { ((d - cum[i - 1]) / seg).clamp(0.0, 1.0) } else { 0.0 };
-        (a.0 + (b.0 - a.0) * f, a.1 + (b.1 - a.1) * f)
-    };
-    // Positions along the stretch: its ends, every vertex in between, and fillers so that no gap
-    // exceeds the step.
-    let (lo, hi) = if d0 <= d1 { (d0, d1) } else { (d1, d0) };
+/// Samples every reached road (ferries excluded) every `step_m` metres within `limit` seconds.
+pub fn sample_roads(g: &RoadGraph, proj: &LocalProjection, stretches: &[Stretch], limit: f64, step_m: f64) -> Vec<Sample> {
+    let mut out = Vec::new();
+    let mut pts: Vec<(f64, f64)> = Vec::new();
+    let mut cum: Vec<f64> = Vec::new();
     let mut stops: Vec<f64> = Vec::new();
-    stops.push(d0);
-    let inner = cum.iter().copied().filter(|&c| c > lo && c < hi);
-    if d0 <= d1 {
-        stops.extend(inner);
-    } else {
-        let mut v: Vec<f64> = inner.collect();
-        v.reverse();
-        stops.extend(v);
-    }
-    stops.push(d1);
-    let mut emit = |d: f64| {
-        let (x, y) = point_at(d);
-        out.push(Sample {
-            x: x as f32,
-            y: y as f32,
-            t: time_at(d).min(limit) as f32,
-            label,
-        });
-    };
-    emit(stops[0]);
-    for w in stops.windows(2) {
-        let gap = (w[1] - w[0]).abs();
-        let k = (gap / step_m).ceil().max(1.0) as usize;
-        for j in 1..=k {
-            emit(w[0] + (w[1] - w[0]) * j as f64 / k as f64);
+    for group in by_road(stretches) {
+        let road = group[0].road as usize;
+        if g.is_ferry(road) {
+            continue;
+        }
+        let geom = g.road_geometry(road);
+        pts.clear();
+        pts.extend(geom.iter().map(|c| proj.forward(c.lon(), c.lat())));
+        cum.clear();
+        cum.push(0.0);
+        for w in pts.windows(2) {
+            let d = ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt();
+            cum.push(cum[cum.len() - 1] + d);
+        }
+        let total = cum[cum.len() - 1];
+        // Positions to sample: a regular spacing over the reached intervals, plus their ends.
+        stops.clear();
+        for s in group {
+            if let Some((lo, hi)) = s.interval(limit) {
+                let n = ((hi - lo) * total / step_m).ceil().max(1.0) as usize;
+                stops.extend((0..=n).map(|k| lo + (hi - lo) * k as f64 / n as f64));
+            }
+        }
+        stops.sort_by(f64::total_cmp);
+        stops.dedup_by(|a, b| (*a - *b).abs() * total < 1e-3);
+        for &s in &stops {
+            let mut best: Option<(f64, u32)> = None;
+            for st in group {
+                if let (Some(t), Some((lo, hi))) = (st.time_at(s), st.interval(limit)) {
+                    if s >= lo - 1e-9 && s <= hi + 1e-9 && best.is_none_or(|b| t < b.0 || (t == b.0 && st.label < b.1)) {
+                        best = Some((t, st.label));
+                    }
+                }
+            }
+            let Some((t, label)) = best else { continue };
+            let d = s * total;
+            let i = cum.partition_point(|&c| c <= d).clamp(1, cum.len() - 1);
+            let seg = cum[i] - cum[i - 1];
+            let f = if seg > 0.0 { ((d - cum[i - 1]) / seg).clamp(0.0, 1.0) } else { 0.0 };
+            let (a, b) = (pts[i - 1], pts[i]);
+            out.push(Sample {
+                x: (a.0 + (b.0 - a.0) * f) as f32,
+                y: (a.1 + (b.1 - a.1) * f) as f32,
+                t: t.min(limit) as f32,
+                label,
+            });
         }
     }
+    out
 }
 
 /// A travel-time grid in local metres: vertex `(i, j)` is at `(x0 + i·cell, y0 + j·cell)`.
@@ -121,7 +102,7 @@ pub struct TimeGrid {
     pub ny: usize,
     /// Seconds; `f32::INFINITY` where unreached.
     pub values: Vec<f32>,
-    /// Source label per vertex (catchments), `u32::MAX` where unreached.
+    /// Source label per vertex (catchments), `u32::MAX` where unreached; empty without labels.
     pub labels: Vec<u32>,
 }
 
@@ -146,35 +127,58 @@ impl TimeGrid {
         let y0 = ((miny - margin) / h).floor() * h;
         let nx = (((maxx + margin) - x0) / h).ceil() as usize + 1;
         let ny = (((maxy + margin) - y0) / h).ceil() as usize + 1;
-        let mut values = vec![f32::INFINITY; nx * ny];
-        let mut labels = if with_labels { vec![u32::MAX; nx * ny] } else { Vec::new() };
-        let reach = (r / h).ceil() as i64;
         let inv_v = 1.0 / p.offroad_mps;
-        let r2 = r * r;
+
+        // 1. Seeds: each sample marks its nearest vertex (at most h/√2 away) with its time.
+        let mut seeds = vec![f32::INFINITY; nx * ny];
+        let mut seed_labels = if with_labels { vec![u32::MAX; nx * ny] } else { Vec::new() };
         for s in samples {
-            let (sx, sy) = (s.x as f64, s.y as f64);
-            let ci = ((sx - x0) / h).round() as i64;
-            let cj = ((sy - y0) / h).round() as i64;
-            for j in (cj - reach).max(0)..=(cj + reach).min(ny as i64 - 1) {
-                let vy = y0 + j as f64 * h;
-                let dy2 = (vy - sy) * (vy - sy);
-                if dy2 > r2 {
+            let i = ((s.x as f64 - x0) / h).round() as usize;
+            let j = ((s.y as f64 - y0) / h).round() as usize;
+            let k = j * nx + i;
+            if s.t < seeds[k] || (with_labels && s.t == seeds[k] && s.label < seed_labels[k]) {
+                seeds[k] = s.t;
+                if with_labels {
+                    seed_labels[k] = s.label;
+                }
+            }
+        }
+
+        // 2. Walking from each seed within the allowance (a precomputed disc of offsets). The
+        // seed is up to h/√2 from its road point, so the disc is that much smaller (but at least
+        // one cell, so that consecutive samples' vertices always connect).
+        let r = (r - h * std::f64::consts::FRAC_1_SQRT_2).max(h);
+        let reach = (r / h).floor() as isize;
+        let mut kernel: Vec<(isize, isize, f32)> = Vec::new();
+        for dj in -reach..=reach {
+            for di in -reach..=reach {
+                let d = ((di * di + dj * dj) as f64).sqrt() * h;
+                if d <= r + 1e-9 && (di, dj) != (0, 0) {
+                    kernel.push((di, dj, (d * inv_v) as f32));
+                }
+            }
+        }
+        let mut values = seeds.clone();
+        let mut labels = seed_labels.clone();
+        for j in 0..ny {
+            for i in 0..nx {
+                let k = j * nx + i;
+                let t0 = seeds[k];
+                if !t0.is_finite() {
                     continue;
                 }
-                let row = j as usize * nx;
-                for i in (ci - reach).max(0)..=(ci + reach).min(nx as i64 - 1) {
-                    let vx = x0 + i as f64 * h;
-                    let d2 = (vx - sx) * (vx - sx) + dy2;
-                    if d2 > r2 {
+                let l0 = if with_labels { seed_labels[k] } else { 0 };
+                for &(di, dj, c) in &kernel {
+                    let (ii, jj) = (i as isize + di, j as isize + dj);
+                    if ii < 0 || jj < 0 || ii >= nx as isize || jj >= ny as isize {
                         continue;
                     }
-                    let t = s.t + (d2.sqrt() * inv_v) as f32;
-                    let k = row + i as usize;
-                    let cur = values[k];
-                    if t < cur || (with_labels && t == cur && s.label < labels[k]) {
-                        values[k] = t;
+                    let kk = jj as usize * nx + ii as usize;
+                    let t = t0 + c;
+                    if t < values[kk] || (with_labels && t == values[kk] && l0 < labels[kk]) {
+                        values[kk] = t;
                         if with_labels {
-                            labels[k] = s.label;
+                            labels[kk] = l0;
                         }
                     }
                 }
@@ -195,22 +199,6 @@ impl TimeGrid {
     pub fn at(&self, i: usize, j: usize) -> f32 {
         self.values[j * self.nx + i]
     }
-
-    /// Travel time at an arbitrary point (bilinear between vertices; infinite outside).
-    pub fn sample(&self, x: f64, y: f64) -> f32 {
-        let fi = (x - self.x0) / self.cell;
-        let fj = (y - self.y0) / self.cell;
-        if fi < 0.0 || fj < 0.0 || fi >= (self.nx - 1) as f64 || fj >= (self.ny - 1) as f64 {
-            return f32::INFINITY;
-        }
-        let (i, j) = (fi.floor() as usize, fj.floor() as usize);
-        let (u, v) = ((fi - i as f64) as f32, (fj - j as f64) as f32);
-        let (a, b, c, d) = (self.at(i, j), self.at(i + 1, j), self.at(i, j + 1), self.at(i + 1, j + 1));
-        if !(a.is_finite() && b.is_finite() && c.is_finite() && d.is_finite()) {
-            return f32::INFINITY;
-        }
-        a * (1.0 - u) * (1.0 - v) + b * u * (1.0 - v) + c * (1.0 - u) * v + d * u * v
-    }
 }
 
 #[cfg(test)]
@@ -218,39 +206,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stretch_is_cut_where_time_runs_out() {
-        let proj = LocalProjection::new(0.0, 0.0);
-        // A 1,112 m straight road along the equator (0.01°), 100 s end to end.
-        let geom = [CoordE7::from_degrees(0.0, 0.0), CoordE7::from_degrees(0.01, 0.0)];
-        let mut out = Vec::new();
-        sample_stretch(&proj, &geom, 0.0, 1.0, 0.0, 100.0, 50.0, 50.0, 0, &mut out);
-        let last = out.last().unwrap();
-        assert!((last.x as f64 - 1111.95 / 2.0).abs() < 1.0, "cut at {}", last.x);
-        assert_eq!(last.t, 50.0);
-        assert!(out.windows(2).all(|w| (w[1].x - w[0].x).abs() <= 50.01));
-        // Backwards from the end: times along the reversed direction.
-        out.clear();
-        sample_stretch(&proj, &geom, 1.0, 0.0, 10.0, 110.0, 1000.0, 50.0, 0, &mut out);
-        assert!((out[0].x as f64 - 1111.95).abs() < 1.0 && out[0].t == 10.0);
-        assert!(out.last().unwrap().x.abs() < 1e-3 && out.last().unwrap().t == 110.0);
-        // Starting beyond the limit stamps nothing.
-        out.clear();
-        sample_stretch(&proj, &geom, 0.0, 1.0, 60.0, 160.0, 50.0, 50.0, 0, &mut out);
-        assert!(out.is_empty());
-    }
-
-    #[test]
     fn grid_takes_minimum_plus_walking() {
-        let p = GridParams { cell_m: 10.0, offroad_m: 30.0, offroad_mps: 1.0 };
+        let p = GridParams { cell_m: 10.0, offroad_m: 30.0 + 10.0 * std::f64::consts::FRAC_1_SQRT_2, offroad_mps: 1.0 };
+        // Samples exactly on vertices: the seed is the sample's own time; the disc is 30 m.
         let s = [Sample { x: 0.0, y: 0.0, t: 5.0, label: 1 }, Sample { x: 20.0, y: 0.0, t: 100.0, label: 0 }];
         let g = TimeGrid::stamp(&s, &p, true);
         let i0 = ((0.0 - g.x0) / 10.0).round() as usize;
         let j0 = ((0.0 - g.y0) / 10.0).round() as usize;
         assert_eq!(g.at(i0, j0), 5.0);
-        assert_eq!(g.at(i0 + 2, j0), 25.0); // walking 20 m from the first beats the second
+        assert_eq!(g.at(i0 + 2, j0), 25.0); // walking 20 m from the first beats the second's 100
         assert_eq!(g.at(i0 + 3, j0), 35.0);
-        assert_eq!(g.at(i0 + 4, j0), 120.0); // only the second reaches
+        assert_eq!(g.at(i0 + 4, j0), 120.0); // only the second reaches (20 m from it)
         assert!(g.at(i0 + 6, j0).is_infinite());
         assert_eq!(g.labels[j0 * g.nx + i0 + 2], 1);
+        assert_eq!(g.labels[j0 * g.nx + i0 + 4], 0);
+        // Every reached vertex is within the allowance of some sample.
+        for j in 0..g.ny {
+            for i in 0..g.nx {
+                if g.at(i, j).is_finite() {
+                    let (x, y) = (g.x0 + i as f64 * 10.0, g.y0 + j as f64 * 10.0);
+                    let d = s.iter().map(|s| ((x - s.x as f64).powi(2) + (y - s.y as f64).powi(2)).sqrt()).fold(f64::MAX, f64::min);
+                    assert!(d <= p.offroad_m + 1e-6, "vertex {x},{y} reached from {d} m");
+                }
+            }
+        }
     }
 }

@@ -22,6 +22,9 @@ pub struct Assembled {
     pub polygons: Vec<Vec<Vec<CoordE7>>>,
     /// Chains of member ways that did not close (or had missing nodes).
     pub broken_rings: u32,
+    /// The unclosed chains themselves (the parts of the boundary inside the extract), so that a
+    /// boundary cut by the extract can still be drawn and compared.
+    pub open_chains: Vec<Vec<CoordE7>>,
 }
 
 /// Joins member ways into rings and nests them into polygons.
@@ -36,7 +39,22 @@ pub fn assemble(members: &[MemberWay]) -> Assembled {
         let coords: Option<Vec<CoordE7>> = m.coords.iter().copied().collect();
         match coords {
             Some(c) => segs.push((m.node_ids.to_vec(), c)),
-            None => out.broken_rings += 1,
+            None => {
+                out.broken_rings += 1;
+                // Keep the runs of present nodes as open chains.
+                let mut run: Vec<CoordE7> = Vec::new();
+                for c in m.coords.iter().chain(std::iter::once(&None)) {
+                    match c {
+                        Some(c) => run.push(*c),
+                        None => {
+                            if run.len() >= 2 {
+                                out.open_chains.push(std::mem::take(&mut run));
+                            }
+                            run.clear();
+                        }
+                    }
+                }
+            }
         }
     }
     // Endpoint index: node id → segments starting or ending there.
@@ -77,6 +95,9 @@ pub fn assemble(members: &[MemberWay]) -> Assembled {
             rings.push(coords);
         } else {
             out.broken_rings += 1;
+            if coords.len() >= 2 {
+                out.open_chains.push(coords);
+            }
         }
     }
     out.polygons = nest_rings(rings);
@@ -189,6 +210,7 @@ mod tests {
             label: None,
             polygons: out.polygons,
             broken_rings: 0,
+            open_chains: vec![],
         }
         .to_multipolygon();
         use geo::Validation;
@@ -215,6 +237,7 @@ mod tests {
         let out = assemble(&members);
         assert_eq!(out.broken_rings, 2);
         assert!(out.polygons.is_empty());
+        assert_eq!(out.open_chains.len(), 1); // the 3-node chain; the 1+1-node runs are too short
     }
 
     #[test]

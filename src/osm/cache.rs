@@ -38,17 +38,20 @@ fn sanitize(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
 }
 
-/// Candidate cache paths: beside the extract, then the user cache directory.
+/// Candidate cache paths: `$METROREACH_CACHE` alone when set; else beside the extract, then the
+/// user cache directory (`$XDG_CACHE_HOME/metroreach` or `~/.cache/metroreach`).
 pub fn cache_paths(pbf: &Path, opts: &ImportOptions) -> Vec<PathBuf> {
     let stem = pbf
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".pbf").trim_end_matches(".osm").to_string())
         .unwrap_or_else(|| "extract".into());
     let name = format!("{stem}.{}-{:08x}.graph", sanitize(&opts.profile.name), key_of(opts));
+    if let Some(dir) = std::env::var_os("METROREACH_CACHE") {
+        return vec![PathBuf::from(dir).join(name)];
+    }
     let mut v = vec![pbf.with_file_name(&name)];
-    let user = std::env::var_os("METROREACH_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("metroreach")))
+    let user = std::env::var_os("XDG_CACHE_HOME")
+        .map(|d| PathBuf::from(d).join("metroreach"))
         .or_else(|| std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/metroreach")));
     if let Some(dir) = user {
         v.push(dir.join(name));

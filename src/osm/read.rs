@@ -360,7 +360,8 @@ pub fn import_pbf(path: &Path, opts: &ImportOptions, progress: &Progress) -> Res
                     .and_then(|id| coord_of(id).map(|c| (id, c, named.get(&id).cloned().flatten()))),
                 label: b.label.and_then(coord_of),
                 polygons: assembled.polygons,
-                broken_rings: assembled.broken_rings + missing_members.min(1) * 0,
+                broken_rings: assembled.broken_rings + missing_members,
+                open_chains: assembled.open_chains,
             }
         })
         .collect();

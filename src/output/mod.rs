@@ -48,4 +48,6 @@ mod tests {
 }
 
 pub mod circles;
+pub mod csv;
+pub mod reach;
 pub mod geojson;
