@@ -11,7 +11,9 @@ use metroreach::isochrone::search::SearchScratch;
 use metroreach::isochrone::{CircleParams, CommuteCircle, Direction, Engine, Extras};
 use metroreach::osm::cache::{is_pbf, load_or_import};
 use metroreach::osm::{import_pbf, ImportOptions, Profile};
-use metroreach::output::circles::{circles_geojson, edges_geojson, params_json, write_grids, write_json, RunInfo};
+use metroreach::output::circles::{
+    circles_geojson, edges_geojson, params_json, write_grids, write_json, RunInfo,
+};
 use metroreach::progress::Progress;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -44,16 +46,19 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Turn an OSM extract (.osm.pbf) into a routing graph file.
-    #[command(long_about = "Reads the extract (decoding blobs in parallel, two passes' worth of \
+    #[command(
+        long_about = "Reads the extract (decoding blobs in parallel, two passes' worth of \
 work in one: relations, ways, then only the nodes roads use), applies the travel profile, \
 contracts degree-2 chains, drops small disconnected islands and writes one graph file with the \
 road geometry, place nodes and administrative boundaries.\n\nExample:\n  metroreach import \
-yuba.osm.pbf -o yuba.graph --profile car")]
+yuba.osm.pbf -o yuba.graph --profile car"
+    )]
     Import(ImportArgs),
     /// Show what a graph file holds: counts, km of road by class, places, boundaries, profile.
     Info(InfoArgs),
     /// Draw commute circles (travel-time areas) around cities as GeoJSON polygons.
-    #[command(long_about = "Computes, for each city, the area reachable within each band \
+    #[command(
+        long_about = "Computes, for each city, the area reachable within each band \
 (default 30, 45 and 60 minutes) by one bounded search over the road graph, and writes one \
 GeoJSON feature per city and band with its area, equivalent radius, reach factor, reached road \
 length and whether the extract's edge was reached.\n\nPolygons follow the network: reached \
@@ -61,11 +66,13 @@ roads (cut where time runs out) are stamped on a metric grid with a short off-ro
 contoured; bands are nested, holes and islands are kept, water is not bridged.\n\nExamples:\n  \
 metroreach circles yuba.graph --at -121.5914,39.1457 --label Marysville --minutes 30,60 -o yuba.geojson\n  \
 metroreach circles malta.osm.pbf --city Valletta --arrive -o valletta.geojson\n  \
-metroreach circles china.graph --cities data/china/core-cities.csv --minutes 60 -o circles.geojson")]
+metroreach circles china.graph --cities data/china/core-cities.csv --minutes 60 -o circles.geojson"
+    )]
     Circles(CirclesArgs),
     /// Overlay commute circles on administrative units: coverage, cross-border reach, overlaps,
     /// catchments and metropolitan-area membership.
-    #[command(long_about = "Draws each city's commute circles, then measures which units \
+    #[command(
+        long_about = "Draws each city's commute circles, then measures which units \
 (counties, districts...) they cover and how much (area and population), how far each city \
 reaches beyond its home unit, how the circles of different cities overlap, which city each place \
 reaches first (catchments), and which units form each city's metropolitan area by a rule \
@@ -77,7 +84,8 @@ points), grid:FILE.csv@1000m (cells).\n\nExamples:\n  metroreach reach malta.gra
 --auto-cities --minutes 15,30 --units osm:8 --population osm:places -o out/malta\n  \
 metroreach reach china.osm.pbf --cities data/china/core-cities.csv --minutes 60 \\\n    \
 --units data/china/county.geojson --unit-name name --unit-code gb --unit-parent prefecture \\\n    \
---population data/china/places-cn.csv --plan plans.csv -o out/china")]
+--population data/china/places-cn.csv --plan plans.csv -o out/china"
+    )]
     Reach(ReachArgs),
 }
 
@@ -114,7 +122,10 @@ impl GraphOptions {
     pub fn to_import_options(&self) -> Result<ImportOptions> {
         let mut profile = Profile::resolve(self.profile.as_deref().unwrap_or("car"))?;
         if let Some(c) = self.congestion {
-            anyhow::ensure!(c.is_finite() && c > 0.0, "--congestion must be a positive number, got {c}");
+            anyhow::ensure!(
+                c.is_finite() && c > 0.0,
+                "--congestion must be a positive number, got {c}"
+            );
             profile.congestion = c;
             profile.name = format!("{}×{c}", profile.name);
         }
@@ -234,7 +245,9 @@ pub fn parse_minutes(s: &str) -> Result<Vec<f64>> {
     let mut out: Vec<f64> = Vec::new();
     for part in s.split(',') {
         let part = part.trim();
-        let m: f64 = part.parse().map_err(|_| anyhow::anyhow!("--minutes: '{part}' is not a number"))?;
+        let m: f64 = part
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--minutes: '{part}' is not a number"))?;
         if !m.is_finite() || m <= 0.0 {
             bail!("--minutes: {part} must be a positive number of minutes");
         }
@@ -274,11 +287,18 @@ impl CircleArgs {
             bail!("--simplify must be ≥ 0, got {}", self.simplify);
         }
         if self.cell > 5000.0 {
-            bail!("--cell {} m is too coarse for commute circles (at most 5000)", self.cell);
+            bail!(
+                "--cell {} m is too coarse for commute circles (at most 5000)",
+                self.cell
+            );
         }
         Ok(CircleParams {
             minutes: parse_minutes(&self.minutes)?,
-            direction: if self.arrive { Direction::Arrive } else { Direction::Depart },
+            direction: if self.arrive {
+                Direction::Arrive
+            } else {
+                Direction::Depart
+            },
             max_snap_m: self.max_snap,
             cell_m: self.cell,
             // The grid needs at least one cell of allowance to draw a road at all.
@@ -312,7 +332,11 @@ pub struct CirclesArgs {
 }
 
 /// Loads the graph named on the command line (importing and caching a PBF).
-pub fn load_graph(input: &Path, g: &GraphOptions, progress: &Progress) -> Result<(RoadGraph, String)> {
+pub fn load_graph(
+    input: &Path,
+    g: &GraphOptions,
+    progress: &Progress,
+) -> Result<(RoadGraph, String)> {
     if !is_pbf(input) && (g.profile.is_some() || g.congestion.is_some()) {
         let meta = store::load(input)?.meta;
         bail!(
@@ -379,7 +403,11 @@ fn cmd_circles(a: CirclesArgs, progress: &Progress) -> Result<()> {
         eprintln!("error: {e}");
     }
     if ok.is_empty() {
-        bail!("no circle could be computed ({} of {} cities failed); nothing written", failed.len(), cities.len());
+        bail!(
+            "no circle could be computed ({} of {} cities failed); nothing written",
+            failed.len(),
+            cities.len()
+        );
     }
     let run = RunInfo {
         command: "circles".into(),
@@ -398,14 +426,23 @@ fn cmd_circles(a: CirclesArgs, progress: &Progress) -> Result<()> {
     }
     if progress.notes_enabled() {
         eprintln!("{}", circles_summary(&ok, &params));
-        eprintln!("wrote {} ({} cities, {} features)", a.output.display(), ok.len(), ok.len() * params.minutes.len());
+        eprintln!(
+            "wrote {} ({} cities, {} features)",
+            a.output.display(),
+            ok.len(),
+            ok.len() * params.minutes.len()
+        );
     }
     if !failed.is_empty() {
         return Err(PartialFailure(format!(
             "{} of {} cities failed: {}",
             failed.len(),
             cities.len(),
-            failed.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", ")
+            failed
+                .iter()
+                .map(|f| f.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .into());
     }
@@ -434,9 +471,17 @@ pub fn coarse_notes(g: &RoadGraph) -> Vec<String> {
 fn circles_summary(circles: &[CommuteCircle], p: &CircleParams) -> String {
     let mut s = String::new();
     use std::fmt::Write;
-    let _ = writeln!(s, "{:<24} {:>7} {:>10} {:>9} {:>7} {:>9} {:>9}", "city", "snap m", "minutes", "area km²", "r km", "search ms", "poly ms");
+    let _ = writeln!(
+        s,
+        "{:<24} {:>7} {:>10} {:>9} {:>7} {:>9} {:>9}",
+        "city", "snap m", "minutes", "area km²", "r km", "search ms", "poly ms"
+    );
     for c in circles {
-        let snap = c.origins.iter().map(|o| o.snap.distance_m).fold(0.0, f64::max);
+        let snap = c
+            .origins
+            .iter()
+            .map(|o| o.snap.distance_m)
+            .fold(0.0, f64::max);
         for b in &c.bands {
             let _ = writeln!(
                 s,
@@ -448,7 +493,11 @@ fn circles_summary(circles: &[CommuteCircle], p: &CircleParams) -> String {
                 b.equivalent_radius_km,
                 c.search_ms,
                 c.polygon_ms,
-                if b.truncated { "  (reaches the extract's edge)" } else { "" }
+                if b.truncated {
+                    "  (reaches the extract's edge)"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -468,16 +517,25 @@ fn cmd_import(a: ImportArgs, progress: &Progress) -> Result<()> {
 fn cmd_info(a: InfoArgs) -> Result<()> {
     let graph = store::load(&a.graph)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&info_json(&graph, &a.graph))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&info_json(&graph, &a.graph))?
+        );
     } else {
         println!("{}", summary_text(&graph, &a.graph));
-        println!("\nprofile parameters:\n{}", indent(&graph.meta.profile_toml));
+        println!(
+            "\nprofile parameters:\n{}",
+            indent(&graph.meta.profile_toml)
+        );
     }
     Ok(())
 }
 
 fn indent(s: &str) -> String {
-    s.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn places_by_kind(g: &RoadGraph) -> BTreeMap<String, usize> {
@@ -491,7 +549,10 @@ fn places_by_kind(g: &RoadGraph) -> BTreeMap<String, usize> {
 fn boundaries_by_level(g: &RoadGraph) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for b in &g.boundaries {
-        let k = b.admin_level.map(|l| l.to_string()).unwrap_or_else(|| "?".into());
+        let k = b
+            .admin_level
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| "?".into());
         *m.entry(k).or_default() += 1;
     }
     m
@@ -545,7 +606,11 @@ pub fn summary_text(g: &RoadGraph, path: &std::path::Path) -> String {
         s.import_seconds,
         s.threads,
         s.blobs,
-        if s.sorted_by_type { "" } else { ", unsorted file" }
+        if s.sorted_by_type {
+            ""
+        } else {
+            ", unsorted file"
+        }
     );
     let road_km: f64 = m.km_by_class.values().sum();
     let _ = writeln!(
@@ -687,7 +752,10 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
 
     let circle = a.circle.to_params()?;
     let rule = MembershipRule::parse(&a.rule).map_err(anyhow::Error::msg)?;
-    anyhow::ensure!(a.seat_snap.is_finite() && a.seat_snap > 0.0, "--seat-snap must be a positive number of metres");
+    anyhow::ensure!(
+        a.seat_snap.is_finite() && a.seat_snap > 0.0,
+        "--seat-snap must be a positive number of metres"
+    );
     let homes: Vec<(Option<String>, String)> = a
         .home
         .iter()
@@ -704,12 +772,23 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
     let cities = resolve(&request, &graph.places)?;
     let mut units = match a.units.strip_prefix("osm:") {
         Some(level) => {
-            let level: u8 = level.parse().map_err(|_| anyhow::anyhow!("--units {}: the admin_level must be a number", a.units))?;
+            let level: u8 = level.parse().map_err(|_| {
+                anyhow::anyhow!("--units {}: the admin_level must be a number", a.units)
+            })?;
             Units::from_graph(&graph, level)?
         }
-        None => Units::from_geojson(Path::new(&a.units), &a.unit_name, &a.unit_code, a.unit_parent.as_deref())?,
+        None => Units::from_geojson(
+            Path::new(&a.units),
+            &a.unit_name,
+            &a.unit_code,
+            a.unit_parent.as_deref(),
+        )?,
     };
-    let layers = a.population.iter().map(|spec| Population::load(spec, &graph)).collect::<Result<Vec<_>, _>>()?;
+    let layers = a
+        .population
+        .iter()
+        .map(|spec| Population::load(spec, &graph))
+        .collect::<Result<Vec<_>, _>>()?;
     let population = Population::merge(layers);
     // Unit seats: OSM place nodes and named population points inside each unit.
     let mut candidates: Vec<SeatCandidate> = graph
@@ -755,7 +834,10 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
         eprintln!("error: {e}");
     }
     if result.cities.is_empty() {
-        bail!("no circle could be computed ({} cities failed); nothing written", result.failed.len());
+        bail!(
+            "no circle could be computed ({} cities failed); nothing written",
+            result.failed.len()
+        );
     }
     for w in &result.warnings {
         eprintln!("warning: {w}");
@@ -768,10 +850,20 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
             match plan_for(&all, &c.circle.city.name, parent) {
                 Some(plan) => {
                     for b in &c.bands {
-                        plans.push(compare(plan, &c.circle.city.name, b.minutes, &b.members, &units));
+                        plans.push(compare(
+                            plan,
+                            &c.circle.city.name,
+                            b.minutes,
+                            &b.members,
+                            &units,
+                        ));
                     }
                 }
-                None => progress.note(&format!("{}: no plan in {} for this city", c.circle.city.name, path.display())),
+                None => progress.note(&format!(
+                    "{}: no plan in {} for this city",
+                    c.circle.city.name,
+                    path.display()
+                )),
             }
         }
     }
@@ -794,7 +886,10 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
     let written = report.write(&a.output)?;
     if progress.notes_enabled() {
         let summary = std::fs::read_to_string(a.output.join("summary.md")).unwrap_or_default();
-        eprintln!("{}", summary.lines().take(40).collect::<Vec<_>>().join("\n"));
+        eprintln!(
+            "{}",
+            summary.lines().take(40).collect::<Vec<_>>().join("\n")
+        );
         eprintln!("wrote {} files into {}", written.len(), a.output.display());
     }
     if !result.failed.is_empty() {
@@ -802,7 +897,12 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
             "{} of {} cities failed: {}",
             result.failed.len(),
             cities.len(),
-            result.failed.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", ")
+            result
+                .failed
+                .iter()
+                .map(|f| f.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .into());
     }

@@ -8,12 +8,12 @@
 //!   → output (GeoJSON, CSV, reports)
 //! ```
 
+pub mod analysis;
 pub mod fsio;
 pub mod geom;
 pub mod graph;
+pub mod input;
+pub mod isochrone;
 pub mod osm;
 pub mod output;
 pub mod progress;
-pub mod isochrone;
-pub mod input;
-pub mod analysis;

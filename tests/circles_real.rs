@@ -2,9 +2,9 @@
 
 mod common;
 
-use metroreach::geom::polyindex::PolyIndex;
 use common::*;
 use geo::{Area, BooleanOps, Validation, Winding};
+use metroreach::geom::polyindex::PolyIndex;
 use metroreach::geom::projection::LocalProjection;
 use metroreach::graph::{node_flags, RoadGraph};
 use metroreach::isochrone::search::{SearchScratch, Source, INF};
@@ -34,7 +34,11 @@ fn petgraph_of(g: &RoadGraph) -> petgraph::Graph<(), u64> {
     }
     for u in 0..g.num_nodes() {
         for e in g.out_range(u as u32) {
-            pg.add_edge((u as u32).into(), g.edges[e].head.into(), g.edges[e].time_ms as u64);
+            pg.add_edge(
+                (u as u32).into(),
+                g.edges[e].head.into(),
+                g.edges[e].time_ms as u64,
+            );
         }
     }
     pg
@@ -54,9 +58,13 @@ fn search_matches_petgraph_dijkstra_on_real_graphs() {
         let bbox = g.bbox();
         let mut checked = 0;
         while checked < origins {
-            let lon = bbox.min_lon + (bbox.max_lon - bbox.min_lon) * (rng.below(10_000) as f64 / 10_000.0);
-            let lat = bbox.min_lat + (bbox.max_lat - bbox.min_lat) * (rng.below(10_000) as f64 / 10_000.0);
-            let Some(snap) = engine.snap_index().nearest(&g, lon, lat, 2_000.0) else { continue };
+            let lon = bbox.min_lon
+                + (bbox.max_lon - bbox.min_lon) * (rng.below(10_000) as f64 / 10_000.0);
+            let lat = bbox.min_lat
+                + (bbox.max_lat - bbox.min_lat) * (rng.below(10_000) as f64 / 10_000.0);
+            let Some(snap) = engine.snap_index().nearest(&g, lon, lat, 2_000.0) else {
+                continue;
+            };
             checked += 1;
             let limit = [20u32, 45, 60][checked % 3] * 60_000;
             for direction in [Direction::Depart, Direction::Arrive] {
@@ -65,10 +73,14 @@ fn search_matches_petgraph_dijkstra_on_real_graphs() {
                 // Reference: super node with an edge (time + 1) to each source.
                 let extra: Vec<_> = sources
                     .iter()
-                    .map(|s: &Source| pg.add_edge(super_node, (s.node).into(), s.time_ms as u64 + 1))
+                    .map(|s: &Source| {
+                        pg.add_edge(super_node, (s.node).into(), s.time_ms as u64 + 1)
+                    })
                     .collect();
                 let reference = match direction {
-                    Direction::Depart => petgraph::algo::dijkstra(&pg, super_node, None, |e| *e.weight()),
+                    Direction::Depart => {
+                        petgraph::algo::dijkstra(&pg, super_node, None, |e| *e.weight())
+                    }
                     Direction::Arrive => {
                         // Reverse search: super node edges must point into the sources of the
                         // reversed graph, i.e. be reversed themselves.
@@ -79,7 +91,10 @@ fn search_matches_petgraph_dijkstra_on_real_graphs() {
                             .iter()
                             .map(|s| pg.add_edge((s.node).into(), super_node, s.time_ms as u64 + 1))
                             .collect();
-                        let r = petgraph::algo::dijkstra(Reversed(&pg), super_node, None, |e| { use petgraph::visit::EdgeRef; *e.weight() });
+                        let r = petgraph::algo::dijkstra(Reversed(&pg), super_node, None, |e| {
+                            use petgraph::visit::EdgeRef;
+                            *e.weight()
+                        });
                         for e in extra_rev.iter().rev() {
                             pg.remove_edge(*e);
                         }
@@ -93,9 +108,16 @@ fn search_matches_petgraph_dijkstra_on_real_graphs() {
                 }
                 let mut reached = 0;
                 for v in 0..g.num_nodes() {
-                    let expect = reference.get(&petgraph::graph::NodeIndex::new(v)).map(|d| d - 1).filter(|d| *d <= limit as u64);
+                    let expect = reference
+                        .get(&petgraph::graph::NodeIndex::new(v))
+                        .map(|d| d - 1)
+                        .filter(|d| *d <= limit as u64);
                     let got = scratch.time(v as u32);
-                    assert_eq!(expect, (got != INF).then_some(got as u64), "{name} {direction:?} node {v}");
+                    assert_eq!(
+                        expect,
+                        (got != INF).then_some(got as u64),
+                        "{name} {direction:?} node {v}"
+                    );
                     reached += usize::from(got != INF);
                 }
                 assert!(reached > 0);
@@ -110,7 +132,11 @@ fn city(label: &str, lon: f64, lat: f64) -> CitySpec {
         id: None,
         source: "test".into(),
         population: None,
-        origins: vec![OriginSpec { label: label.into(), lon, lat }],
+        origins: vec![OriginSpec {
+            label: label.into(),
+            lon,
+            lat,
+        }],
     }
 }
 
@@ -119,7 +145,6 @@ fn reached_points(edges: &[metroreach::isochrone::ReachedEdge]) -> Vec<(f64, f64
     let mut pts = Vec::new();
     // Ferry lines cross water: they are travelled but never drawn.
     for e in edges.iter().filter(|e| e.class != "ferry") {
-        let n = e.coords.len();
         // Times are linear along the stretch by length; approximate by vertex index share of
         // length, computed exactly below.
         let mut cum = vec![0.0];
@@ -128,9 +153,9 @@ fn reached_points(edges: &[metroreach::isochrone::ReachedEdge]) -> Vec<(f64, f64
             cum.push(cum.last().unwrap() + d);
         }
         let total = *cum.last().unwrap();
-        for i in 0..n {
-            let f = if total > 0.0 { cum[i] / total } else { 0.0 };
-            pts.push((e.coords[i][0], e.coords[i][1], e.t_from_s + f * (e.t_to_s - e.t_from_s)));
+        for (c, d) in e.coords.iter().zip(&cum) {
+            let f = if total > 0.0 { d / total } else { 0.0 };
+            pts.push((c[0], c[1], e.t_from_s + f * (e.t_to_s - e.t_from_s)));
         }
     }
     pts
@@ -143,7 +168,15 @@ fn check_circle(name: &str, g: &RoadGraph, c: &CitySpec, p: &CircleParams) {
     let engine = Engine::new(g);
     let mut scratch = SearchScratch::new(g.num_nodes());
     let circle = engine
-        .circle_with(c, p, &mut scratch, Extras { keep_edges: true, ..Default::default() })
+        .circle_with(
+            c,
+            p,
+            &mut scratch,
+            Extras {
+                keep_edges: true,
+                ..Default::default()
+            },
+        )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let edges = circle.edges.clone().unwrap();
     let pts = reached_points(&edges);
@@ -163,10 +196,17 @@ fn check_circle(name: &str, g: &RoadGraph, c: &CitySpec, p: &CircleParams) {
     let mut rng = Rng(0xdeadbeef);
     for (k, band) in circle.bands.iter().enumerate() {
         let mp = &band.polygon;
-        assert!(mp.is_valid(), "{name} {} min: invalid polygon", band.minutes);
+        assert!(
+            mp.is_valid(),
+            "{name} {} min: invalid polygon",
+            band.minutes
+        );
         for poly in &mp.0 {
             assert!(poly.exterior().is_ccw(), "{name}: exterior not CCW");
-            assert!(poly.interiors().iter().all(|h| h.is_cw()), "{name}: hole not CW");
+            assert!(
+                poly.interiors().iter().all(|h| h.is_cw()),
+                "{name}: hole not CW"
+            );
         }
         if let Some(next) = circle.bands.get(k + 1) {
             // Nested up to the output precision (6 decimals ≈ 0.1 m): whatever of the smaller
@@ -174,11 +214,19 @@ fn check_circle(name: &str, g: &RoadGraph, c: &CitySpec, p: &CircleParams) {
             let outside = mp.difference(&next.polygon);
             for q in &outside.0 {
                 let metric = geo::Polygon::new(
-                    q.exterior().0.iter().map(|c| { let (x, y) = proj.forward(c.x, c.y); geo::Coord { x, y } }).collect(),
+                    q.exterior()
+                        .0
+                        .iter()
+                        .map(|c| {
+                            let (x, y) = proj.forward(c.x, c.y);
+                            geo::Coord { x, y }
+                        })
+                        .collect(),
                     vec![],
                 );
                 use geo::{Euclidean, Length};
-                let thickness = 2.0 * metric.unsigned_area() / Euclidean.length(metric.exterior()).max(1e-9);
+                let thickness =
+                    2.0 * metric.unsigned_area() / Euclidean.length(metric.exterior()).max(1e-9);
                 assert!(thickness < 0.2, "{name}: {} min band sticks out of the {} min band by a {thickness:.2} m wide piece at {:?}", band.minutes, next.minutes, q.exterior().0.first());
             }
         }
@@ -206,7 +254,9 @@ fn check_circle(name: &str, g: &RoadGraph, c: &CitySpec, p: &CircleParams) {
             let (x, y) = proj.forward(c.lon(), c.lat());
             let best = tree
                 .locate_within_distance([x, y], (p.offroad_m + p.cell_m).powi(2))
-                .map(|s| s.data + ((s.geom()[0] - x).hypot(s.geom()[1] - y) - p.cell_m).max(0.0) / v_off)
+                .map(|s| {
+                    s.data + ((s.geom()[0] - x).hypot(s.geom()[1] - y) - p.cell_m).max(0.0) / v_off
+                })
                 .fold(f64::INFINITY, f64::min);
             if best <= limit {
                 continue;
@@ -214,7 +264,13 @@ fn check_circle(name: &str, g: &RoadGraph, c: &CitySpec, p: &CircleParams) {
             tested += 1;
             if index.contains(c.lon(), c.lat()) {
                 let d = index.boundary_distance(c.lon(), c.lat());
-                assert!(d <= 1.5 * p.cell_m, "{name} {} min: unreached road point ({:.6},{:.6}) lies {d:.0} m inside", band.minutes, c.lon(), c.lat());
+                assert!(
+                    d <= 1.5 * p.cell_m,
+                    "{name} {} min: unreached road point ({:.6},{:.6}) lies {d:.0} m inside",
+                    band.minutes,
+                    c.lon(),
+                    c.lat()
+                );
             }
         }
     }
@@ -222,16 +278,60 @@ fn check_circle(name: &str, g: &RoadGraph, c: &CitySpec, p: &CircleParams) {
 
 #[test]
 fn polygons_are_valid_nested_and_faithful_to_the_network() {
-    let p = CircleParams { minutes: vec![10.0, 20.0, 30.0], ..Default::default() };
-    check_circle("yuba", &graph(YUBA, "car"), &city("Marysville", -121.5914, 39.1457), &p);
-    check_circle("porto", &graph(PORTO, "car"), &city("Porto", -8.6110, 41.1496), &CircleParams { minutes: vec![10.0, 20.0], ..Default::default() });
-    check_circle("malta", &graph(MALTA, "car"), &city("Valletta", 14.5146, 35.8989), &p);
-    let arrive = CircleParams { minutes: vec![15.0, 30.0], direction: Direction::Arrive, ..Default::default() };
-    check_circle("yuba-arrive", &graph(YUBA, "car"), &city("Marysville", -121.5914, 39.1457), &arrive);
-    check_circle("malta-arrive", &graph(MALTA, "car"), &city("Valletta", 14.5146, 35.8989), &arrive);
+    let p = CircleParams {
+        minutes: vec![10.0, 20.0, 30.0],
+        ..Default::default()
+    };
+    check_circle(
+        "yuba",
+        &graph(YUBA, "car"),
+        &city("Marysville", -121.5914, 39.1457),
+        &p,
+    );
+    check_circle(
+        "porto",
+        &graph(PORTO, "car"),
+        &city("Porto", -8.6110, 41.1496),
+        &CircleParams {
+            minutes: vec![10.0, 20.0],
+            ..Default::default()
+        },
+    );
+    check_circle(
+        "malta",
+        &graph(MALTA, "car"),
+        &city("Valletta", 14.5146, 35.8989),
+        &p,
+    );
+    let arrive = CircleParams {
+        minutes: vec![15.0, 30.0],
+        direction: Direction::Arrive,
+        ..Default::default()
+    };
+    check_circle(
+        "yuba-arrive",
+        &graph(YUBA, "car"),
+        &city("Marysville", -121.5914, 39.1457),
+        &arrive,
+    );
+    check_circle(
+        "malta-arrive",
+        &graph(MALTA, "car"),
+        &city("Valletta", 14.5146, 35.8989),
+        &arrive,
+    );
     // Simplified polygons stay valid and nested too.
-    let simple = CircleParams { minutes: vec![15.0, 30.0], simplify_m: 50.0, ..Default::default() };
-    check_circle("malta-simplified", &graph(MALTA, "car"), &city("Valletta", 14.5146, 35.8989), &simple);
+    let simple = CircleParams {
+        minutes: vec![15.0, 30.0],
+        simplify_m: 50.0,
+        ..Default::default()
+    };
+    check_circle(
+        "malta-simplified",
+        &graph(MALTA, "car"),
+        &city("Valletta", 14.5146, 35.8989),
+        &simple,
+    );
 }
 
 #[test]
@@ -240,12 +340,37 @@ fn marysville_hour_is_bounded_by_time_not_by_the_extract() {
     let engine = Engine::new(&g);
     let mut scratch = SearchScratch::new(g.num_nodes());
     let c = city("Marysville", -121.5914, 39.1457);
-    let hour = engine.circle(&c, &CircleParams { minutes: vec![60.0], ..Default::default() }, &mut scratch).unwrap();
+    let hour = engine
+        .circle(
+            &c,
+            &CircleParams {
+                minutes: vec![60.0],
+                ..Default::default()
+            },
+            &mut scratch,
+        )
+        .unwrap();
     let settled_hour = hour.settled;
-    let long = engine.circle(&c, &CircleParams { minutes: vec![240.0], ..Default::default() }, &mut scratch).unwrap();
-    let core = g.node_flags.iter().filter(|f| **f & node_flags::CORE != 0).count();
+    let long = engine
+        .circle(
+            &c,
+            &CircleParams {
+                minutes: vec![240.0],
+                ..Default::default()
+            },
+            &mut scratch,
+        )
+        .unwrap();
+    let core = g
+        .node_flags
+        .iter()
+        .filter(|f| **f & node_flags::CORE != 0)
+        .count();
     // The hour leaves a good part of the county unreached; a longer search reaches much more.
-    assert!(settled_hour < core * 9 / 10, "the hour reached {settled_hour} of {core} core nodes");
+    assert!(
+        settled_hour < core * 9 / 10,
+        "the hour reached {settled_hour} of {core} core nodes"
+    );
     assert!(long.settled as f64 > settled_hour as f64 * 1.1);
     assert!(long.bands[0].area_km2 > hour.bands[0].area_km2 * 1.2);
 }
@@ -255,11 +380,17 @@ fn valletta_reaches_gozo_only_by_ferry() {
     let g = graph(MALTA, "car");
     let victoria = (14.2392, 36.0444);
     let c = city("Valletta", 14.5146, 35.8989);
-    let p = CircleParams { minutes: vec![120.0], ..Default::default() };
+    let p = CircleParams {
+        minutes: vec![120.0],
+        ..Default::default()
+    };
     let mut scratch = SearchScratch::new(g.num_nodes());
     let with = Engine::new(&g).circle(&c, &p, &mut scratch).unwrap();
     let idx = PolyIndex::new(&with.bands[0].polygon);
-    assert!(idx.contains(victoria.0, victoria.1), "Gozo not reached in 2 h");
+    assert!(
+        idx.contains(victoria.0, victoria.1),
+        "Gozo not reached in 2 h"
+    );
     // Without ferries (edges made very slow), Gozo is out of reach.
     let mut no_ferry = (*g).clone();
     for e in 0..no_ferry.num_edges() {
@@ -269,7 +400,10 @@ fn valletta_reaches_gozo_only_by_ferry() {
     }
     let without = Engine::new(&no_ferry).circle(&c, &p, &mut scratch).unwrap();
     let idx = PolyIndex::new(&without.bands[0].polygon);
-    assert!(!idx.contains(victoria.0, victoria.1), "Gozo reached without a ferry");
+    assert!(
+        !idx.contains(victoria.0, victoria.1),
+        "Gozo reached without a ferry"
+    );
     assert!(with.bands[0].area_km2 > without.bands[0].area_km2 + 30.0);
 }
 
@@ -277,15 +411,30 @@ fn valletta_reaches_gozo_only_by_ferry() {
 fn results_do_not_depend_on_the_thread_count() {
     let g = graph(MALTA, "car");
     let engine = Engine::new(&g);
-    let cities: Vec<CitySpec> = g.places.iter().filter(|p| p.kind == "town" || p.kind == "city").take(12).map(|p| city(&p.label(), p.coord.lon(), p.coord.lat())).collect();
-    let p = CircleParams { minutes: vec![10.0, 20.0], ..Default::default() };
+    let cities: Vec<CitySpec> = g
+        .places
+        .iter()
+        .filter(|p| p.kind == "town" || p.kind == "city")
+        .take(12)
+        .map(|p| city(&p.label(), p.coord.lon(), p.coord.lat()))
+        .collect();
+    let p = CircleParams {
+        minutes: vec![10.0, 20.0],
+        ..Default::default()
+    };
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| {
             use rayon::prelude::*;
             cities
                 .par_iter()
-                .map_init(|| SearchScratch::new(g.num_nodes()), |s, c| engine.circle(c, &p, s).map(|c| c.bands))
+                .map_init(
+                    || SearchScratch::new(g.num_nodes()),
+                    |s, c| engine.circle(c, &p, s).map(|c| c.bands),
+                )
                 .collect::<Vec<_>>()
         })
     };

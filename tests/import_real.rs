@@ -35,7 +35,8 @@ fn nearest_node(g: &RoadGraph, lon: f64, lat: f64) -> u32 {
     (0..g.num_nodes() as u32)
         .filter(|&n| g.node_flags[n as usize] & node_flags::CORE != 0)
         .min_by(|&a, &b| {
-            distance_m(g.node_coords[a as usize], target).total_cmp(&distance_m(g.node_coords[b as usize], target))
+            distance_m(g.node_coords[a as usize], target)
+                .total_cmp(&distance_m(g.node_coords[b as usize], target))
         })
         .unwrap()
 }
@@ -43,13 +44,22 @@ fn nearest_node(g: &RoadGraph, lon: f64, lat: f64) -> u32 {
 /// The invariants every graph must satisfy.
 fn check_invariants(name: &str, g: &RoadGraph) {
     store::validate(g).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let tails = g.edge_tails();
-    for e in 0..g.num_edges() {
+    for (e, &tail) in g.edge_tails().iter().enumerate() {
         let (road, rev) = g.edge_road(e);
         let geom = g.road_geometry(road);
-        let (first, last) = if rev { (geom[geom.len() - 1], geom[0]) } else { (geom[0], geom[geom.len() - 1]) };
-        assert_eq!(first, g.node_coords[tails[e] as usize], "{name}: edge {e} geometry does not start at its tail");
-        assert_eq!(last, g.node_coords[g.edges[e].head as usize], "{name}: edge {e} geometry does not end at its head");
+        let (first, last) = if rev {
+            (geom[geom.len() - 1], geom[0])
+        } else {
+            (geom[0], geom[geom.len() - 1])
+        };
+        assert_eq!(
+            first, g.node_coords[tail as usize],
+            "{name}: edge {e} geometry does not start at its tail"
+        );
+        assert_eq!(
+            last, g.node_coords[g.edges[e].head as usize],
+            "{name}: edge {e} geometry does not end at its head"
+        );
         // Time consistent with length and a plausible speed.
         let len = g.road_length_m[road] as f64;
         let t = g.edges[e].time_ms as f64 / 1000.0;
@@ -58,12 +68,21 @@ fn check_invariants(name: &str, g: &RoadGraph) {
         if g.is_ferry(road) {
             assert!(kmh < 80.0, "{name}: ferry edge {e} at {kmh} km/h");
         } else {
-            assert!(kmh <= 130.0 * 0.75 + 1.0, "{name}: edge {e} at {kmh:.1} km/h");
-            assert!(len < 2.0 || kmh >= 2.0, "{name}: edge {e} at {kmh:.2} km/h over {len} m");
+            assert!(
+                kmh <= 130.0 * 0.75 + 1.0,
+                "{name}: edge {e} at {kmh:.1} km/h"
+            );
+            assert!(
+                len < 2.0 || kmh >= 2.0,
+                "{name}: edge {e} at {kmh:.2} km/h over {len} m"
+            );
         }
         // Length is the geometry's length.
         let geo_len = metroreach::geom::polyline_length_m(geom);
-        assert!((geo_len - len).abs() <= 0.01 * geo_len.max(1.0), "{name}: road {road} length {len} vs {geo_len}");
+        assert!(
+            (geo_len - len).abs() <= 0.01 * geo_len.max(1.0),
+            "{name}: road {road} length {len} vs {geo_len}"
+        );
     }
     // Round trip through the file format.
     let dir = scratch(&format!("inv-{name}"));
@@ -75,9 +94,19 @@ fn check_invariants(name: &str, g: &RoadGraph) {
 
 #[test]
 fn every_shared_extract_imports_with_valid_invariants() {
-    for name in [MALTA, YUBA, PORTO, YIZHUANG, HELSINKI, ANDORRA, CHINA, "nanchang-citybrain.osm.pbf",
-        "chengdu-centre-osmnx.osm.pbf", "porto-alegre-roads.osm.pbf", "yangtze-delta-highways-coarse.osm.pbf"]
-    {
+    for name in [
+        MALTA,
+        YUBA,
+        PORTO,
+        YIZHUANG,
+        HELSINKI,
+        ANDORRA,
+        CHINA,
+        "nanchang-citybrain.osm.pbf",
+        "chengdu-centre-osmnx.osm.pbf",
+        "porto-alegre-roads.osm.pbf",
+        "yangtze-delta-highways-coarse.osm.pbf",
+    ] {
         let g = graph(name, "car");
         assert!(g.num_nodes() > 100, "{name}: only {} nodes", g.num_nodes());
         check_invariants(name, &g);
@@ -91,7 +120,11 @@ fn every_shared_extract_imports_with_valid_invariants() {
 #[test]
 fn malta_councils_are_valid_polygons_adding_up_to_malta() {
     let g = graph(MALTA, "car");
-    let councils: Vec<_> = g.boundaries.iter().filter(|b| b.admin_level == Some(8)).collect();
+    let councils: Vec<_> = g
+        .boundaries
+        .iter()
+        .filter(|b| b.admin_level == Some(8))
+        .collect();
     assert_eq!(councils.len(), 67);
     let mut total = 0.0;
     for c in &councils {
@@ -99,7 +132,11 @@ fn malta_councils_are_valid_polygons_adding_up_to_malta() {
         assert!(mp.is_valid(), "{} is not a valid polygon", c.label());
         assert_eq!(c.broken_rings, 0, "{}", c.label());
         for p in &mp.0 {
-            assert!(p.exterior().is_ccw(), "{}: exterior not counter-clockwise", c.label());
+            assert!(
+                p.exterior().is_ccw(),
+                "{}: exterior not counter-clockwise",
+                c.label()
+            );
             for h in p.interiors() {
                 assert!(h.is_cw(), "{}: hole not clockwise", c.label());
             }
@@ -107,7 +144,10 @@ fn malta_councils_are_valid_polygons_adding_up_to_malta() {
         total += multipolygon_km2(&mp);
     }
     // Malta's land area is about 316 km².
-    assert!((total - 316.0).abs() / 316.0 < 0.04, "councils add up to {total:.1} km²");
+    assert!(
+        (total - 316.0).abs() / 316.0 < 0.04,
+        "councils add up to {total:.1} km²"
+    );
 }
 
 #[test]
@@ -115,37 +155,69 @@ fn gozo_is_reachable_only_by_ferry() {
     let g = graph(MALTA, "car");
     let valletta = nearest_node(&g, 14.5146, 35.8989);
     let victoria = nearest_node(&g, 14.2392, 36.0444); // Victoria (Rabat), Gozo
-    assert!(distance_m(g.node_coords[victoria as usize], metroreach::geom::CoordE7::from_degrees(14.2392, 36.0444)) < 500.0);
-    assert!(reachable(&g, valletta, true)[victoria as usize], "Gozo not reachable with ferries");
-    assert!(!reachable(&g, valletta, false)[victoria as usize], "Gozo reachable without a ferry");
+    assert!(
+        distance_m(
+            g.node_coords[victoria as usize],
+            metroreach::geom::CoordE7::from_degrees(14.2392, 36.0444)
+        ) < 500.0
+    );
+    assert!(
+        reachable(&g, valletta, true)[victoria as usize],
+        "Gozo not reachable with ferries"
+    );
+    assert!(
+        !reachable(&g, valletta, false)[victoria as usize],
+        "Gozo reachable without a ferry"
+    );
     assert!(g.meta.import.ferry_ways >= 1);
 }
 
 #[test]
 fn yizhuang_keeps_districts_chinese_names_and_one_way_carriageways() {
     let g = graph(YIZHUANG, "car");
-    let level6: Vec<_> = g.boundaries.iter().filter(|b| b.admin_level == Some(6)).collect();
+    let level6: Vec<_> = g
+        .boundaries
+        .iter()
+        .filter(|b| b.admin_level == Some(6))
+        .collect();
     let names: Vec<String> = level6.iter().filter_map(|b| b.name.clone()).collect();
     assert!(names.contains(&"大兴区".to_string()), "{names:?}");
     assert!(names.contains(&"通州区".to_string()), "{names:?}");
-    assert!(g.places.iter().any(|p| p.name.as_deref() == Some("亦庄地区") && p.name_en.as_deref() == Some("Yizhuang")));
+    assert!(
+        g.places
+            .iter()
+            .any(|p| p.name.as_deref() == Some("亦庄地区")
+                && p.name_en.as_deref() == Some("Yizhuang"))
+    );
     // One-way roads: exactly one directed edge. The reverse trip between their ends must detour.
     let tails = g.edge_tails();
     let mut one_way_major = 0;
     for road in 0..g.num_roads() {
-        let edges: Vec<usize> = (0..g.num_edges()).filter(|&e| g.edge_road(e).0 == road).collect();
-        if edges.len() == 1 && matches!(g.road_class(road), RoadClass::Primary | RoadClass::Secondary | RoadClass::Motorway) {
+        let edges: Vec<usize> = (0..g.num_edges())
+            .filter(|&e| g.edge_road(e).0 == road)
+            .collect();
+        if edges.len() == 1
+            && matches!(
+                g.road_class(road),
+                RoadClass::Primary | RoadClass::Secondary | RoadClass::Motorway
+            )
+        {
             one_way_major += 1;
             let e = edges[0];
             let (u, v) = (tails[e], g.edges[e].head);
             // No edge of this road runs v → u.
-            assert!(!g.out_range(v).any(|f| g.edge_road(f).0 == road && g.edges[f].head == u));
+            assert!(!g
+                .out_range(v)
+                .any(|f| g.edge_road(f).0 == road && g.edges[f].head == u));
         }
         if one_way_major > 20 {
             break;
         }
     }
-    assert!(one_way_major > 20, "dual carriageways should come out one-way");
+    assert!(
+        one_way_major > 20,
+        "dual carriageways should come out one-way"
+    );
 }
 
 #[test]
@@ -155,7 +227,10 @@ fn cut_extracts_count_missing_nodes_and_still_import() {
         let s = &g.meta.import;
         assert!(s.missing_node_refs > 0, "{name}: missing refs not counted");
         assert!(s.clipped_ways + s.dropped_ways > 0, "{name}");
-        assert!(g.node_flags.iter().any(|f| f & node_flags::BORDER != 0), "{name}: no border nodes flagged");
+        assert!(
+            g.node_flags.iter().any(|f| f & node_flags::BORDER != 0),
+            "{name}: no border nodes flagged"
+        );
         assert!(!s.warnings.is_empty());
     }
 }
@@ -163,14 +238,24 @@ fn cut_extracts_count_missing_nodes_and_still_import() {
 #[test]
 fn yuba_boundaries_include_the_county_and_its_cities() {
     let g = graph(YUBA, "car");
-    let yuba = g.boundaries.iter().find(|b| b.name.as_deref() == Some("Yuba County")).unwrap();
+    let yuba = g
+        .boundaries
+        .iter()
+        .find(|b| b.name.as_deref() == Some("Yuba County"))
+        .unwrap();
     assert_eq!(yuba.admin_level, Some(6));
     assert_eq!(yuba.broken_rings, 0);
     let area = multipolygon_km2(&yuba.to_multipolygon());
     // Yuba County: 1,670 km² total area (US Census: 632 sq mi land + 12 sq mi water).
-    assert!((area - 1668.0).abs() / 1668.0 < 0.03, "Yuba County {area:.0} km²");
+    assert!(
+        (area - 1668.0).abs() / 1668.0 < 0.03,
+        "Yuba County {area:.0} km²"
+    );
     assert!(yuba.admin_centre.is_some());
-    let marysville = g.boundaries.iter().find(|b| b.name.as_deref() == Some("Marysville")).unwrap();
+    let marysville = g
+        .boundaries
+        .iter()
+        .find(|b| b.name.as_deref() == Some("Marysville"))
+        .unwrap();
     assert!(marysville.to_multipolygon().is_valid());
 }
-

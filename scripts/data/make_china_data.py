@@ -97,7 +97,7 @@ NDRC_2019 = {
     "210100": ("mega", "Shenyang"),
     "370200": ("mega", "Qingdao"),
 }
-# Known GeoNames errors among the main cities (see data/README.china.md). The rule picks these
+# Known GeoNames errors among the main cities (see data/README.md). The rule picks these
 # entries, but their population is that of the whole prefecture or more (compared with the
 # 2020 census population of the prefecture), so they are not city figures. No other GeoNames
 # entry in these prefectures reaches 1,000,000, so the rows are dropped.

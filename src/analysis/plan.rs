@@ -66,7 +66,13 @@ pub fn read_plans(path: &Path, units: &Units) -> Result<Vec<Plan>, InputError> {
             let k = match plans.iter().position(|p| p.core == city) {
                 Some(k) => k,
                 None => {
-                    plans.push(Plan { name: format!("plan for {city}"), core: city.clone(), units: BTreeSet::new(), unresolved: vec![], stated_area_km2: None });
+                    plans.push(Plan {
+                        name: format!("plan for {city}"),
+                        core: city.clone(),
+                        units: BTreeSet::new(),
+                        unresolved: vec![],
+                        stated_area_km2: None,
+                    });
                     plans.len() - 1
                 }
             };
@@ -96,27 +102,66 @@ pub fn read_plans(path: &Path, units: &Units) -> Result<Vec<Plan>, InputError> {
         let k = match plans.iter().position(|p| p.name == name) {
             Some(k) => k,
             None => {
-                let core = t.cell(row, c_pref).split(';').next().unwrap_or("").trim().to_string();
+                let core = t
+                    .cell(row, c_pref)
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
                 let stated = c_area.and_then(|c| t.cell(row, c).parse::<f64>().ok());
-                plans.push(Plan { name: name.clone(), core, units: BTreeSet::new(), unresolved: vec![], stated_area_km2: stated });
+                plans.push(Plan {
+                    name: name.clone(),
+                    core,
+                    units: BTreeSet::new(),
+                    unresolved: vec![],
+                    stated_area_km2: stated,
+                });
                 plans.len() - 1
             }
         };
         if let Some(c) = c_scope {
-            if plans[k].units.is_empty() && plans[k].unresolved.is_empty() && t.cell(row, c) == "core" {
-                plans[k].core = t.cell(row, c_pref).split(';').next().unwrap_or("").trim().to_string();
+            if plans[k].units.is_empty()
+                && plans[k].unresolved.is_empty()
+                && t.cell(row, c) == "core"
+            {
+                plans[k].core = t
+                    .cell(row, c_pref)
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
             }
         }
-        for pref in t.cell(row, c_pref).split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            let in_pref: Vec<usize> = (0..units.len()).filter(|&u| units.units[u].parent.as_deref() == Some(pref)).collect();
+        for pref in t
+            .cell(row, c_pref)
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let in_pref: Vec<usize> = (0..units.len())
+                .filter(|&u| units.units[u].parent.as_deref() == Some(pref))
+                .collect();
             if in_pref.is_empty() {
-                plans[k].unresolved.push(format!("line {line}: prefecture {pref} (no unit has it as parent)"));
+                plans[k].unresolved.push(format!(
+                    "line {line}: prefecture {pref} (no unit has it as parent)"
+                ));
                 continue;
             }
-            for entry in t.cell(row, c_units).split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            for entry in t
+                .cell(row, c_units)
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
                 let matched: Vec<usize> = match entry {
                     "全域" => in_pref.clone(),
-                    "中心城区" => in_pref.iter().copied().filter(|&u| units.units[u].name.ends_with('区')).collect(),
+                    "中心城区" => in_pref
+                        .iter()
+                        .copied()
+                        .filter(|&u| units.units[u].name.ends_with('区'))
+                        .collect(),
                     name => in_pref
                         .iter()
                         .copied()
@@ -127,7 +172,9 @@ pub fn read_plans(path: &Path, units: &Units) -> Result<Vec<Plan>, InputError> {
                         .collect(),
                 };
                 if matched.is_empty() {
-                    plans[k].unresolved.push(format!("line {line}: {pref} {entry}"));
+                    plans[k]
+                        .unresolved
+                        .push(format!("line {line}: {pref} {entry}"));
                 }
                 plans[k].units.extend(matched);
             }
@@ -146,7 +193,13 @@ pub fn plan_for<'a>(plans: &'a [Plan], city: &str, home_parent: Option<&str>) ->
 }
 
 /// Precision, recall, Jaccard and area ratio of a delineation against a plan.
-pub fn compare(plan: &Plan, city: &str, minutes: f64, members: &[usize], units: &Units) -> PlanComparison {
+pub fn compare(
+    plan: &Plan,
+    city: &str,
+    minutes: f64,
+    members: &[usize],
+    units: &Units,
+) -> PlanComparison {
     let d: BTreeSet<usize> = members.iter().copied().collect();
     let common = d.intersection(&plan.units).count();
     let union = d.union(&plan.units).count();
@@ -159,9 +212,21 @@ pub fn compare(plan: &Plan, city: &str, minutes: f64, members: &[usize], units: 
         delineated: d.len(),
         planned: plan.units.len(),
         common,
-        precision: if d.is_empty() { 0.0 } else { common as f64 / d.len() as f64 },
-        recall: if plan.units.is_empty() { 0.0 } else { common as f64 / plan.units.len() as f64 },
-        jaccard: if union == 0 { 0.0 } else { common as f64 / union as f64 },
+        precision: if d.is_empty() {
+            0.0
+        } else {
+            common as f64 / d.len() as f64
+        },
+        recall: if plan.units.is_empty() {
+            0.0
+        } else {
+            common as f64 / plan.units.len() as f64
+        },
+        jaccard: if union == 0 {
+            0.0
+        } else {
+            common as f64 / union as f64
+        },
         area_ratio: if ap > 0.0 { ad / ap } else { 0.0 },
         unresolved: plan.unresolved.clone(),
     }

@@ -14,7 +14,9 @@ use crate::isochrone::reach::stretches as reached_stretches;
 use crate::isochrone::search::{SearchScratch, Source};
 use crate::isochrone::snap::Snapped;
 use crate::isochrone::stamp::{sample_roads, Sample, TimeGrid};
-use crate::isochrone::{CircleError, CircleParams, CitySpec, CommuteCircle, Direction, Engine, Extras};
+use crate::isochrone::{
+    CircleError, CircleParams, CitySpec, CommuteCircle, Direction, Engine, Extras,
+};
 use geo::MultiPolygon;
 use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
@@ -35,7 +37,9 @@ impl MembershipRule {
     /// `seat`, `area:0.5`, `population:0.5`.
     pub fn parse(s: &str) -> Result<MembershipRule, String> {
         let share = |v: &str| -> Result<f64, String> {
-            let x: f64 = v.parse().map_err(|_| format!("--rule {s}: '{v}' is not a number"))?;
+            let x: f64 = v
+                .parse()
+                .map_err(|_| format!("--rule {s}: '{v}' is not a number"))?;
             if (0.0..=1.0).contains(&x) && x > 0.0 {
                 Ok(x)
             } else {
@@ -46,14 +50,21 @@ impl MembershipRule {
             None if s == "seat" => Ok(MembershipRule::Seat),
             Some(("area", v)) => Ok(MembershipRule::Area(share(v)?)),
             Some(("population", v)) => Ok(MembershipRule::Population(share(v)?)),
-            _ => Err(format!("--rule {s}: use seat, area:SHARE or population:SHARE")),
+            _ => Err(format!(
+                "--rule {s}: use seat, area:SHARE or population:SHARE"
+            )),
         }
     }
     pub fn describe(&self) -> String {
         match self {
             MembershipRule::Seat => "seat reachable within the band".into(),
-            MembershipRule::Area(x) => format!("at least {:.0} % of its area inside the circle", x * 100.0),
-            MembershipRule::Population(x) => format!("at least {:.0} % of its population inside the circle", x * 100.0),
+            MembershipRule::Area(x) => {
+                format!("at least {:.0} % of its area inside the circle", x * 100.0)
+            }
+            MembershipRule::Population(x) => format!(
+                "at least {:.0} % of its population inside the circle",
+                x * 100.0
+            ),
         }
     }
 }
@@ -93,6 +104,11 @@ pub struct BandReach {
     pub coverage: Vec<UnitCoverage>,
     pub home_covered_km2: f64,
     pub share_outside_home: f64,
+    /// Share of the circle outside the home unit's parent (e.g. its prefecture), when units
+    /// have parents.
+    pub share_outside_home_parent: Option<f64>,
+    /// People reached outside the home unit's parent.
+    pub population_outside_home_parent: Option<f64>,
     pub units_reached: usize,
     pub units_half_covered: usize,
     pub population_reached: Option<f64>,
@@ -149,9 +165,14 @@ pub struct ReachResult {
     pub warnings: Vec<String>,
 }
 
-
 /// Runs the whole analysis.
-pub fn run(engine: &Engine, cities: &[CitySpec], units: &Units, population: Option<&Population>, p: &ReachParams) -> ReachResult {
+pub fn run(
+    engine: &Engine,
+    cities: &[CitySpec],
+    units: &Units,
+    population: Option<&Population>,
+    p: &ReachParams,
+) -> ReachResult {
     let g = engine.graph;
     let mut warnings = Vec::new();
     // Unit populations (denominators of population shares).
@@ -159,7 +180,9 @@ pub fn run(engine: &Engine, cities: &[CitySpec], units: &Units, population: Opti
         .units
         .par_iter()
         .enumerate()
-        .map(|(i, u)| population.map(|pop| pop.count(&u.polygon, &u.bbox, units.index(i), None).0))
+        .map(|(i, u)| {
+            population.map(|pop| pop.count(&u.polygon, &u.bbox, units.prepared(i), None).0)
+        })
         .collect();
     // Seats on the network (only units the graph reaches into).
     let graph_box = g.meta.bbox.unwrap_or_else(|| g.bbox());
@@ -168,7 +191,9 @@ pub fn run(engine: &Engine, cities: &[CitySpec], units: &Units, population: Opti
         .par_iter()
         .map(|u| {
             if u.bbox.intersects(&graph_box) {
-                engine.snap_index().nearest(g, u.seat.lon, u.seat.lat, p.seat_snap_m)
+                engine
+                    .snap_index()
+                    .nearest(g, u.seat.lon, u.seat.lat, p.seat_snap_m)
             } else {
                 None
             }
@@ -190,10 +215,17 @@ pub fn run(engine: &Engine, cities: &[CitySpec], units: &Units, population: Opti
         ));
     }
 
-    let extras = Extras { keep_grid: true, keep_edges: false, keep_stretches: true };
+    let extras = Extras {
+        keep_grid: true,
+        keep_edges: false,
+        keep_stretches: true,
+    };
     let results: Vec<Result<CommuteCircle, CircleError>> = cities
         .par_iter()
-        .map_init(|| SearchScratch::new(g.num_nodes()), |scratch, c| engine.circle_with(c, &p.circle, scratch, extras))
+        .map_init(
+            || SearchScratch::new(g.num_nodes()),
+            |scratch, c| engine.circle_with(c, &p.circle, scratch, extras),
+        )
         .collect();
     let mut ok: Vec<(usize, CommuteCircle)> = Vec::new();
     let mut failed = Vec::new();
@@ -229,7 +261,10 @@ pub fn run(engine: &Engine, cities: &[CitySpec], units: &Units, population: Opti
     let overlaps: Vec<Overlap> = pairs
         .par_iter()
         .filter_map(|&(a, b, k)| {
-            let (ba, bb) = (&city_reach[a].circle.bands[k], &city_reach[b].circle.bands[k]);
+            let (ba, bb) = (
+                &city_reach[a].circle.bands[k],
+                &city_reach[b].circle.bands[k],
+            );
             let (o, overlap_km2) = overlap(&ba.polygon, &bb.polygon);
             let pop = population.map(|pp| match bbox_of(&o) {
                 Some(bo) => pp.count(&o, &bo, &PolyIndex::new(&o), None).0,
@@ -241,9 +276,21 @@ pub fn run(engine: &Engine, cities: &[CitySpec], units: &Units, population: Opti
                 b,
                 minutes: ba.minutes,
                 overlap_km2,
-                jaccard: if union > 0.0 { overlap_km2 / union } else { 0.0 },
-                share_of_a: if ba.area_km2 > 0.0 { overlap_km2 / ba.area_km2 } else { 0.0 },
-                share_of_b: if bb.area_km2 > 0.0 { overlap_km2 / bb.area_km2 } else { 0.0 },
+                jaccard: if union > 0.0 {
+                    overlap_km2 / union
+                } else {
+                    0.0
+                },
+                share_of_a: if ba.area_km2 > 0.0 {
+                    overlap_km2 / ba.area_km2
+                } else {
+                    0.0
+                },
+                share_of_b: if bb.area_km2 > 0.0 {
+                    overlap_km2 / bb.area_km2
+                } else {
+                    0.0
+                },
                 population: pop,
             })
         })
@@ -254,7 +301,14 @@ pub fn run(engine: &Engine, cities: &[CitySpec], units: &Units, population: Opti
     } else {
         Vec::new()
     };
-    ReachResult { cities: city_reach, failed, overlaps, catchments, unit_population, warnings }
+    ReachResult {
+        cities: city_reach,
+        failed,
+        overlaps,
+        catchments,
+        unit_population,
+        warnings,
+    }
 }
 
 fn city_reach(
@@ -283,10 +337,18 @@ fn city_reach(
     };
     // Travel time to each seat (minutes), for units near the largest circle.
     let largest = circle.bands.last().map(|b| &b.polygon);
-    let near: Vec<usize> = largest.and_then(bbox_of).map(|b| units.candidates(&b)).unwrap_or_default();
+    let near: Vec<usize> = largest
+        .and_then(bbox_of)
+        .map(|b| units.candidates(&b))
+        .unwrap_or_default();
     let seat_minutes: HashMap<usize, f64> = near
         .iter()
-        .filter_map(|&u| seats[u].as_ref().and_then(|s| circle.time_at(s)).map(|t| (u, t / 60.0)))
+        .filter_map(|&u| {
+            seats[u]
+                .as_ref()
+                .and_then(|s| circle.time_at(s))
+                .map(|t| (u, t / 60.0))
+        })
         .collect();
     let grid_time = |lon: f64, lat: f64| -> Option<f64> {
         let (grid, proj) = circle.grid.as_ref()?;
@@ -306,9 +368,17 @@ fn city_reach(
             let index = PolyIndex::new(&band.polygon);
             let bb = bbox_of(&band.polygon).unwrap_or(BBox::EMPTY);
             let mut parts: HashMap<usize, (MultiPolygon<f64>, f64)> =
-                coverage(&band.polygon, units).into_iter().map(|c| (c.unit, (c.part, c.km2))).collect();
+                coverage(&band.polygon, units)
+                    .into_iter()
+                    .map(|c| (c.unit, (c.part, c.km2)))
+                    .collect();
             let mut touched: Vec<usize> = parts.keys().copied().collect();
-            touched.extend(seat_minutes.iter().filter(|(_, &t)| t <= band.minutes).map(|(&u, _)| u));
+            touched.extend(
+                seat_minutes
+                    .iter()
+                    .filter(|(_, &t)| t <= band.minutes)
+                    .map(|(&u, _)| u),
+            );
             touched.extend(home);
             touched.sort_unstable();
             touched.dedup();
@@ -316,7 +386,9 @@ fn city_reach(
                 .iter()
                 .map(|&u| {
                     let unit = &units.units[u];
-                    let (inter, covered_km2) = parts.remove(&u).unwrap_or_else(|| (MultiPolygon(vec![]), 0.0));
+                    let (inter, covered_km2) = parts
+                        .remove(&u)
+                        .unwrap_or_else(|| (MultiPolygon(vec![]), 0.0));
                     let covered_population = population.map(|pop| match bbox_of(&inter) {
                         Some(bi) => pop.count(&inter, &bi, &PolyIndex::new(&inter), None).0,
                         None => 0.0,
@@ -329,7 +401,11 @@ fn city_reach(
                     UnitCoverage {
                         unit: u,
                         covered_km2,
-                        area_share: if unit.area_km2 > 0.0 { (covered_km2 / unit.area_km2).min(1.0) } else { 0.0 },
+                        area_share: if unit.area_km2 > 0.0 {
+                            (covered_km2 / unit.area_km2).min(1.0)
+                        } else {
+                            0.0
+                        },
                         covered_population,
                         population_share,
                         seat_minutes: seat,
@@ -337,7 +413,11 @@ fn city_reach(
                         home: Some(u) == home,
                     }
                 })
-                .filter(|c| c.covered_km2 > 0.0 || c.seat_minutes.is_some_and(|t| t <= band.minutes) || c.home)
+                .filter(|c| {
+                    c.covered_km2 > 0.0
+                        || c.seat_minutes.is_some_and(|t| t <= band.minutes)
+                        || c.home
+                })
                 .collect();
             // Membership by the rule, then contiguity with the home unit.
             for c in coverage.iter_mut() {
@@ -350,7 +430,11 @@ fn city_reach(
             }
             if p.contiguous {
                 if let Some(h) = home {
-                    let members: Vec<usize> = coverage.iter().filter(|c| c.member).map(|c| c.unit).collect();
+                    let members: Vec<usize> = coverage
+                        .iter()
+                        .filter(|c| c.member)
+                        .map(|c| c.unit)
+                        .collect();
                     let mut connected = vec![h];
                     let mut queue = VecDeque::from([h]);
                     while let Some(u) = queue.pop_front() {
@@ -366,7 +450,11 @@ fn city_reach(
                     }
                 }
             }
-            let members: Vec<usize> = coverage.iter().filter(|c| c.member).map(|c| c.unit).collect();
+            let members: Vec<usize> = coverage
+                .iter()
+                .filter(|c| c.member)
+                .map(|c| c.unit)
+                .collect();
             let metro_area = if members.is_empty() {
                 MultiPolygon(vec![])
             } else {
@@ -382,15 +470,52 @@ fn city_reach(
                 None => (None, None),
             };
             let population_home = home_cov.and_then(|c| c.covered_population);
+            let home_parent = home.and_then(|h| units.units[h].parent.as_deref());
+            let in_parent = |c: &&UnitCoverage| {
+                home_parent.is_some() && units.units[c.unit].parent.as_deref() == home_parent
+            };
+            let parent_km2: f64 = coverage
+                .iter()
+                .filter(in_parent)
+                .map(|c| c.covered_km2)
+                .sum();
+            let parent_pop: Option<f64> = population.map(|_| {
+                coverage
+                    .iter()
+                    .filter(in_parent)
+                    .filter_map(|c| c.covered_population)
+                    .sum()
+            });
             BandReach {
+                share_outside_home_parent: home_parent.map(|_| {
+                    if band.area_km2 > 0.0 {
+                        ((band.area_km2 - parent_km2) / band.area_km2).clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    }
+                }),
+                population_outside_home_parent: match (home_parent, population_reached, parent_pop)
+                {
+                    (Some(_), Some(total), Some(inside)) => Some((total - inside).max(0.0)),
+                    _ => None,
+                },
                 minutes: band.minutes,
-                share_outside_home: if band.area_km2 > 0.0 { ((band.area_km2 - home_covered_km2) / band.area_km2).clamp(0.0, 1.0) } else { 0.0 },
+                share_outside_home: if band.area_km2 > 0.0 {
+                    ((band.area_km2 - home_covered_km2) / band.area_km2).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                },
                 home_covered_km2,
                 units_reached: coverage.iter().filter(|c| c.covered_km2 > 0.0).count(),
                 units_half_covered: coverage.iter().filter(|c| c.area_share >= 0.5).count(),
-                population_outside_home: population_reached.map(|n| (n - population_home.unwrap_or(0.0)).max(0.0)),
+                population_outside_home: population_reached
+                    .map(|n| (n - population_home.unwrap_or(0.0)).max(0.0)),
                 population_reached,
-                population_home: if home.is_some() { population_home } else { None },
+                population_home: if home.is_some() {
+                    population_home
+                } else {
+                    None
+                },
                 mean_minutes,
                 metro_area_km2: multipolygon_km2(&metro_area),
                 metro_area,
@@ -399,13 +524,23 @@ fn city_reach(
             }
         })
         .collect();
-    CityReach { circle, home, home_source, bands }
+    CityReach {
+        circle,
+        home,
+        home_source,
+        bands,
+    }
 }
 
 /// Nearest-core partition: one multi-source search from every city's origins, each labelled by
 /// its city; every reached place belongs to the city that reaches it first. Stamped in one
 /// run-wide projection so that neighbouring catchments share their boundaries.
-fn catchments(engine: &Engine, cities: &[CityReach], population: Option<&Population>, p: &ReachParams) -> Vec<Catchment> {
+fn catchments(
+    engine: &Engine,
+    cities: &[CityReach],
+    population: Option<&Population>,
+    p: &ReachParams,
+) -> Vec<Catchment> {
     let g = engine.graph;
     let snaps: Vec<(Snapped, u32)> = cities
         .iter()
@@ -420,15 +555,29 @@ fn catchments(engine: &Engine, cities: &[CityReach], population: Option<&Populat
     let reverse = (direction == Direction::Arrive).then(|| engine.reverse());
     let stretches = reached_stretches(g, reverse, &snaps, direction, limit, &scratch);
     let n = cities.len() as f64;
-    let lon0 = cities.iter().map(|c| crate::isochrone::centroid(&c.circle.city.origins).0).sum::<f64>() / n;
-    let lat0 = cities.iter().map(|c| crate::isochrone::centroid(&c.circle.city.origins).1).sum::<f64>() / n;
+    let lon0 = cities
+        .iter()
+        .map(|c| crate::isochrone::centroid(&c.circle.city.origins).0)
+        .sum::<f64>()
+        / n;
+    let lat0 = cities
+        .iter()
+        .map(|c| crate::isochrone::centroid(&c.circle.city.origins).1)
+        .sum::<f64>()
+        / n;
     let proj = LocalProjection::new(lon0, lat0);
     let samples = sample_roads(g, &proj, &stretches, limit, p.circle.cell_m);
     // Buckets of samples for per-city windows.
     let bucket = 20_000.0f64;
     let mut buckets: HashMap<(i64, i64), Vec<u32>> = HashMap::new();
     for (i, s) in samples.iter().enumerate() {
-        buckets.entry(((s.x as f64 / bucket).floor() as i64, (s.y as f64 / bucket).floor() as i64)).or_default().push(i as u32);
+        buckets
+            .entry((
+                (s.x as f64 / bucket).floor() as i64,
+                (s.y as f64 / bucket).floor() as i64,
+            ))
+            .or_default()
+            .push(i as u32);
     }
     let thresholds: Vec<f64> = p.circle.minutes.iter().map(|m| m * 60.0).collect();
     let grid_params = p.circle.grid();
@@ -447,8 +596,14 @@ fn catchments(engine: &Engine, cities: &[CityReach], population: Option<&Populat
                 y1 = y1.max(s.y as f64);
             }
             let pad = 2.0 * grid_params.offroad_m + 4.0 * grid_params.cell_m;
-            let (bx0, by0) = (((x0 - pad) / bucket).floor() as i64, ((y0 - pad) / bucket).floor() as i64);
-            let (bx1, by1) = (((x1 + pad) / bucket).floor() as i64, ((y1 + pad) / bucket).floor() as i64);
+            let (bx0, by0) = (
+                ((x0 - pad) / bucket).floor() as i64,
+                ((y0 - pad) / bucket).floor() as i64,
+            );
+            let (bx1, by1) = (
+                ((x1 + pad) / bucket).floor() as i64,
+                ((y1 + pad) / bucket).floor() as i64,
+            );
             let mut window: Vec<Sample> = Vec::new();
             for bx in bx0..=bx1 {
                 for by in by0..=by1 {
@@ -466,13 +621,24 @@ fn catchments(engine: &Engine, cities: &[CityReach], population: Option<&Populat
             thresholds
                 .iter()
                 .map(|&t| {
-                    let polygon = mask_polygon(&grid, |k| grid.labels[k] == ci as u32 && grid.values[k] as f64 <= t, &proj, p.circle.simplify_m);
+                    let polygon = mask_polygon(
+                        &grid,
+                        |k| grid.labels[k] == ci as u32 && grid.values[k] as f64 <= t,
+                        &proj,
+                        p.circle.simplify_m,
+                    );
                     let area_km2 = multipolygon_km2(&polygon);
                     let population = population.map(|pop| match bbox_of(&polygon) {
                         Some(b) => pop.count(&polygon, &b, &PolyIndex::new(&polygon), None).0,
                         None => 0.0,
                     });
-                    Catchment { city: ci, minutes: t / 60.0, polygon, area_km2, population }
+                    Catchment {
+                        city: ci,
+                        minutes: t / 60.0,
+                        polygon,
+                        area_km2,
+                        population,
+                    }
                 })
                 .collect::<Vec<_>>()
         })

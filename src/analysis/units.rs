@@ -8,7 +8,10 @@ use crate::geom::rings::{nest, oriented};
 use crate::geom::BBox;
 use crate::graph::RoadGraph;
 use crate::input::InputError;
-use geo::{BoundingRect, Coord, InteriorPoint, Intersects, LineString, MakeValid, MultiPolygon, Polygon, Validation};
+use geo::{
+    BoundingRect, Coord, InteriorPoint, Intersects, LineString, MakeValid, MultiPolygon, Polygon,
+    Validation,
+};
 use rstar::{RTree, RTreeObject, AABB};
 use serde_json::Value;
 use std::path::Path;
@@ -85,13 +88,21 @@ pub fn place_rank(kind: &str) -> u8 {
 }
 
 impl Units {
-    fn build(source: String, units: Vec<Unit>, repairs: Vec<String>, rejected: Vec<String>) -> Units {
+    fn build(
+        source: String,
+        units: Vec<Unit>,
+        repairs: Vec<String>,
+        rejected: Vec<String>,
+    ) -> Units {
         let tree = RTree::bulk_load(
             units
                 .iter()
                 .enumerate()
                 .map(|(idx, u)| UnitBox {
-                    aabb: AABB::from_corners([u.bbox.min_lon, u.bbox.min_lat], [u.bbox.max_lon, u.bbox.max_lat]),
+                    aabb: AABB::from_corners(
+                        [u.bbox.min_lon, u.bbox.min_lat],
+                        [u.bbox.max_lon, u.bbox.max_lat],
+                    ),
                     idx,
                 })
                 .collect(),
@@ -130,7 +141,10 @@ impl Units {
                 repairs.push(format!("{label} (relation/{}): {note}", b.osm_id));
             }
             if b.broken_rings > 0 {
-                repairs.push(format!("{label} (relation/{}): {} ring(s) could not be closed and were left out", b.osm_id, b.broken_rings));
+                repairs.push(format!(
+                    "{label} (relation/{}): {} ring(s) could not be closed and were left out",
+                    b.osm_id, b.broken_rings
+                ));
             }
             let code = b
                 .codes
@@ -139,36 +153,74 @@ impl Units {
                 .cloned()
                 .unwrap_or_else(|| format!("relation/{}", b.osm_id));
             let (seat, seat_fixed) = match &b.admin_centre {
-                Some((id, c, _)) => (Seat { lon: c.lon(), lat: c.lat(), source: format!("admin_centre node/{id}") }, true),
+                Some((id, c, _)) => (
+                    Seat {
+                        lon: c.lon(),
+                        lat: c.lat(),
+                        source: format!("admin_centre node/{id}"),
+                    },
+                    true,
+                ),
                 None => (interior_seat(&polygon), false),
             };
             units.push(make_unit(label, code, None, polygon, seat, seat_fixed));
         }
         if units.is_empty() {
-            let levels: std::collections::BTreeSet<u8> = g.boundaries.iter().filter_map(|b| b.admin_level).collect();
+            let levels: std::collections::BTreeSet<u8> =
+                g.boundaries.iter().filter_map(|b| b.admin_level).collect();
             return Err(InputError::Other(format!(
                 "osm:{level}: the graph has no usable administrative boundaries at admin_level {level} (levels present: {:?}){}",
                 levels,
                 if rejected.is_empty() { String::new() } else { format!("; rejected: {}", rejected.join("; ")) }
             )));
         }
-        Ok(Units::build(format!("osm:{level}"), units, repairs, rejected))
+        Ok(Units::build(
+            format!("osm:{level}"),
+            units,
+            repairs,
+            rejected,
+        ))
     }
 
     /// Units from a GeoJSON FeatureCollection of (Multi)Polygons; `name_prop` and `code_prop`
     /// name the properties to use, `parent_prop` optionally a parent name.
-    pub fn from_geojson(path: &Path, name_prop: &str, code_prop: &str, parent_prop: Option<&str>) -> Result<Units, InputError> {
+    pub fn from_geojson(
+        path: &Path,
+        name_prop: &str,
+        code_prop: &str,
+        parent_prop: Option<&str>,
+    ) -> Result<Units, InputError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| InputError::Io { path: p.clone(), source })?;
-        let json: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
-            .map_err(|e| InputError::File { path: p.clone(), message: format!("not valid JSON: {e}") })?;
+        let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        let json: Value =
+            serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
+                InputError::File {
+                    path: p.clone(),
+                    message: format!("not valid JSON: {e}"),
+                }
+            })?;
         let features = match json.get("type").and_then(Value::as_str) {
-            Some("FeatureCollection") => json.get("features").and_then(Value::as_array).cloned().unwrap_or_default(),
+            Some("FeatureCollection") => json
+                .get("features")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
             Some("Feature") => vec![json.clone()],
-            _ => return Err(InputError::File { path: p, message: "not a GeoJSON FeatureCollection".into() }),
+            _ => {
+                return Err(InputError::File {
+                    path: p,
+                    message: "not a GeoJSON FeatureCollection".into(),
+                })
+            }
         };
         if features.is_empty() {
-            return Err(InputError::File { path: p, message: "the FeatureCollection has no features".into() });
+            return Err(InputError::File {
+                path: p,
+                message: "the FeatureCollection has no features".into(),
+            });
         }
         // Property names present, for messages.
         let mut present: Vec<String> = Vec::new();
@@ -181,11 +233,17 @@ impl Units {
                 }
             }
         }
-        for prop in [Some(name_prop), Some(code_prop), parent_prop].into_iter().flatten() {
+        for prop in [Some(name_prop), Some(code_prop), parent_prop]
+            .into_iter()
+            .flatten()
+        {
             if !present.iter().any(|k| k == prop) {
                 return Err(InputError::File {
                     path: p,
-                    message: format!("no feature has the property '{prop}' (properties present: {})", present.join(", ")),
+                    message: format!(
+                        "no feature has the property '{prop}' (properties present: {})",
+                        present.join(", ")
+                    ),
                 });
             }
         }
@@ -203,7 +261,16 @@ impl Units {
             };
             let name = get(name_prop).unwrap_or_default();
             let code = get(code_prop).unwrap_or_default();
-            let label = format!("feature {} ({}{})", i + 1, if name.is_empty() { "no name" } else { &name }, if code.is_empty() { String::new() } else { format!(", {code}") });
+            let label = format!(
+                "feature {} ({}{})",
+                i + 1,
+                if name.is_empty() { "no name" } else { &name },
+                if code.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {code}")
+                }
+            );
             let geometry = f.get("geometry").filter(|g| !g.is_null());
             let Some(geometry) = geometry else {
                 rejected.push(format!("{label}: no geometry"));
@@ -228,14 +295,20 @@ impl Units {
                 repairs.push(format!("{label}: {}", notes.join("; ")));
             }
             if name.is_empty() && code.is_empty() {
-                rejected.push(format!("{label}: neither '{name_prop}' nor '{code_prop}' is set"));
+                rejected.push(format!(
+                    "{label}: neither '{name_prop}' nor '{code_prop}' is set"
+                ));
                 continue;
             }
             let parent = parent_prop.and_then(get).filter(|s| !s.is_empty());
             let seat = interior_seat(&polygon);
             units.push(make_unit(
                 if name.is_empty() { code.clone() } else { name },
-                if code.is_empty() { format!("#{}", i + 1) } else { code },
+                if code.is_empty() {
+                    format!("#{}", i + 1)
+                } else {
+                    code
+                },
                 parent,
                 polygon,
                 seat,
@@ -243,7 +316,10 @@ impl Units {
             ));
         }
         if units.is_empty() {
-            return Err(InputError::File { path: p, message: format!("no usable unit polygons ({})", rejected.join("; ")) });
+            return Err(InputError::File {
+                path: p,
+                message: format!("no usable unit polygons ({})", rejected.join("; ")),
+            });
         }
         Ok(Units::build(p, units, repairs, rejected))
     }
@@ -265,7 +341,11 @@ impl Units {
         }
         for (u, b) in self.units.iter_mut().zip(best) {
             if let (Some(c), false) = (b, u.seat_fixed) {
-                u.seat = Seat { lon: c.lon, lat: c.lat, source: c.source.clone() };
+                u.seat = Seat {
+                    lon: c.lon,
+                    lat: c.lat,
+                    source: c.source.clone(),
+                };
             }
         }
     }
@@ -273,7 +353,11 @@ impl Units {
     /// Indices of units whose boxes meet a box.
     pub fn candidates(&self, b: &BBox) -> Vec<usize> {
         let env = AABB::from_corners([b.min_lon, b.min_lat], [b.max_lon, b.max_lat]);
-        let mut v: Vec<usize> = self.tree.locate_in_envelope_intersecting(&env).map(|u| u.idx).collect();
+        let mut v: Vec<usize> = self
+            .tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|u| u.idx)
+            .collect();
         v.sort_unstable();
         v
     }
@@ -296,7 +380,7 @@ impl Units {
     }
 
     /// A unit's prepared polygon.
-    pub fn index(&self, u: usize) -> &PolyIndex {
+    pub fn prepared(&self, u: usize) -> &PolyIndex {
         &self.index[u]
     }
 
@@ -330,10 +414,22 @@ impl Units {
     }
 }
 
-fn make_unit(name: String, code: String, parent: Option<String>, polygon: MultiPolygon<f64>, seat: Seat, seat_fixed: bool) -> Unit {
+fn make_unit(
+    name: String,
+    code: String,
+    parent: Option<String>,
+    polygon: MultiPolygon<f64>,
+    seat: Seat,
+    seat_fixed: bool,
+) -> Unit {
     let r = polygon.bounding_rect();
     let bbox = r
-        .map(|r| BBox { min_lon: r.min().x, min_lat: r.min().y, max_lon: r.max().x, max_lat: r.max().y })
+        .map(|r| BBox {
+            min_lon: r.min().x,
+            min_lat: r.min().y,
+            max_lon: r.max().x,
+            max_lat: r.max().y,
+        })
         .unwrap_or(BBox::EMPTY);
     Unit {
         name,
@@ -349,9 +445,18 @@ fn make_unit(name: String, code: String, parent: Option<String>, polygon: MultiP
 
 fn interior_seat(mp: &MultiPolygon<f64>) -> Seat {
     // The largest part's interior point: inside the unit even when its centroid is not.
-    let largest = mp.0.iter().max_by(|a, b| geo::Area::unsigned_area(*a).total_cmp(&geo::Area::unsigned_area(*b)));
-    let p = largest.and_then(|p| p.interior_point()).map(|p| (p.x(), p.y())).unwrap_or((0.0, 0.0));
-    Seat { lon: p.0, lat: p.1, source: "interior point".into() }
+    let largest =
+        mp.0.iter()
+            .max_by(|a, b| geo::Area::unsigned_area(*a).total_cmp(&geo::Area::unsigned_area(*b)));
+    let p = largest
+        .and_then(|p| p.interior_point())
+        .map(|p| (p.x(), p.y()))
+        .unwrap_or((0.0, 0.0));
+    Seat {
+        lon: p.0,
+        lat: p.1,
+        source: "interior point".into(),
+    }
 }
 
 /// Returns the polygon if valid, repaired (with a note) if not, or `None` with the reason.
@@ -371,9 +476,15 @@ fn validated(mp: MultiPolygon<f64>) -> (Option<MultiPolygon<f64>>, String) {
         Ok(fixed) if !fixed.0.is_empty() && fixed.is_valid() => {
             let before = multipolygon_km2(&mp).abs();
             let after = multipolygon_km2(&fixed);
-            (Some(fixed), format!("repaired ({problem}); area {before:.3} → {after:.3} km²"))
+            (
+                Some(fixed),
+                format!("repaired ({problem}); area {before:.3} → {after:.3} km²"),
+            )
         }
-        _ => (None, format!("invalid polygon that could not be repaired ({problem})")),
+        _ => (
+            None,
+            format!("invalid polygon that could not be repaired ({problem})"),
+        ),
     }
 }
 
@@ -382,9 +493,18 @@ fn parse_ring(v: &Value, notes: &mut Vec<String>) -> Result<LineString<f64>, Str
     let mut coords: Vec<Coord<f64>> = Vec::with_capacity(pts.len() + 1);
     for p in pts {
         let a = p.as_array().ok_or("a position is not an array")?;
-        let (x, y) = (a.first().and_then(Value::as_f64), a.get(1).and_then(Value::as_f64));
-        let (Some(x), Some(y)) = (x, y) else { return Err("a position is not two numbers".into()) };
-        if !(x.is_finite() && y.is_finite() && (-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y)) {
+        let (x, y) = (
+            a.first().and_then(Value::as_f64),
+            a.get(1).and_then(Value::as_f64),
+        );
+        let (Some(x), Some(y)) = (x, y) else {
+            return Err("a position is not two numbers".into());
+        };
+        if !(x.is_finite()
+            && y.is_finite()
+            && (-180.0..=180.0).contains(&x)
+            && (-90.0..=90.0).contains(&y))
+        {
             return Err(format!("position [{x}, {y}] is not WGS-84 lon/lat"));
         }
         coords.push(Coord { x, y });
@@ -406,12 +526,18 @@ fn parse_geometry(g: &Value) -> Result<(MultiPolygon<f64>, Vec<String>), String>
     let coords = g.get("coordinates").ok_or("geometry has no coordinates")?;
     let polygon_of = |rings: &Value, notes: &mut Vec<String>| -> Result<Polygon<f64>, String> {
         let rings = rings.as_array().ok_or("polygon rings are not an array")?;
-        let mut ls = rings.iter().map(|r| parse_ring(r, notes)).collect::<Result<Vec<_>, _>>()?;
+        let mut ls = rings
+            .iter()
+            .map(|r| parse_ring(r, notes))
+            .collect::<Result<Vec<_>, _>>()?;
         if ls.is_empty() {
             return Err("a polygon has no rings".into());
         }
         let ext = oriented(&ls.remove(0), true);
-        Ok(Polygon::new(ext, ls.iter().map(|h| oriented(h, false)).collect()))
+        Ok(Polygon::new(
+            ext,
+            ls.iter().map(|h| oriented(h, false)).collect(),
+        ))
     };
     let mp = match kind {
         "Polygon" => MultiPolygon(vec![polygon_of(coords, &mut notes)?]),
@@ -424,12 +550,22 @@ fn parse_geometry(g: &Value) -> Result<(MultiPolygon<f64>, Vec<String>), String>
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         "LineString" | "MultiLineString" => {
-            let lines: Vec<&Value> = if kind == "LineString" { vec![coords] } else { coords.as_array().ok_or("coordinates are not an array")?.iter().collect() };
+            let lines: Vec<&Value> = if kind == "LineString" {
+                vec![coords]
+            } else {
+                coords
+                    .as_array()
+                    .ok_or("coordinates are not an array")?
+                    .iter()
+                    .collect()
+            };
             let mut rings = Vec::new();
             for l in lines {
                 let pts = l.as_array().ok_or("a line is not an array")?;
                 if pts.first() != pts.last() {
-                    return Err(format!("a {kind} whose lines are not closed rings cannot be read as an area"));
+                    return Err(format!(
+                        "a {kind} whose lines are not closed rings cannot be read as an area"
+                    ));
                 }
                 rings.push(parse_ring(l, &mut notes)?);
             }
@@ -465,17 +601,43 @@ mod tests {
         let p = write("units.geojson", fc);
         let u = Units::from_geojson(&p, "name", "gb", None).unwrap();
         assert_eq!(u.len(), 3);
-        assert!(u.repairs.iter().any(|r| r.contains("Unclosed") && r.contains("unclosed ring closed")), "{:?}", u.repairs);
-        assert!(u.repairs.iter().any(|r| r.contains("Bowtie") && r.contains("repaired")), "{:?}", u.repairs);
-        assert!(u.rejected.iter().any(|r| r.contains("Line")), "{:?}", u.rejected);
+        assert!(
+            u.repairs
+                .iter()
+                .any(|r| r.contains("Unclosed") && r.contains("unclosed ring closed")),
+            "{:?}",
+            u.repairs
+        );
+        assert!(
+            u.repairs
+                .iter()
+                .any(|r| r.contains("Bowtie") && r.contains("repaired")),
+            "{:?}",
+            u.repairs
+        );
+        assert!(
+            u.rejected.iter().any(|r| r.contains("Line")),
+            "{:?}",
+            u.rejected
+        );
         assert!(u.rejected.iter().any(|r| r.contains("Nothing")));
         assert!(u.units.iter().all(|x| x.polygon.is_valid()));
         assert_eq!(u.containing(0.5, 0.5), Some(0));
         assert!(u.adjacent(0, 1));
         assert!(!u.adjacent(0, 2));
-        let e = Units::from_geojson(&p, "NAME", "gb", None).err().unwrap().to_string();
+        let e = Units::from_geojson(&p, "NAME", "gb", None)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("'NAME'") && e.contains("name, gb"), "{e}");
-        let empty = write("empty.geojson", r#"{"type":"FeatureCollection","features":[]}"#);
-        assert!(Units::from_geojson(&empty, "name", "gb", None).err().unwrap().to_string().contains("no features"));
+        let empty = write(
+            "empty.geojson",
+            r#"{"type":"FeatureCollection","features":[]}"#,
+        );
+        assert!(Units::from_geojson(&empty, "name", "gb", None)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("no features"));
     }
 }

@@ -5,8 +5,8 @@
 
 pub mod area;
 pub mod polyindex;
-pub mod rings;
 pub mod projection;
+pub mod rings;
 
 use bytemuck::{Pod, Zeroable};
 use serde::{Deserialize, Serialize};
@@ -16,8 +16,21 @@ pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// A WGS-84 position in 1e-7 degrees (OSM's "decimicro" degrees).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Pod, Zeroable)]
-#[derive(Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Pod,
+    Zeroable,
+    Serialize,
+    Deserialize,
+)]
 pub struct CoordE7 {
     pub lon: i32,
     pub lat: i32,
@@ -151,6 +164,10 @@ mod tests {
         assert!((c.lon() - 116.5069).abs() < 1e-9);
         assert!((c.lat() - 39.7953).abs() < 1e-9);
         assert!(c.is_valid());
-        assert!(!CoordE7 { lon: 0, lat: 950_000_000 }.is_valid());
+        assert!(!CoordE7 {
+            lon: 0,
+            lat: 950_000_000
+        }
+        .is_valid());
     }
 }

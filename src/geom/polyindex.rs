@@ -18,7 +18,9 @@ impl PolyIndex {
     /// Prepares a lon/lat multipolygon, projecting around its bounding-box centre.
     pub fn new(mp: &MultiPolygon<f64>) -> PolyIndex {
         let bbox = mp.bounding_rect();
-        let (lon0, lat0) = bbox.map(|r| (r.center().x, r.center().y)).unwrap_or((0.0, 0.0));
+        let (lon0, lat0) = bbox
+            .map(|r| (r.center().x, r.center().y))
+            .unwrap_or((0.0, 0.0));
         PolyIndex::with_projection(mp, LocalProjection::new(lon0, lat0))
     }
 

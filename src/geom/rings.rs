@@ -21,7 +21,10 @@ impl RTreeObject for RingBox {
 /// Exteriors come out counter-clockwise, holes clockwise.
 pub fn nest(rings: Vec<LineString<f64>>) -> MultiPolygon<f64> {
     let rings: Vec<LineString<f64>> = rings.into_iter().filter(|r| r.0.len() >= 4).collect();
-    let polys: Vec<Polygon<f64>> = rings.iter().map(|r| Polygon::new(r.clone(), vec![])).collect();
+    let polys: Vec<Polygon<f64>> = rings
+        .iter()
+        .map(|r| Polygon::new(r.clone(), vec![]))
+        .collect();
     let areas: Vec<f64> = polys.iter().map(|p| p.unsigned_area()).collect();
     let boxes: Vec<RingBox> = polys
         .iter()
@@ -37,7 +40,9 @@ pub fn nest(rings: Vec<LineString<f64>>) -> MultiPolygon<f64> {
     let n = rings.len();
     let mut containers: Vec<Vec<usize>> = vec![Vec::new(); n];
     for i in 0..n {
-        let Some(pt) = polys[i].interior_point() else { continue };
+        let Some(pt) = polys[i].interior_point() else {
+            continue;
+        };
         let p = [pt.x(), pt.y()];
         for cand in tree.locate_in_envelope_intersecting(&AABB::from_point(p)) {
             let j = cand.idx;
@@ -50,13 +55,13 @@ pub fn nest(rings: Vec<LineString<f64>>) -> MultiPolygon<f64> {
     let mut out: Vec<Polygon<f64>> = Vec::new();
     let mut poly_of = vec![usize::MAX; n];
     for i in 0..n {
-        if depth[i] % 2 == 0 {
+        if depth[i].is_multiple_of(2) {
             poly_of[i] = out.len();
             out.push(Polygon::new(oriented(&rings[i], true), vec![]));
         }
     }
     for i in 0..n {
-        if depth[i] % 2 == 1 {
+        if !depth[i].is_multiple_of(2) {
             if let Some(&outer) = containers[i]
                 .iter()
                 .filter(|&&j| depth[j] + 1 == depth[i])
@@ -71,7 +76,9 @@ pub fn nest(rings: Vec<LineString<f64>>) -> MultiPolygon<f64> {
 
 /// Twice the signed area (positive when counter-clockwise).
 pub fn twice_signed_area(r: &[Coord<f64>]) -> f64 {
-    r.windows(2).map(|w| w[0].x * w[1].y - w[1].x * w[0].y).sum()
+    r.windows(2)
+        .map(|w| w[0].x * w[1].y - w[1].x * w[0].y)
+        .sum()
 }
 
 /// The ring, counter-clockwise when `ccw`, else clockwise.
@@ -105,7 +112,8 @@ pub fn remove_collinear(r: &LineString<f64>) -> LineString<f64> {
         let b = pts[i];
         let c = pts[(i + 1) % n];
         let cross = (b.x - a.x) * (c.y - b.y) - (b.y - a.y) * (c.x - b.x);
-        let scale = ((b.x - a.x).abs() + (b.y - a.y).abs()) * ((c.x - b.x).abs() + (c.y - b.y).abs());
+        let scale =
+            ((b.x - a.x).abs() + (b.y - a.y).abs()) * ((c.x - b.x).abs() + (c.y - b.y).abs());
         let dot = (b.x - a.x) * (c.x - b.x) + (b.y - a.y) * (c.y - b.y);
         if cross.abs() <= 1e-12 * scale.max(1e-300) && dot > 0.0 {
             continue;
@@ -130,7 +138,13 @@ mod tests {
 
     #[test]
     fn nesting_islands_in_holes() {
-        let mp = nest(vec![sq(4.0, 6.0), sq(0.0, 10.0), sq(2.0, 8.0), sq(20.0, 30.0), sq(4.5, 5.5)]);
+        let mp = nest(vec![
+            sq(4.0, 6.0),
+            sq(0.0, 10.0),
+            sq(2.0, 8.0),
+            sq(20.0, 30.0),
+            sq(4.5, 5.5),
+        ]);
         assert_eq!(mp.0.len(), 3);
         assert!(mp.is_valid());
         for p in &mp.0 {
@@ -144,7 +158,16 @@ mod tests {
 
     #[test]
     fn collinear_points_go_shape_stays() {
-        let r = LineString::from(vec![(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (2.0, 1.0), (2.0, 2.0), (0.0, 2.0), (0.0, 1.0), (0.0, 0.0)]);
+        let r = LineString::from(vec![
+            (0.0, 0.0),
+            (1.0, 0.0),
+            (2.0, 0.0),
+            (2.0, 1.0),
+            (2.0, 2.0),
+            (0.0, 2.0),
+            (0.0, 1.0),
+            (0.0, 0.0),
+        ]);
         let s = remove_collinear(&r);
         assert_eq!(s.0.len(), 5);
         let a = Polygon::new(r, vec![]).unsigned_area();

@@ -42,7 +42,12 @@ pub struct BuildInput<'a> {
 pub trait SpeedModel: Sync {
     /// `way` indexes [`BuildInput::ways`]; `way_length_m` is the length of the whole way (for
     /// ferries timed by a `duration` tag); `mid` is the middle of the piece.
-    fn piece_speeds(&self, way: usize, way_length_m: f64, mid: CoordE7) -> (Option<f64>, Option<f64>);
+    fn piece_speeds(
+        &self,
+        way: usize,
+        way_length_m: f64,
+        mid: CoordE7,
+    ) -> (Option<f64>, Option<f64>);
     /// Fixed time added to each piece of the way (ferry boarding), seconds.
     fn piece_extra_secs(&self, _way: usize) -> f64 {
         0.0
@@ -133,7 +138,8 @@ pub fn build_graph(
                 }
             }
             if let Some(p) = prev {
-                way_length[wi] += distance_m(input.node_coords[p as usize], input.node_coords[r as usize]);
+                way_length[wi] +=
+                    distance_m(input.node_coords[p as usize], input.node_coords[r as usize]);
             }
             uses[r as usize] = uses[r as usize].saturating_add(1);
             prev = Some(r);
@@ -225,7 +231,8 @@ pub fn build_graph(
     stats.nodes_before_contraction = nodes.len() as u64;
 
     // 3. Contract degree-2 nodes joining two compatible pieces.
-    let (chains, removed) = contract_chains(&pieces, &node_of, nodes.len(), &border, input, &way_length);
+    let (chains, removed) =
+        contract_chains(&pieces, &node_of, nodes.len(), &border, input, &way_length);
     stats.contracted_nodes = removed as u64;
 
     // 4. Roads (merged chains) and directed edges.
@@ -254,7 +261,12 @@ pub fn build_graph(
             let g = &piece_geom[p.geom_start as usize..(p.geom_start + p.geom_len) as usize];
             let start = if geom.is_empty() { 0 } else { 1 };
             if reversed {
-                geom.extend(g.iter().rev().skip(start).map(|&i| input.node_coords[i as usize]));
+                geom.extend(
+                    g.iter()
+                        .rev()
+                        .skip(start)
+                        .map(|&i| input.node_coords[i as usize]),
+                );
             } else {
                 geom.extend(g.iter().skip(start).map(|&i| input.node_coords[i as usize]));
             }
@@ -267,7 +279,11 @@ pub fn build_graph(
         let pl = &pieces[last_piece as usize];
         let a = if first_rev { p0.b } else { p0.a };
         let b = if last_rev { pl.a } else { pl.b };
-        let (fwd, bwd) = if first_rev { (p0.bwd, p0.fwd) } else { (p0.fwd, p0.bwd) };
+        let (fwd, bwd) = if first_rev {
+            (p0.bwd, p0.fwd)
+        } else {
+            (p0.fwd, p0.bwd)
+        };
         let w = &input.ways[p0.way as usize];
         roads.push(Road {
             a: node_of[a as usize],
@@ -313,7 +329,9 @@ pub fn build_graph(
     let mut keep = vec![false; n_nodes];
     {
         // forward closure from core
-        let mut stack: Vec<u32> = (0..n_nodes as u32).filter(|&v| is_core(v as usize)).collect();
+        let mut stack: Vec<u32> = (0..n_nodes as u32)
+            .filter(|&v| is_core(v as usize))
+            .collect();
         for &v in &stack {
             keep[v as usize] = true;
         }
@@ -356,11 +374,21 @@ pub fn build_graph(
     drop(heads);
 
     // 6. Final node order: Hilbert curve over the kept nodes.
-    let kept: Vec<u32> = (0..n_nodes as u32).filter(|&v| keep[v as usize] && alive[v as usize]).collect();
-    let bbox = BBox::of_coords(kept.iter().map(|&v| &input.node_coords[nodes[v as usize] as usize]));
+    let kept: Vec<u32> = (0..n_nodes as u32)
+        .filter(|&v| keep[v as usize] && alive[v as usize])
+        .collect();
+    let bbox = BBox::of_coords(
+        kept.iter()
+            .map(|&v| &input.node_coords[nodes[v as usize] as usize]),
+    );
     let mut order: Vec<(u64, u32)> = kept
         .iter()
-        .map(|&v| (hilbert_key(input.node_coords[nodes[v as usize] as usize], &bbox), v))
+        .map(|&v| {
+            (
+                hilbert_key(input.node_coords[nodes[v as usize] as usize], &bbox),
+                v,
+            )
+        })
         .collect();
     order.sort_unstable();
     let mut new_id = vec![u32::MAX; n_nodes];
@@ -385,10 +413,15 @@ pub fn build_graph(
         }
     }
 
-    let mut g = RoadGraph::default();
-    g.node_coords = order.iter().map(|&(_, v)| input.node_coords[nodes[v as usize] as usize]).collect();
-    g.node_osm_ids = order.iter().map(|&(_, v)| input.node_ids[nodes[v as usize] as usize]).collect();
-    g.node_flags = order
+    let node_coords = order
+        .iter()
+        .map(|&(_, v)| input.node_coords[nodes[v as usize] as usize])
+        .collect();
+    let node_osm_ids = order
+        .iter()
+        .map(|&(_, v)| input.node_ids[nodes[v as usize] as usize])
+        .collect();
+    let node_flags = order
         .iter()
         .map(|&(_, v)| {
             let mut f = 0u8;
@@ -405,32 +438,53 @@ pub fn build_graph(
             f
         })
         .collect();
-    g.first_out = vec![0; n_final + 1];
+    let mut first_out = vec![0; n_final + 1];
     for e in &edge_list {
-        g.first_out[e.0 as usize + 1] += 1;
+        first_out[e.0 as usize + 1] += 1;
     }
     for i in 0..n_final {
-        g.first_out[i + 1] += g.first_out[i];
+        first_out[i + 1] += first_out[i];
     }
-    g.edges = edge_list
+    let edges = edge_list
         .iter()
         .map(|e| EdgeTarget {
             head: e.1,
             time_ms: e.2,
         })
         .collect();
-    g.edge_road = edge_list.iter().map(|e| road_new[(e.3 >> 1) as usize] << 1 | (e.3 & 1)).collect();
-    g.road_geom_start = Vec::with_capacity(road_order.len() + 1);
-    g.road_geom_start.push(0);
+    let edge_road = edge_list
+        .iter()
+        .map(|e| road_new[(e.3 >> 1) as usize] << 1 | (e.3 & 1))
+        .collect();
+    let mut road_geom_start = Vec::with_capacity(road_order.len() + 1);
+    road_geom_start.push(0);
+    let mut geom = Vec::new();
+    let (mut road_length_m, mut road_class, mut road_flags_v, mut road_way_id) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for &r in &road_order {
         let road = &roads[r as usize];
-        g.geom.extend_from_slice(&road.geom);
-        g.road_geom_start.push(g.geom.len() as u32);
-        g.road_length_m.push(road.length_m as f32);
-        g.road_class.push(road.class as u8);
-        g.road_flags.push(if road.ferry { road_flags::FERRY } else { 0 });
-        g.road_way_id.push(road.way_id);
+        geom.extend_from_slice(&road.geom);
+        road_geom_start.push(geom.len() as u32);
+        road_length_m.push(road.length_m as f32);
+        road_class.push(road.class as u8);
+        road_flags_v.push(if road.ferry { road_flags::FERRY } else { 0 });
+        road_way_id.push(road.way_id);
     }
+    let g = RoadGraph {
+        node_coords,
+        node_osm_ids,
+        node_flags,
+        first_out,
+        edges,
+        edge_road,
+        road_geom_start,
+        geom,
+        road_length_m,
+        road_class,
+        road_flags: road_flags_v,
+        road_way_id,
+        ..Default::default()
+    };
     (g, stats)
 }
 
@@ -500,7 +554,11 @@ fn contract_chains(
         }
         let (p, q) = (inc[v][0], inc[v][1]);
         let (pp, pq) = (&pieces[p as usize], &pieces[q as usize]);
-        let x = if node_of[pp.a as usize] as usize == v { pp.a } else { pp.b };
+        let x = if node_of[pp.a as usize] as usize == v {
+            pp.a
+        } else {
+            pp.b
+        };
         if border[x as usize] {
             continue;
         }
@@ -645,7 +703,9 @@ mod tests {
     }
 
     fn coords(n: usize) -> Vec<CoordE7> {
-        (0..n).map(|i| CoordE7::from_degrees(10.0 + i as f64 * 0.001, 50.0 + (i % 3) as f64 * 0.0005)).collect()
+        (0..n)
+            .map(|i| CoordE7::from_degrees(10.0 + i as f64 * 0.001, 50.0 + (i % 3) as f64 * 0.0005))
+            .collect()
     }
 
     #[test]
@@ -655,7 +715,12 @@ mod tests {
         let c = coords(5);
         let refs = vec![0, 1, 2, 2, 3, 4];
         let ways = vec![way(1, 0, 3, true, true), way(2, 3, 3, true, true)];
-        let input = BuildInput { node_ids: &ids, node_coords: &c, ways: &ways, refs: &refs };
+        let input = BuildInput {
+            node_ids: &ids,
+            node_coords: &c,
+            ways: &ways,
+            refs: &refs,
+        };
         let (g, stats) = build_graph(&input, &Flat(10.0), &opts());
         assert_eq!(g.num_nodes(), 2);
         assert_eq!(g.num_roads(), 1);
@@ -677,8 +742,17 @@ mod tests {
         let mut c = coords(6);
         c[5] = MISSING;
         let refs = vec![0, 1, 2, 2, 3, 3, 5, 4];
-        let ways = vec![way(1, 0, 3, true, true), way(2, 3, 2, true, false), way(3, 5, 3, true, true)];
-        let input = BuildInput { node_ids: &ids, node_coords: &c, ways: &ways, refs: &refs };
+        let ways = vec![
+            way(1, 0, 3, true, true),
+            way(2, 3, 2, true, false),
+            way(3, 5, 3, true, true),
+        ];
+        let input = BuildInput {
+            node_ids: &ids,
+            node_coords: &c,
+            ways: &ways,
+            refs: &refs,
+        };
         let (g, stats) = build_graph(&input, &Flat(10.0), &opts());
         assert_eq!(stats.missing_node_refs, 1);
         assert_eq!(stats.clipped_ways, 0);

@@ -92,7 +92,7 @@ pub fn to_bytes(g: &RoadGraph) -> Vec<u8> {
     let mut payload = vec![0u8; table_len];
     let mut offsets = Vec::new();
     for (_, data) in &secs {
-        while payload.len() % 8 != 0 {
+        while !payload.len().is_multiple_of(8) {
             payload.push(0);
         }
         offsets.push(payload.len() as u64);
@@ -197,7 +197,9 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<RoadGraph, StoreError> {
         return Err(damaged("reserved header field is not zero".into()));
     }
     if checksum(&bytes[8..24], payload) != crc {
-        return Err(damaged("checksum mismatch (the file was modified or corrupted)".into()));
+        return Err(damaged(
+            "checksum mismatch (the file was modified or corrupted)".into(),
+        ));
     }
     if count.checked_mul(24).is_none_or(|t| t > payload.len()) {
         return Err(damaged("section table larger than the file".into()));
@@ -222,7 +224,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<RoadGraph, StoreError> {
             .ok_or_else(|| damaged(format!("section {name} is missing")))
     };
     fn pod<T: bytemuck::Pod>(d: &[u8], name: &str, path: &Path) -> Result<Vec<T>, StoreError> {
-        if d.len() % std::mem::size_of::<T>() != 0 {
+        if !d.len().is_multiple_of(std::mem::size_of::<T>()) {
             return Err(StoreError::Damaged {
                 path: path.to_path_buf(),
                 what: format!("section {name} has a partial record"),
@@ -230,8 +232,10 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<RoadGraph, StoreError> {
         }
         Ok(bytemuck::allocation::pod_collect_to_vec(d))
     }
-    let meta: GraphMeta = serde_json::from_slice(get("META")?).map_err(|e| damaged(format!("metadata: {e}")))?;
-    let places: Vec<Place> = postcard::from_bytes(get("PLACES")?).map_err(|e| damaged(format!("places: {e}")))?;
+    let meta: GraphMeta =
+        serde_json::from_slice(get("META")?).map_err(|e| damaged(format!("metadata: {e}")))?;
+    let places: Vec<Place> =
+        postcard::from_bytes(get("PLACES")?).map_err(|e| damaged(format!("places: {e}")))?;
     let boundaries: Vec<AdminBoundary> =
         postcard::from_bytes(get("BOUNDS")?).map_err(|e| damaged(format!("boundaries: {e}")))?;
     let g = RoadGraph {
@@ -272,8 +276,14 @@ pub fn validate(g: &RoadGraph) -> Result<(), String> {
     if g.edge_road.len() != m {
         return Err("edge arrays have different lengths".into());
     }
-    if let Some(e) = g.edges.iter().position(|e| e.head as usize >= n || e.time_ms == 0) {
-        return Err(format!("edge {e} has an invalid head or a zero travel time"));
+    if let Some(e) = g
+        .edges
+        .iter()
+        .position(|e| e.head as usize >= n || e.time_ms == 0)
+    {
+        return Err(format!(
+            "edge {e} has an invalid head or a zero travel time"
+        ));
     }
     if g.edge_road.iter().any(|&x| (x >> 1) as usize >= r) {
         return Err("an edge refers to a road that does not exist".into());
@@ -290,7 +300,10 @@ pub fn validate(g: &RoadGraph) -> Result<(), String> {
     if g.road_geom_start.windows(2).any(|w| w[1] < w[0] + 2) {
         return Err("a road has fewer than two geometry points".into());
     }
-    if g.road_class.iter().any(|&c| RoadClass::from_u8(c).is_none()) {
+    if g.road_class
+        .iter()
+        .any(|&c| RoadClass::from_u8(c).is_none())
+    {
         return Err("unknown road class".into());
     }
     if g.node_coords.iter().chain(&g.geom).any(|c| !c.is_valid()) {
@@ -315,7 +328,16 @@ mod tests {
             node_osm_ids: vec![10, 20],
             node_flags: vec![1, 1],
             first_out: vec![0, 1, 2],
-            edges: vec![EdgeTarget { head: 1, time_ms: 5 }, EdgeTarget { head: 0, time_ms: 6 }],
+            edges: vec![
+                EdgeTarget {
+                    head: 1,
+                    time_ms: 5,
+                },
+                EdgeTarget {
+                    head: 0,
+                    time_ms: 6,
+                },
+            ],
             edge_road: vec![0, 1],
             road_geom_start: vec![0, 3],
             geom: vec![c(1.0, 1.0), c(1.005, 1.001), c(1.01, 1.0)],
@@ -347,6 +369,9 @@ mod tests {
         // Another version is named as such.
         let mut b = bytes.clone();
         b[8] = 99;
-        assert!(matches!(from_bytes(&b, p), Err(StoreError::Version { found: 99, .. })));
+        assert!(matches!(
+            from_bytes(&b, p),
+            Err(StoreError::Version { found: 99, .. })
+        ));
     }
 }

@@ -27,10 +27,20 @@ pub fn parse_lon_lat(s: &str) -> Result<(f64, f64), String> {
     let [lon, lat] = parts.as_slice() else {
         return Err(format!("'{s}' is not LON,LAT"));
     };
-    let lon: f64 = lon.parse().map_err(|_| format!("'{s}': longitude '{lon}' is not a number"))?;
-    let lat: f64 = lat.parse().map_err(|_| format!("'{s}': latitude '{lat}' is not a number"))?;
-    if !(lon.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)) {
-        return Err(format!("'{s}' is outside WGS-84 (lon −180..180, lat −90..90)"));
+    let lon: f64 = lon
+        .parse()
+        .map_err(|_| format!("'{s}': longitude '{lon}' is not a number"))?;
+    let lat: f64 = lat
+        .parse()
+        .map_err(|_| format!("'{s}': latitude '{lat}' is not a number"))?;
+    if !(lon.is_finite()
+        && lat.is_finite()
+        && (-180.0..=180.0).contains(&lon)
+        && (-90.0..=90.0).contains(&lat))
+    {
+        return Err(format!(
+            "'{s}' is outside WGS-84 (lon −180..180, lat −90..90)"
+        ));
     }
     Ok((lon, lat))
 }
@@ -57,7 +67,9 @@ fn describe(p: &Place) -> String {
         p.osm_id,
         p.names().collect::<Vec<_>>().join(" / "),
         p.kind,
-        p.population.map(|n| format!(", pop. {n}")).unwrap_or_default(),
+        p.population
+            .map(|n| format!(", pop. {n}"))
+            .unwrap_or_default(),
         p.coord.lon(),
         p.coord.lat()
     )
@@ -65,14 +77,22 @@ fn describe(p: &Place) -> String {
 
 /// Finds the one place a name refers to.
 pub fn find_place<'a>(name: &str, places: &'a [Place]) -> Result<&'a Place, InputError> {
-    if let Some(id) = name.trim().strip_prefix("node/").and_then(|x| x.parse::<i64>().ok()) {
-        return places
-            .iter()
-            .find(|p| p.osm_id == id)
-            .ok_or_else(|| InputError::Other(format!("--city {name}: no place node with id {id} in the graph")));
+    if let Some(id) = name
+        .trim()
+        .strip_prefix("node/")
+        .and_then(|x| x.parse::<i64>().ok())
+    {
+        return places.iter().find(|p| p.osm_id == id).ok_or_else(|| {
+            InputError::Other(format!(
+                "--city {name}: no place node with id {id} in the graph"
+            ))
+        });
     }
     let q = norm(name);
-    let exact: Vec<&Place> = places.iter().filter(|p| p.names().any(|n| norm(n) == q)).collect();
+    let exact: Vec<&Place> = places
+        .iter()
+        .filter(|p| p.names().any(|n| norm(n) == q))
+        .collect();
     let matches = if exact.is_empty() {
         let qs = strip_suffix(&q).to_string();
         places
@@ -87,7 +107,10 @@ pub fn find_place<'a>(name: &str, places: &'a [Place]) -> Result<&'a Place, Inpu
         [] => {
             let similar: Vec<String> = places
                 .iter()
-                .filter(|p| p.names().any(|n| norm(n).contains(&q) || q.contains(&norm(n))))
+                .filter(|p| {
+                    p.names()
+                        .any(|n| norm(n).contains(&q) || q.contains(&norm(n)))
+                })
                 .take(10)
                 .map(describe)
                 .collect();
@@ -101,17 +124,25 @@ pub fn find_place<'a>(name: &str, places: &'a [Place]) -> Result<&'a Place, Inpu
                 if cities.is_empty() {
                     "the graph has no city or town place nodes; use --at LON,LAT or --cities FILE.csv".to_string()
                 } else {
-                    format!("some cities and towns in the graph:\n  {}", cities.join("\n  "))
+                    format!(
+                        "some cities and towns in the graph:\n  {}",
+                        cities.join("\n  ")
+                    )
                 }
             } else {
                 format!("similar names:\n  {}", similar.join("\n  "))
             };
-            Err(InputError::Other(format!("--city {name}: no place with that name in the graph; {hint}")))
+            Err(InputError::Other(format!(
+                "--city {name}: no place with that name in the graph; {hint}"
+            )))
         }
         many => Err(InputError::Other(format!(
             "--city {name} is ambiguous: {} places match; pick one with --city node/ID:\n  {}",
             many.len(),
-            many.iter().map(|p| describe(p)).collect::<Vec<_>>().join("\n  ")
+            many.iter()
+                .map(|p| describe(p))
+                .collect::<Vec<_>>()
+                .join("\n  ")
         ))),
     }
 }
@@ -126,7 +157,11 @@ pub fn resolve(req: &OriginRequest, places: &[Place]) -> Result<Vec<CitySpec>, I
             id: Some(format!("node/{}", p.osm_id)),
             source: format!("place node/{} ({})", p.osm_id, p.kind),
             population: p.population,
-            origins: vec![OriginSpec { label: p.label(), lon: p.coord.lon(), lat: p.coord.lat() }],
+            origins: vec![OriginSpec {
+                label: p.label(),
+                lon: p.coord.lon(),
+                lat: p.coord.lat(),
+            }],
         });
     }
     if req.labels.len() > req.at.len() {
@@ -137,7 +172,11 @@ pub fn resolve(req: &OriginRequest, places: &[Place]) -> Result<Vec<CitySpec>, I
         )));
     }
     for (i, &(lon, lat)) in req.at.iter().enumerate() {
-        let label = req.labels.get(i).cloned().unwrap_or_else(|| format!("{lon:.5},{lat:.5}"));
+        let label = req
+            .labels
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("{lon:.5},{lat:.5}"));
         out.push(CitySpec {
             name: label.clone(),
             id: None,
@@ -153,13 +192,22 @@ pub fn resolve(req: &OriginRequest, places: &[Place]) -> Result<Vec<CitySpec>, I
         let mut auto: Vec<&Place> = places
             .iter()
             .filter(|p| p.kind == "city")
-            .filter(|p| req.min_population.is_none_or(|m| p.population.is_some_and(|n| n >= m)))
+            .filter(|p| {
+                req.min_population
+                    .is_none_or(|m| p.population.is_some_and(|n| n >= m))
+            })
             .collect();
-        auto.sort_by(|a, b| b.population.cmp(&a.population).then(a.osm_id.cmp(&b.osm_id)));
+        auto.sort_by(|a, b| {
+            b.population
+                .cmp(&a.population)
+                .then(a.osm_id.cmp(&b.osm_id))
+        });
         if auto.is_empty() {
             return Err(InputError::Other(format!(
                 "--auto-cities: the graph has no place=city nodes{}",
-                req.min_population.map(|m| format!(" with population ≥ {m}")).unwrap_or_default()
+                req.min_population
+                    .map(|m| format!(" with population ≥ {m}"))
+                    .unwrap_or_default()
             )));
         }
         for p in auto {
@@ -168,7 +216,11 @@ pub fn resolve(req: &OriginRequest, places: &[Place]) -> Result<Vec<CitySpec>, I
                 id: Some(format!("node/{}", p.osm_id)),
                 source: format!("place node/{} (city)", p.osm_id),
                 population: p.population,
-                origins: vec![OriginSpec { label: p.label(), lon: p.coord.lon(), lat: p.coord.lat() }],
+                origins: vec![OriginSpec {
+                    label: p.label(),
+                    lon: p.coord.lon(),
+                    lat: p.coord.lat(),
+                }],
             });
         }
     }
@@ -193,8 +245,12 @@ pub fn resolve(req: &OriginRequest, places: &[Place]) -> Result<Vec<CitySpec>, I
 /// `group` form one city with several origins (its time is the minimum over them).
 pub fn read_cities_csv(t: &Table) -> Result<Vec<CitySpec>, InputError> {
     let c_name = t.require("name")?;
-    let c_lon = t.column_any(&["lon", "lng", "longitude", "x"]).ok_or_else(|| t.require("lon").unwrap_err())?;
-    let c_lat = t.column_any(&["lat", "latitude", "y"]).ok_or_else(|| t.require("lat").unwrap_err())?;
+    let c_lon = t
+        .column_any(&["lon", "lng", "longitude", "x"])
+        .ok_or_else(|| t.require("lon").unwrap_err())?;
+    let c_lat = t
+        .column_any(&["lat", "latitude", "y"])
+        .ok_or_else(|| t.require("lat").unwrap_err())?;
     let c_id = t.column_any(&["id", "adcode", "code"]);
     let c_group = t.column("group");
     let c_pop = t.column("population");
@@ -203,7 +259,11 @@ pub fn read_cities_csv(t: &Table) -> Result<Vec<CitySpec>, InputError> {
     for (line, row) in &t.rows {
         let name = t.cell(row, c_name).to_string();
         if name.is_empty() {
-            return Err(InputError::Line { path: t.path.clone(), line: *line, message: "empty 'name'".into() });
+            return Err(InputError::Line {
+                path: t.path.clone(),
+                line: *line,
+                message: "empty 'name'".into(),
+            });
         }
         let lon = t.number(*line, row, c_lon)?;
         let lat = t.number(*line, row, c_lat)?;
@@ -216,15 +276,27 @@ pub fn read_cities_csv(t: &Table) -> Result<Vec<CitySpec>, InputError> {
         }
         let population = match c_pop.map(|c| t.cell(row, c)).filter(|v| !v.is_empty()) {
             None => None,
-            Some(v) => Some(crate::osm::tags::parse_population(v).ok_or_else(|| InputError::Line {
-                path: t.path.clone(),
-                line: *line,
-                message: format!("population '{v}' is not a whole number"),
-            })?),
+            Some(v) => {
+                Some(
+                    crate::osm::tags::parse_population(v).ok_or_else(|| InputError::Line {
+                        path: t.path.clone(),
+                        line: *line,
+                        message: format!("population '{v}' is not a whole number"),
+                    })?,
+                )
+            }
         };
-        let id = c_id.map(|c| t.cell(row, c).to_string()).filter(|v| !v.is_empty());
-        let origin = OriginSpec { label: name.clone(), lon, lat };
-        let group = c_group.map(|c| t.cell(row, c).to_string()).filter(|g| !g.is_empty());
+        let id = c_id
+            .map(|c| t.cell(row, c).to_string())
+            .filter(|v| !v.is_empty());
+        let origin = OriginSpec {
+            label: name.clone(),
+            lon,
+            lat,
+        };
+        let group = c_group
+            .map(|c| t.cell(row, c).to_string())
+            .filter(|g| !g.is_empty());
         match group {
             Some(g) => match group_index.get(&g) {
                 Some(&k) => cities[k].origins.push(origin),
@@ -249,7 +321,10 @@ pub fn read_cities_csv(t: &Table) -> Result<Vec<CitySpec>, InputError> {
         }
     }
     if cities.is_empty() {
-        return Err(InputError::File { path: t.path.clone(), message: "no rows".into() });
+        return Err(InputError::File {
+            path: t.path.clone(),
+            message: "no rows".into(),
+        });
     }
     Ok(cities)
 }
@@ -273,12 +348,19 @@ mod tests {
 
     #[test]
     fn names_resolve_or_explain() {
-        let places = vec![place(1, "上海市", "Shanghai", "city"), place(2, "Springfield", "Springfield", "town"), place(3, "Springfield", "Springfield", "village")];
+        let places = vec![
+            place(1, "上海市", "Shanghai", "city"),
+            place(2, "Springfield", "Springfield", "town"),
+            place(3, "Springfield", "Springfield", "village"),
+        ];
         assert_eq!(find_place("Shanghai", &places).unwrap().osm_id, 1);
         assert_eq!(find_place("shanghai", &places).unwrap().osm_id, 1);
         assert_eq!(find_place("上海", &places).unwrap().osm_id, 1);
         let e = find_place("Springfield", &places).unwrap_err().to_string();
-        assert!(e.contains("ambiguous") && e.contains("node/2") && e.contains("node/3"), "{e}");
+        assert!(
+            e.contains("ambiguous") && e.contains("node/2") && e.contains("node/3"),
+            "{e}"
+        );
         assert_eq!(find_place("node/3", &places).unwrap().osm_id, 3);
         let e = find_place("Shang", &places).unwrap_err().to_string();
         assert!(e.contains("similar") && e.contains("Shanghai"), "{e}");
@@ -294,9 +376,15 @@ mod tests {
         assert_eq!(c[0].id.as_deref(), Some("310000"));
         assert_eq!(c[1].origins.len(), 1);
         let t = Table::parse(b"name,lon,lat\nX,200,31\n", "c.csv").unwrap();
-        assert!(read_cities_csv(&t).unwrap_err().to_string().contains("line 2"));
+        assert!(read_cities_csv(&t)
+            .unwrap_err()
+            .to_string()
+            .contains("line 2"));
         let t = Table::parse(b"name,lat\nX,31\n", "c.csv").unwrap();
-        assert!(read_cities_csv(&t).unwrap_err().to_string().contains("missing column 'lon'"));
+        assert!(read_cities_csv(&t)
+            .unwrap_err()
+            .to_string()
+            .contains("missing column 'lon'"));
     }
 
     #[test]

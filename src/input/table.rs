@@ -6,7 +6,10 @@ use std::path::Path;
 
 /// Splits CSV text into records (RFC 4180: `"` quotes, `""` escapes, newlines inside quotes),
 /// each with the 1-based line it starts on. Accepts LF and CRLF.
-fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)> {
+/// Records with the line each starts on.
+type Records = Vec<(usize, Vec<String>)>;
+
+fn parse_csv(text: &str) -> Result<Records, (usize, String)> {
     let mut out = Vec::new();
     let mut line = 1usize;
     let mut start_line = 1usize;
@@ -69,7 +72,10 @@ pub struct Table {
 impl Table {
     pub fn read(path: &Path) -> Result<Table, InputError> {
         let p = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| InputError::Io { path: p.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+            path: p.clone(),
+            source,
+        })?;
         Table::parse(&bytes, &p)
     }
 
@@ -86,32 +92,52 @@ impl Table {
             return Err(InputError::Line {
                 path: path.into(),
                 line,
-                message: format!("invalid UTF-8 at byte {}: {hint}", at + (bytes.len() - body.len())),
+                message: format!(
+                    "invalid UTF-8 at byte {}: {hint}",
+                    at + (bytes.len() - body.len())
+                ),
             });
         }
         let text = std::str::from_utf8(body).unwrap_or_default();
-        let mut records = parse_csv(text).map_err(|(line, message)| InputError::Line { path: path.into(), line, message })?;
+        let mut records = parse_csv(text).map_err(|(line, message)| InputError::Line {
+            path: path.into(),
+            line,
+            message,
+        })?;
         if records.is_empty() {
-            return Err(InputError::File { path: path.into(), message: "the file is empty (no header line)".into() });
+            return Err(InputError::File {
+                path: path.into(),
+                message: "the file is empty (no header line)".into(),
+            });
         }
         let (_, header) = records.remove(0);
         let headers: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
         if headers.iter().all(|h| h.is_empty()) {
-            return Err(InputError::File { path: path.into(), message: "the header line is empty".into() });
+            return Err(InputError::File {
+                path: path.into(),
+                message: "the header line is empty".into(),
+            });
         }
         let rows: Vec<(usize, Vec<String>)> = records
             .into_iter()
             .filter(|(_, r)| r.iter().any(|f| !f.trim().is_empty()))
             .map(|(l, r)| (l, r.into_iter().map(|f| f.trim().to_string()).collect()))
             .collect();
-        Ok(Table { path: path.into(), headers, rows })
+        Ok(Table {
+            path: path.into(),
+            headers,
+            rows,
+        })
     }
 
     /// Index of a column, or an error listing the columns the file has.
     pub fn require(&self, name: &str) -> Result<usize, InputError> {
         self.column(name).ok_or_else(|| InputError::File {
             path: self.path.clone(),
-            message: format!("missing column '{name}' (the file has: {})", self.headers.join(", ")),
+            message: format!(
+                "missing column '{name}' (the file has: {})",
+                self.headers.join(", ")
+            ),
         })
     }
 
@@ -132,11 +158,14 @@ impl Table {
     /// A numeric cell, with an error naming the line and the column.
     pub fn number(&self, line: usize, row: &[String], col: usize) -> Result<f64, InputError> {
         let v = self.cell(row, col);
-        v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| InputError::Line {
-            path: self.path.clone(),
-            line,
-            message: format!("column '{}' must be a number, got '{v}'", self.headers[col]),
-        })
+        v.parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| InputError::Line {
+                path: self.path.clone(),
+                line,
+                message: format!("column '{}' must be a number, got '{v}'", self.headers[col]),
+            })
     }
 }
 
@@ -155,7 +184,10 @@ mod tests {
         let t = Table::parse(b"a,b\n\"x\ny\",\"q\"\"q\"\nz,1", "m.csv").unwrap();
         assert_eq!(t.rows[0], (2, vec!["x\ny".to_string(), "q\"q".to_string()]));
         assert_eq!(t.rows[1], (4, vec!["z".to_string(), "1".to_string()]));
-        assert!(Table::parse(b"a,b\n\"open,1\n", "u.csv").unwrap_err().to_string().contains("line 2"));
+        assert!(Table::parse(b"a,b\n\"open,1\n", "u.csv")
+            .unwrap_err()
+            .to_string()
+            .contains("line 2"));
     }
 
     #[test]
@@ -171,7 +203,10 @@ mod tests {
     fn missing_columns_and_bad_numbers_are_named() {
         let t = Table::parse(b"name,x\nA,1\n", "t.csv").unwrap();
         let e = t.require("lat").unwrap_err().to_string();
-        assert!(e.contains("missing column 'lat'") && e.contains("name, x"), "{e}");
+        assert!(
+            e.contains("missing column 'lat'") && e.contains("name, x"),
+            "{e}"
+        );
         let t = Table::parse(b"name,lon\nA,abc\n", "t.csv").unwrap();
         let e = t.number(2, &t.rows[0].1, 1).unwrap_err().to_string();
         assert!(e.contains("t.csv line 2") && e.contains("'abc'"), "{e}");

@@ -11,12 +11,12 @@ pub mod stamp;
 
 use crate::geom::area::multipolygon_km2;
 use crate::geom::projection::LocalProjection;
-use crate::graph::{node_flags, RoadGraph, ReverseGraph, TimeMs};
+use crate::graph::{node_flags, ReverseGraph, RoadGraph, TimeMs};
 use geo::MultiPolygon;
+use reach::Stretch;
 use search::{bounded_dijkstra, SearchScratch, Source};
 use serde::{Deserialize, Serialize};
 use snap::{SnapIndex, Snapped};
-use reach::Stretch;
 use stamp::{GridParams, TimeGrid};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -188,7 +188,10 @@ impl CommuteCircle {
         st[start..]
             .iter()
             .take_while(|s| s.road == at.road)
-            .filter(|s| s.interval(limit).is_some_and(|(lo, hi)| at.fraction >= lo - 1e-9 && at.fraction <= hi + 1e-9))
+            .filter(|s| {
+                s.interval(limit)
+                    .is_some_and(|(lo, hi)| at.fraction >= lo - 1e-9 && at.fraction <= hi + 1e-9)
+            })
             .filter_map(|s| s.time_at(at.fraction))
             .min_by(f64::total_cmp)
             .filter(|t| *t <= limit)
@@ -198,7 +201,9 @@ impl CommuteCircle {
 /// Why a city's circle could not be computed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CircleError {
-    #[error("{city}: origin '{origin}' ({lon:.6}, {lat:.6}) lies outside the graph's area ({bbox})")]
+    #[error(
+        "{city}: origin '{origin}' ({lon:.6}, {lat:.6}) lies outside the graph's area ({bbox})"
+    )]
     OutsideGraph {
         city: String,
         origin: String,
@@ -249,9 +254,15 @@ impl<'g> Engine<'g> {
     }
 
     /// Snaps every origin of a city, with errors naming the city and the origin.
-    pub fn snap_city(&self, city: &CitySpec, max_snap_m: f64) -> Result<Vec<SnappedOrigin>, CircleError> {
+    pub fn snap_city(
+        &self,
+        city: &CitySpec,
+        max_snap_m: f64,
+    ) -> Result<Vec<SnappedOrigin>, CircleError> {
         if city.origins.is_empty() {
-            return Err(CircleError::NoOrigins { city: city.name.clone() });
+            return Err(CircleError::NoOrigins {
+                city: city.name.clone(),
+            });
         }
         let bbox = self.graph.meta.bbox.unwrap_or_else(|| self.graph.bbox());
         let slack = 0.05; // degrees: origins just outside the road bbox may still snap
@@ -305,22 +316,40 @@ impl<'g> Engine<'g> {
         for (s, label) in snaps {
             let f = s.fraction;
             let e = s.ends;
-            let part = |edge: u32, share: f64| -> TimeMs { (self.graph.edges[edge as usize].time_ms as f64 * share).round() as TimeMs };
+            let part = |edge: u32, share: f64| -> TimeMs {
+                (self.graph.edges[edge as usize].time_ms as f64 * share).round() as TimeMs
+            };
             match direction {
                 Direction::Depart => {
                     if let Some(fe) = e.forward {
-                        out.push(Source { node: e.b, time_ms: part(fe, 1.0 - f), label: *label });
+                        out.push(Source {
+                            node: e.b,
+                            time_ms: part(fe, 1.0 - f),
+                            label: *label,
+                        });
                     }
                     if let Some(be) = e.backward {
-                        out.push(Source { node: e.a, time_ms: part(be, f), label: *label });
+                        out.push(Source {
+                            node: e.a,
+                            time_ms: part(be, f),
+                            label: *label,
+                        });
                     }
                 }
                 Direction::Arrive => {
                     if let Some(fe) = e.forward {
-                        out.push(Source { node: e.a, time_ms: part(fe, f), label: *label });
+                        out.push(Source {
+                            node: e.a,
+                            time_ms: part(fe, f),
+                            label: *label,
+                        });
                     }
                     if let Some(be) = e.backward {
-                        out.push(Source { node: e.b, time_ms: part(be, 1.0 - f), label: *label });
+                        out.push(Source {
+                            node: e.b,
+                            time_ms: part(be, 1.0 - f),
+                            label: *label,
+                        });
                     }
                 }
             }
@@ -329,7 +358,13 @@ impl<'g> Engine<'g> {
     }
 
     /// Runs the bounded search in the given direction.
-    pub fn search(&self, sources: &[Source], direction: Direction, limit_ms: TimeMs, scratch: &mut SearchScratch) {
+    pub fn search(
+        &self,
+        sources: &[Source],
+        direction: Direction,
+        limit_ms: TimeMs,
+        scratch: &mut SearchScratch,
+    ) {
         match direction {
             Direction::Depart => bounded_dijkstra(self.graph, sources, limit_ms, scratch),
             Direction::Arrive => bounded_dijkstra(self.reverse(), sources, limit_ms, scratch),
@@ -337,13 +372,24 @@ impl<'g> Engine<'g> {
     }
 
     /// Stretches reached by the last search within `limit_s` (see [`reach::stretches`]).
-    pub fn stretches(&self, snaps: &[(Snapped, u32)], direction: Direction, limit_s: f64, scratch: &SearchScratch) -> Vec<Stretch> {
+    pub fn stretches(
+        &self,
+        snaps: &[(Snapped, u32)],
+        direction: Direction,
+        limit_s: f64,
+        scratch: &SearchScratch,
+    ) -> Vec<Stretch> {
         let reverse = (direction == Direction::Arrive).then(|| self.reverse());
         reach::stretches(self.graph, reverse, snaps, direction, limit_s, scratch)
     }
 
     /// Computes a city's circle: one search to the largest band, then every band's polygon.
-    pub fn circle(&self, city: &CitySpec, p: &CircleParams, scratch: &mut SearchScratch) -> Result<CommuteCircle, CircleError> {
+    pub fn circle(
+        &self,
+        city: &CitySpec,
+        p: &CircleParams,
+        scratch: &mut SearchScratch,
+    ) -> Result<CommuteCircle, CircleError> {
         self.circle_with(city, p, scratch, Extras::default())
     }
 
@@ -392,15 +438,26 @@ impl<'g> Engine<'g> {
             .zip(road_km)
             .map(|((&minutes, polygon), reached_road_km)| {
                 let limit_ms = (minutes * 60_000.0).round() as TimeMs;
-                let reached: Vec<u32> = scratch.settled.iter().copied().filter(|&n| scratch.time(n) <= limit_ms).collect();
-                let truncated = reached.iter().any(|&n| self.graph.node_flags[n as usize] & node_flags::BORDER != 0);
+                let reached: Vec<u32> = scratch
+                    .settled
+                    .iter()
+                    .copied()
+                    .filter(|&n| scratch.time(n) <= limit_ms)
+                    .collect();
+                let truncated = reached
+                    .iter()
+                    .any(|&n| self.graph.node_flags[n as usize] & node_flags::BORDER != 0);
                 let area_km2 = multipolygon_km2(&polygon);
                 let disc = std::f64::consts::PI * (p.reference_kmh * minutes / 60.0).powi(2);
                 Band {
                     minutes,
                     area_km2,
                     equivalent_radius_km: (area_km2 / std::f64::consts::PI).sqrt(),
-                    reach_factor: if disc > 0.0 { (area_km2 / disc).min(1.0) } else { 0.0 },
+                    reach_factor: if disc > 0.0 {
+                        (area_km2 / disc).min(1.0)
+                    } else {
+                        0.0
+                    },
                     reached_road_km,
                     reached_nodes: reached.len(),
                     truncated,
@@ -409,7 +466,9 @@ impl<'g> Engine<'g> {
             })
             .collect();
         let polygon_ms = t_poly.elapsed().as_secs_f64() * 1000.0;
-        let edges = extras.keep_edges.then(|| self.reached_edges(&stretches, limit_s));
+        let edges = extras
+            .keep_edges
+            .then(|| self.reached_edges(&stretches, limit_s));
         let grid = extras.keep_grid.then_some((grid, proj));
         let stretches = extras.keep_stretches.then_some(stretches);
         if bands.iter().all(|b| b.polygon.0.is_empty()) {
@@ -442,7 +501,14 @@ impl<'g> Engine<'g> {
                 let road = s.road as usize;
                 let full_end = if s.toward_end { 1.0 } else { 0.0 };
                 let share = (full_end - s.anchor).abs();
-                let (coords, t_end, full) = reach::cut_polyline(g.road_geometry(road), s.anchor, full_end, s.t_anchor, s.t_anchor + s.w * share, limit_s);
+                let (coords, t_end, full) = reach::cut_polyline(
+                    g.road_geometry(road),
+                    s.anchor,
+                    full_end,
+                    s.t_anchor,
+                    s.t_anchor + s.w * share,
+                    limit_s,
+                );
                 (coords.len() >= 2).then(|| ReachedEdge {
                     way_id: g.road_way_id[road],
                     class: g.road_class(road).as_str(),

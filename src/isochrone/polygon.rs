@@ -19,21 +19,41 @@ const UNREACHED: f64 = -1e12;
 
 /// Polygons (lon/lat, 6 decimals) of the regions where the grid time is at most each threshold
 /// (seconds, ascending).
-pub fn band_polygons(grid: &TimeGrid, thresholds_s: &[f64], proj: &LocalProjection, simplify_m: f64) -> Vec<MultiPolygon<f64>> {
+pub fn band_polygons(
+    grid: &TimeGrid,
+    thresholds_s: &[f64],
+    proj: &LocalProjection,
+    simplify_m: f64,
+) -> Vec<MultiPolygon<f64>> {
     // contour finds regions with value ≥ threshold: negate times.
     let values: Vec<f64> = grid
         .values
         .iter()
-        .map(|&v| if v.is_finite() { -(v as f64) } else { UNREACHED })
+        .map(|&v| {
+            if v.is_finite() {
+                -(v as f64)
+            } else {
+                UNREACHED
+            }
+        })
         .collect();
     let negated: Vec<f64> = thresholds_s.iter().map(|t| -t).collect();
     contour_regions(grid, &values, &negated, proj, simplify_m)
 }
 
 /// Polygons of the region where `mask` holds (vertex-wise), e.g. one catchment of a labelled grid.
-pub fn mask_polygon(grid: &TimeGrid, mask: impl Fn(usize) -> bool, proj: &LocalProjection, simplify_m: f64) -> MultiPolygon<f64> {
-    let values: Vec<f64> = (0..grid.values.len()).map(|k| if mask(k) { 1.0 } else { 0.0 }).collect();
-    contour_regions(grid, &values, &[0.5], proj, simplify_m).pop().unwrap_or_else(|| MultiPolygon(vec![]))
+pub fn mask_polygon(
+    grid: &TimeGrid,
+    mask: impl Fn(usize) -> bool,
+    proj: &LocalProjection,
+    simplify_m: f64,
+) -> MultiPolygon<f64> {
+    let values: Vec<f64> = (0..grid.values.len())
+        .map(|k| if mask(k) { 1.0 } else { 0.0 })
+        .collect();
+    contour_regions(grid, &values, &[0.5], proj, simplify_m)
+        .pop()
+        .unwrap_or_else(|| MultiPolygon(vec![]))
 }
 
 fn contour_regions(
@@ -58,15 +78,14 @@ fn contour_regions(
         .into_iter()
         .map(|c| {
             let (mp, _) = c.into_inner();
-            let rings: Vec<LineString<f64>> = mp
-                .0
-                .into_iter()
-                .flat_map(|p| {
-                    let (ext, holes) = p.into_inner();
-                    std::iter::once(ext).chain(holes)
-                })
-                .map(|r| remove_collinear(&r))
-                .collect();
+            let rings: Vec<LineString<f64>> =
+                mp.0.into_iter()
+                    .flat_map(|p| {
+                        let (ext, holes) = p.into_inner();
+                        std::iter::once(ext).chain(holes)
+                    })
+                    .map(|r| remove_collinear(&r))
+                    .collect();
             nest(rings)
         })
         .collect();
@@ -100,8 +119,7 @@ pub fn to_lonlat(mp: &MultiPolygon<f64>, proj: &LocalProjection) -> MultiPolygon
         remove_collinear(&LineString(pts))
     };
     MultiPolygon(
-        mp.0
-            .iter()
+        mp.0.iter()
             .filter_map(|p| {
                 let ext = conv(p.exterior());
                 if ext.0.len() < 4 {

@@ -6,11 +6,11 @@
 //! the minimum over them. Polygons, reached road length and the `--edges` output all read these,
 //! so they agree with each other and with the search.
 
+use super::search::SearchScratch;
 use super::snap::Snapped;
 use super::Direction;
 use crate::geom::{distance_m, CoordE7};
 use crate::graph::{ReverseGraph, RoadGraph};
-use super::search::SearchScratch;
 
 /// A reached part of a road: time grows linearly from `anchor` toward one end of the road.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,7 +33,11 @@ impl Stretch {
         if self.t_anchor > limit {
             return None;
         }
-        let reach = if self.w > 0.0 { (limit - self.t_anchor) / self.w } else { 1.0 };
+        let reach = if self.w > 0.0 {
+            (limit - self.t_anchor) / self.w
+        } else {
+            1.0
+        };
         Some(if self.toward_end {
             (self.anchor, (self.anchor + reach).min(1.0))
         } else {
@@ -43,7 +47,11 @@ impl Stretch {
     /// Time at road position `s` along this stretch (`None` if `s` is behind the anchor).
     #[inline]
     pub fn time_at(&self, s: f64) -> Option<f64> {
-        let d = if self.toward_end { s - self.anchor } else { self.anchor - s };
+        let d = if self.toward_end {
+            s - self.anchor
+        } else {
+            self.anchor - s
+        };
         (d >= -1e-12).then(|| self.t_anchor + d.max(0.0) * self.w)
     }
     /// Position where the stretch ends within `limit` (the cut point, or the road's end).
@@ -115,7 +123,10 @@ pub fn stretches(
         // Depart: the forward edge carries us toward the road's end, the backward toward its
         // start. Arrive: points before the snapped point drive to it on the forward edge, points
         // after it on the backward edge.
-        let edges = [(s.ends.forward, direction == Direction::Depart), (s.ends.backward, direction == Direction::Arrive)];
+        let edges = [
+            (s.ends.forward, direction == Direction::Depart),
+            (s.ends.backward, direction == Direction::Arrive),
+        ];
         for (edge, toward_end) in edges {
             if let Some(e) = edge {
                 out.push(Stretch {
@@ -131,9 +142,15 @@ pub fn stretches(
     }
     // Group by road, keeping the (deterministic) build order within a road: sort compact
     // (road, index) keys rather than the records themselves.
-    let mut keys: Vec<u64> = out.iter().enumerate().map(|(i, s)| (s.road as u64) << 32 | i as u64).collect();
+    let mut keys: Vec<u64> = out
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.road as u64) << 32 | i as u64)
+        .collect();
     keys.sort_unstable();
-    keys.into_iter().map(|k| out[(k & 0xffff_ffff) as usize]).collect()
+    keys.into_iter()
+        .map(|k| out[(k & 0xffff_ffff) as usize])
+        .collect()
 }
 
 /// Groups of stretches by road (input sorted by road).
@@ -186,7 +203,14 @@ pub fn reached_road_km(g: &RoadGraph, stretches: &[Stretch], limits: &[f64]) -> 
 /// The part of a polyline from position `s0` to `s1` (shares of its length) reached within
 /// `limit`, with time linear from `t0` to `t1`: lon/lat points, the time at the last point, and
 /// whether the whole stretch was reached.
-pub fn cut_polyline(geom: &[CoordE7], s0: f64, s1: f64, t0: f64, t1: f64, limit: f64) -> (Vec<[f64; 2]>, f64, bool) {
+pub fn cut_polyline(
+    geom: &[CoordE7],
+    s0: f64,
+    s1: f64,
+    t0: f64,
+    t1: f64,
+    limit: f64,
+) -> (Vec<[f64; 2]>, f64, bool) {
     let mut cum = vec![0.0];
     for w in geom.windows(2) {
         let last = *cum.last().unwrap_or(&0.0);
@@ -195,17 +219,30 @@ pub fn cut_polyline(geom: &[CoordE7], s0: f64, s1: f64, t0: f64, t1: f64, limit:
     let total = *cum.last().unwrap_or(&0.0);
     let (d0, d1_full) = (s0 * total, s1 * total);
     let full = t1 <= limit;
-    let d1 = if full || t1 == t0 { d1_full } else { d0 + (d1_full - d0) * ((limit - t0) / (t1 - t0)) };
+    let d1 = if full || t1 == t0 {
+        d1_full
+    } else {
+        d0 + (d1_full - d0) * ((limit - t0) / (t1 - t0))
+    };
     let at = |d: f64| -> [f64; 2] {
         let i = cum.partition_point(|&c| c <= d).clamp(1, cum.len() - 1);
         let seg = cum[i] - cum[i - 1];
-        let f = if seg > 0.0 { ((d - cum[i - 1]) / seg).clamp(0.0, 1.0) } else { 0.0 };
+        let f = if seg > 0.0 {
+            ((d - cum[i - 1]) / seg).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let (a, b) = (geom[i - 1], geom[i]);
-        [a.lon() + (b.lon() - a.lon()) * f, a.lat() + (b.lat() - a.lat()) * f]
+        [
+            a.lon() + (b.lon() - a.lon()) * f,
+            a.lat() + (b.lat() - a.lat()) * f,
+        ]
     };
     let (lo, hi) = if d0 <= d1 { (d0, d1) } else { (d1, d0) };
     let mut pts = vec![at(d0)];
-    let inner: Vec<usize> = (0..cum.len()).filter(|&i| cum[i] > lo && cum[i] < hi).collect();
+    let inner: Vec<usize> = (0..cum.len())
+        .filter(|&i| cum[i] > lo && cum[i] < hi)
+        .collect();
     if d0 <= d1 {
         pts.extend(inner.iter().map(|&i| [geom[i].lon(), geom[i].lat()]));
     } else {
@@ -225,18 +262,34 @@ mod tests {
         let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
         assert!(close(union_length(&mut [(0.0, 0.3), (0.7, 1.0)]), 0.6));
         assert!(close(union_length(&mut [(0.0, 0.6), (0.5, 1.0)]), 1.0));
-        assert!(close(union_length(&mut [(0.0, 0.0), (1.0, 1.0), (0.2, 0.4)]), 0.2));
-        assert!(close(union_length(&mut [(0.1, 0.5), (0.2, 0.3), (0.4, 0.9)]), 0.8));
+        assert!(close(
+            union_length(&mut [(0.0, 0.0), (1.0, 1.0), (0.2, 0.4)]),
+            0.2
+        ));
+        assert!(close(
+            union_length(&mut [(0.1, 0.5), (0.2, 0.3), (0.4, 0.9)]),
+            0.8
+        ));
     }
 
     #[test]
     fn stretch_geometry() {
-        let s = Stretch { road: 0, anchor: 0.2, toward_end: true, t_anchor: 10.0, w: 100.0, label: 0 };
+        let s = Stretch {
+            road: 0,
+            anchor: 0.2,
+            toward_end: true,
+            t_anchor: 10.0,
+            w: 100.0,
+            label: 0,
+        };
         assert_eq!(s.interval(50.0), Some((0.2, 0.6000000000000001)));
         assert_eq!(s.time_at(0.5), Some(40.0));
         assert_eq!(s.time_at(0.1), None);
         assert_eq!(s.interval(5.0), None);
-        let b = Stretch { toward_end: false, ..s };
+        let b = Stretch {
+            toward_end: false,
+            ..s
+        };
         assert_eq!(b.interval(1000.0), Some((0.0, 0.2)));
         assert_eq!(b.time_at(0.0), Some(30.0));
     }

@@ -149,7 +149,10 @@ mod tests {
             self.first.len() - 1
         }
         fn adjacent(&self, node: u32) -> (&[EdgeTarget], usize) {
-            let (a, b) = (self.first[node as usize] as usize, self.first[node as usize + 1] as usize);
+            let (a, b) = (
+                self.first[node as usize] as usize,
+                self.first[node as usize + 1] as usize,
+            );
             (&self.edges[a..b], a)
         }
     }
@@ -165,7 +168,13 @@ mod tests {
         }
         Csr {
             first,
-            edges: list.iter().map(|e| EdgeTarget { head: e.1, time_ms: e.2 }).collect(),
+            edges: list
+                .iter()
+                .map(|e| EdgeTarget {
+                    head: e.1,
+                    time_ms: e.2,
+                })
+                .collect(),
         }
     }
 
@@ -199,8 +208,8 @@ mod tests {
                 pg.add_edge(ids[n], ids[s.node as usize], s.time_ms as u64 + 1);
             }
             let reference = petgraph::algo::dijkstra(&pg, ids[n], None, |e| *e.weight());
-            for v in 0..n {
-                let expect = reference.get(&ids[v]).map(|d| d - 1).filter(|d| *d <= limit as u64);
+            for (v, id) in ids.iter().enumerate().take(n) {
+                let expect = reference.get(id).map(|d| d - 1).filter(|d| *d <= limit as u64);
                 let got = scratch.time(v as u32);
                 prop_assert_eq!(expect, (got != INF).then_some(got as u64), "node {}", v);
             }
@@ -224,9 +233,27 @@ mod tests {
     fn scratch_is_reused_without_leaking_state() {
         let g = csr(3, vec![(0, 1, 5), (1, 2, 5)]);
         let mut s = SearchScratch::new(3);
-        bounded_dijkstra(&g, &[Source { node: 0, time_ms: 0, label: 0 }], 100, &mut s);
+        bounded_dijkstra(
+            &g,
+            &[Source {
+                node: 0,
+                time_ms: 0,
+                label: 0,
+            }],
+            100,
+            &mut s,
+        );
         assert_eq!(s.time(2), 10);
-        bounded_dijkstra(&g, &[Source { node: 2, time_ms: 0, label: 0 }], 100, &mut s);
+        bounded_dijkstra(
+            &g,
+            &[Source {
+                node: 2,
+                time_ms: 0,
+                label: 0,
+            }],
+            100,
+            &mut s,
+        );
         assert_eq!(s.time(0), INF);
         assert_eq!(s.time(2), 0);
         assert_eq!(s.settled, vec![2]);
@@ -240,15 +267,42 @@ mod tests {
             node_osm_ids: vec![0; 3],
             node_flags: vec![0; 3],
             first_out: vec![0, 1, 2, 2],
-            edges: vec![EdgeTarget { head: 1, time_ms: 3 }, EdgeTarget { head: 2, time_ms: 4 }],
+            edges: vec![
+                EdgeTarget {
+                    head: 1,
+                    time_ms: 3,
+                },
+                EdgeTarget {
+                    head: 2,
+                    time_ms: 4,
+                },
+            ],
             edge_road: vec![0, 2],
             ..Default::default()
         };
         let r: ReverseGraph = g.reversed();
         let mut s = SearchScratch::new(3);
-        bounded_dijkstra(&r, &[Source { node: 2, time_ms: 0, label: 0 }], 100, &mut s);
+        bounded_dijkstra(
+            &r,
+            &[Source {
+                node: 2,
+                time_ms: 0,
+                label: 0,
+            }],
+            100,
+            &mut s,
+        );
         assert_eq!((s.time(0), s.time(1), s.time(2)), (7, 4, 0));
-        bounded_dijkstra(&g, &[Source { node: 2, time_ms: 0, label: 0 }], 100, &mut s);
+        bounded_dijkstra(
+            &g,
+            &[Source {
+                node: 2,
+                time_ms: 0,
+                label: 0,
+            }],
+            100,
+            &mut s,
+        );
         assert_eq!(s.time(0), INF);
     }
 }

@@ -67,7 +67,11 @@ pub struct SnapIndex {
 impl SnapIndex {
     pub fn build(g: &RoadGraph) -> SnapIndex {
         let bbox = g.bbox();
-        let mid_lat = if bbox.is_empty() { 0.0 } else { (bbox.min_lat + bbox.max_lat) / 2.0 };
+        let mid_lat = if bbox.is_empty() {
+            0.0
+        } else {
+            (bbox.min_lat + bbox.max_lat) / 2.0
+        };
         let kx = mid_lat.to_radians().cos();
         let max_abs_lat = bbox.min_lat.abs().max(bbox.max_lat.abs()).min(89.0);
         let m_per_deg = EARTH_RADIUS_M.to_radians();
@@ -82,10 +86,9 @@ impl SnapIndex {
             };
             g.num_roads()
         ];
-        let tails = g.edge_tails();
-        for e in 0..g.num_edges() {
+        for (e, &t) in g.edge_tails().iter().enumerate() {
             let (road, rev) = g.edge_road(e);
-            let (t, h) = (tails[e], g.edges[e].head);
+            let h = g.edges[e].head;
             let re = &mut ends[road];
             if rev {
                 re.b = t;
@@ -149,16 +152,27 @@ impl SnapIndex {
             let road = rb.road as usize;
             let geom = g.road_geometry(road);
             if let Some((dist, seg, t)) = nearest_on_polyline(&proj, geom) {
-                if dist <= max_m && best.is_none_or(|b| dist < b.distance_m || (dist == b.distance_m && rb.road < b.road)) {
+                if dist <= max_m
+                    && best.is_none_or(|b| {
+                        dist < b.distance_m || (dist == b.distance_m && rb.road < b.road)
+                    })
+                {
                     let (p0, p1) = (geom[seg], geom[seg + 1]);
                     let point = CoordE7::from_degrees(
                         p0.lon() + (p1.lon() - p0.lon()) * t,
                         p0.lat() + (p1.lat() - p0.lat()) * t,
                     );
-                    let before: f64 = geom[..=seg].windows(2).map(|w| distance_m(w[0], w[1])).sum();
+                    let before: f64 = geom[..=seg]
+                        .windows(2)
+                        .map(|w| distance_m(w[0], w[1]))
+                        .sum();
                     let along = before + distance_m(p0, p1) * t;
                     let total = g.road_length_m[road] as f64;
-                    let fraction = if total > 0.0 { (along / total).clamp(0.0, 1.0) } else { 0.0 };
+                    let fraction = if total > 0.0 {
+                        (along / total).clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
                     best = Some(Snapped {
                         road: rb.road,
                         ends: self.ends[road],
@@ -176,13 +190,20 @@ impl SnapIndex {
 /// Distance (m) from the projection centre to the nearest point of a polyline, with the segment
 /// index and the position `t` (0..=1) on that segment.
 fn nearest_on_polyline(proj: &LocalProjection, geom: &[CoordE7]) -> Option<(f64, usize, f64)> {
-    let pts: Vec<(f64, f64)> = geom.iter().map(|c| proj.forward(c.lon(), c.lat())).collect();
+    let pts: Vec<(f64, f64)> = geom
+        .iter()
+        .map(|c| proj.forward(c.lon(), c.lat()))
+        .collect();
     let mut best: Option<(f64, usize, f64)> = None;
     for (i, w) in pts.windows(2).enumerate() {
         let ((x0, y0), (x1, y1)) = (w[0], w[1]);
         let (dx, dy) = (x1 - x0, y1 - y0);
         let len2 = dx * dx + dy * dy;
-        let t = if len2 > 0.0 { ((-x0 * dx - y0 * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+        let t = if len2 > 0.0 {
+            ((-x0 * dx - y0 * dy) / len2).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let (px, py) = (x0 + t * dx, y0 + t * dy);
         let d = (px * px + py * py).sqrt();
         if best.is_none_or(|b| d < b.0) {

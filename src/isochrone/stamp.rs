@@ -36,7 +36,13 @@ pub struct GridParams {
 }
 
 /// Samples every reached road (ferries excluded) every `step_m` metres within `limit` seconds.
-pub fn sample_roads(g: &RoadGraph, proj: &LocalProjection, stretches: &[Stretch], limit: f64, step_m: f64) -> Vec<Sample> {
+pub fn sample_roads(
+    g: &RoadGraph,
+    proj: &LocalProjection,
+    stretches: &[Stretch],
+    limit: f64,
+    step_m: f64,
+) -> Vec<Sample> {
     let mut out = Vec::new();
     let mut pts: Vec<(f64, f64)> = Vec::new();
     let mut cum: Vec<f64> = Vec::new();
@@ -70,7 +76,10 @@ pub fn sample_roads(g: &RoadGraph, proj: &LocalProjection, stretches: &[Stretch]
             let mut best: Option<(f64, u32)> = None;
             for st in group {
                 if let (Some(t), Some((lo, hi))) = (st.time_at(s), st.interval(limit)) {
-                    if s >= lo - 1e-9 && s <= hi + 1e-9 && best.is_none_or(|b| t < b.0 || (t == b.0 && st.label < b.1)) {
+                    if s >= lo - 1e-9
+                        && s <= hi + 1e-9
+                        && best.is_none_or(|b| t < b.0 || (t == b.0 && st.label < b.1))
+                    {
                         best = Some((t, st.label));
                     }
                 }
@@ -79,7 +88,11 @@ pub fn sample_roads(g: &RoadGraph, proj: &LocalProjection, stretches: &[Stretch]
             let d = s * total;
             let i = cum.partition_point(|&c| c <= d).clamp(1, cum.len() - 1);
             let seg = cum[i] - cum[i - 1];
-            let f = if seg > 0.0 { ((d - cum[i - 1]) / seg).clamp(0.0, 1.0) } else { 0.0 };
+            let f = if seg > 0.0 {
+                ((d - cum[i - 1]) / seg).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             let (a, b) = (pts[i - 1], pts[i]);
             out.push(Sample {
                 x: (a.0 + (b.0 - a.0) * f) as f32,
@@ -131,7 +144,11 @@ impl TimeGrid {
 
         // 1. Seeds: each sample marks its nearest vertex (at most h/√2 away) with its time.
         let mut seeds = vec![f32::INFINITY; nx * ny];
-        let mut seed_labels = if with_labels { vec![u32::MAX; nx * ny] } else { Vec::new() };
+        let mut seed_labels = if with_labels {
+            vec![u32::MAX; nx * ny]
+        } else {
+            Vec::new()
+        };
         for s in samples {
             let i = ((s.x as f64 - x0) / h).round() as usize;
             let j = ((s.y as f64 - y0) / h).round() as usize;
@@ -207,9 +224,26 @@ mod tests {
 
     #[test]
     fn grid_takes_minimum_plus_walking() {
-        let p = GridParams { cell_m: 10.0, offroad_m: 30.0 + 10.0 * std::f64::consts::FRAC_1_SQRT_2, offroad_mps: 1.0 };
+        let p = GridParams {
+            cell_m: 10.0,
+            offroad_m: 30.0 + 10.0 * std::f64::consts::FRAC_1_SQRT_2,
+            offroad_mps: 1.0,
+        };
         // Samples exactly on vertices: the seed is the sample's own time; the disc is 30 m.
-        let s = [Sample { x: 0.0, y: 0.0, t: 5.0, label: 1 }, Sample { x: 20.0, y: 0.0, t: 100.0, label: 0 }];
+        let s = [
+            Sample {
+                x: 0.0,
+                y: 0.0,
+                t: 5.0,
+                label: 1,
+            },
+            Sample {
+                x: 20.0,
+                y: 0.0,
+                t: 100.0,
+                label: 0,
+            },
+        ];
         let g = TimeGrid::stamp(&s, &p, true);
         let i0 = ((0.0 - g.x0) / 10.0).round() as usize;
         let j0 = ((0.0 - g.y0) / 10.0).round() as usize;
@@ -225,7 +259,10 @@ mod tests {
             for i in 0..g.nx {
                 if g.at(i, j).is_finite() {
                     let (x, y) = (g.x0 + i as f64 * 10.0, g.y0 + j as f64 * 10.0);
-                    let d = s.iter().map(|s| ((x - s.x as f64).powi(2) + (y - s.y as f64).powi(2)).sqrt()).fold(f64::MAX, f64::min);
+                    let d = s
+                        .iter()
+                        .map(|s| ((x - s.x as f64).powi(2) + (y - s.y as f64).powi(2)).sqrt())
+                        .fold(f64::MAX, f64::min);
                     assert!(d <= p.offroad_m + 1e-6, "vertex {x},{y} reached from {d} m");
                 }
             }

@@ -5,8 +5,9 @@
 //! decided by nesting depth (how many other rings contain it), not by the member roles, which are
 //! often wrong in real data. Exteriors come out counter-clockwise and holes clockwise (RFC 7946).
 
+use crate::geom::rings::nest;
 use crate::geom::CoordE7;
-use geo::{BoundingRect, Contains, InteriorPoint, LineString, Polygon, Rect};
+use geo::LineString;
 use std::collections::HashMap;
 
 /// One member way of a relation: its node ids and their positions (`None` if missing).
@@ -61,7 +62,9 @@ pub fn assemble(members: &[MemberWay]) -> Assembled {
     let mut at: HashMap<i64, Vec<usize>> = HashMap::new();
     for (i, (ids, _)) in segs.iter().enumerate() {
         at.entry(ids[0]).or_default().push(i);
-        at.entry(*ids.last().unwrap_or(&ids[0])).or_default().push(i);
+        at.entry(*ids.last().unwrap_or(&ids[0]))
+            .or_default()
+            .push(i);
     }
     let mut used = vec![false; segs.len()];
     let mut rings: Vec<Vec<CoordE7>> = Vec::new();
@@ -104,68 +107,27 @@ pub fn assemble(members: &[MemberWay]) -> Assembled {
     out
 }
 
-/// Nests closed rings by containment depth: even depth = exterior, odd = hole of the smallest
-/// enclosing exterior.
+/// Nests closed rings by containment depth (see [`crate::geom::rings::nest`]): even depth =
+/// exterior (counter-clockwise), odd = hole of the smallest enclosing exterior (clockwise).
 pub fn nest_rings(rings: Vec<Vec<CoordE7>>) -> Vec<Vec<Vec<CoordE7>>> {
-    let polys: Vec<Polygon<f64>> = rings
+    let lines: Vec<LineString<f64>> = rings
         .iter()
-        .map(|r| Polygon::new(LineString::from(r.iter().map(|c| (c.lon(), c.lat())).collect::<Vec<_>>()), vec![]))
+        .map(|r| LineString::from(r.iter().map(|c| (c.lon(), c.lat())).collect::<Vec<_>>()))
         .collect();
-    let boxes: Vec<Option<Rect<f64>>> = polys.iter().map(|p| p.bounding_rect()).collect();
-    let areas: Vec<f64> = polys.iter().map(|p| geo::Area::unsigned_area(p)).collect();
-    let probe: Vec<Option<geo::Point<f64>>> = polys.iter().map(|p| p.interior_point()).collect();
-    let n = rings.len();
-    let mut containers: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for i in 0..n {
-        let (Some(pt), Some(bi)) = (probe[i], boxes[i]) else { continue };
-        for j in 0..n {
-            if i == j || areas[j] <= areas[i] {
-                continue;
-            }
-            let Some(bj) = boxes[j] else { continue };
-            if bj.min().x <= bi.min().x && bj.min().y <= bi.min().y && bj.max().x >= bi.max().x && bj.max().y >= bi.max().y
-                && polys[j].contains(&pt)
-            {
-                containers[i].push(j);
-            }
-        }
-    }
-    let depth: Vec<usize> = containers.iter().map(Vec::len).collect();
-    let mut polygons: Vec<Vec<Vec<CoordE7>>> = Vec::new();
-    let mut polygon_of = vec![usize::MAX; n];
-    // Exteriors in input order (deterministic).
-    for i in 0..n {
-        if depth[i] % 2 == 0 {
-            polygon_of[i] = polygons.len();
-            polygons.push(vec![oriented(&rings[i], true)]);
-        }
-    }
-    for i in 0..n {
-        if depth[i] % 2 == 1 {
-            // The enclosing exterior is the container with depth one less (the smallest).
-            if let Some(&outer) = containers[i]
-                .iter()
-                .filter(|&&j| depth[j] + 1 == depth[i])
-                .min_by(|&&a, &&b| areas[a].total_cmp(&areas[b]))
-            {
-                polygons[polygon_of[outer]].push(oriented(&rings[i], false));
-            }
-        }
-    }
-    polygons
-}
-
-/// Returns the ring counter-clockwise (`ccw`) or clockwise.
-pub fn oriented(ring: &[CoordE7], ccw: bool) -> Vec<CoordE7> {
-    let twice_area: f64 = ring
-        .windows(2)
-        .map(|w| w[0].lon() * w[1].lat() - w[1].lon() * w[0].lat())
-        .sum();
-    if (twice_area > 0.0) == ccw {
-        ring.to_vec()
-    } else {
-        ring.iter().rev().copied().collect()
-    }
+    let back = |l: &LineString<f64>| -> Vec<CoordE7> {
+        l.0.iter()
+            .map(|c| CoordE7::from_degrees(c.x, c.y))
+            .collect()
+    };
+    nest(lines)
+        .0
+        .iter()
+        .map(|p| {
+            std::iter::once(back(p.exterior()))
+                .chain(p.interiors().iter().map(back))
+                .collect()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -192,7 +154,10 @@ mod tests {
         let members = vec![
             member(&a, &[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0)]),
             member(&b, &[(0.0, 0.0), (0.0, 1.0), (1.0, 1.0)]),
-            member(&h, &[(0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.6), (0.4, 0.4)]),
+            member(
+                &h,
+                &[(0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.6), (0.4, 0.4)],
+            ),
         ];
         let out = assemble(&members);
         assert_eq!(out.broken_rings, 0);
@@ -246,7 +211,11 @@ mod tests {
         let hole = [5, 6, 7, 8, 5];
         let island = [9, 10, 11, 12, 9];
         let sq = |a: f64, b: f64| vec![(a, a), (b, a), (b, b), (a, b), (a, a)];
-        let members = vec![member(&outer, &sq(0.0, 10.0)), member(&hole, &sq(2.0, 8.0)), member(&island, &sq(4.0, 6.0))];
+        let members = vec![
+            member(&outer, &sq(0.0, 10.0)),
+            member(&hole, &sq(2.0, 8.0)),
+            member(&island, &sq(4.0, 6.0)),
+        ];
         let out = assemble(&members);
         assert_eq!(out.polygons.len(), 2);
         assert_eq!(out.polygons[0].len(), 2);

@@ -16,12 +16,18 @@ pub enum LoadError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Whether a path names an OSM extract rather than a graph file.
 pub fn is_pbf(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     name.ends_with(".pbf")
 }
 
@@ -35,7 +41,15 @@ fn key_of(opts: &ImportOptions) -> u32 {
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Candidate cache paths: `$METROREACH_CACHE` alone when set; else beside the extract, then the
@@ -43,9 +57,18 @@ fn sanitize(s: &str) -> String {
 pub fn cache_paths(pbf: &Path, opts: &ImportOptions) -> Vec<PathBuf> {
     let stem = pbf
         .file_name()
-        .map(|n| n.to_string_lossy().trim_end_matches(".pbf").trim_end_matches(".osm").to_string())
+        .map(|n| {
+            n.to_string_lossy()
+                .trim_end_matches(".pbf")
+                .trim_end_matches(".osm")
+                .to_string()
+        })
         .unwrap_or_else(|| "extract".into());
-    let name = format!("{stem}.{}-{:08x}.graph", sanitize(&opts.profile.name), key_of(opts));
+    let name = format!(
+        "{stem}.{}-{:08x}.graph",
+        sanitize(&opts.profile.name),
+        key_of(opts)
+    );
     if let Some(dir) = std::env::var_os("METROREACH_CACHE") {
         return vec![PathBuf::from(dir).join(name)];
     }
@@ -61,11 +84,18 @@ pub fn cache_paths(pbf: &Path, opts: &ImportOptions) -> Vec<PathBuf> {
 
 /// Loads a graph file, or imports a PBF using a cached graph when it is still valid.
 /// Returns the graph and the path of the graph file used (if any).
-pub fn load_or_import(input: &Path, opts: &ImportOptions, progress: &Progress) -> Result<(RoadGraph, Option<PathBuf>), LoadError> {
+pub fn load_or_import(
+    input: &Path,
+    opts: &ImportOptions,
+    progress: &Progress,
+) -> Result<(RoadGraph, Option<PathBuf>), LoadError> {
     if !is_pbf(input) {
         return Ok((store::load(input)?, Some(input.to_path_buf())));
     }
-    let meta = std::fs::metadata(input).map_err(|source| LoadError::Io { path: input.display().to_string(), source })?;
+    let meta = std::fs::metadata(input).map_err(|source| LoadError::Io {
+        path: input.display().to_string(),
+        source,
+    })?;
     let paths = cache_paths(input, opts);
     let mut crc: Option<u32> = None;
     for p in &paths {
@@ -77,18 +107,27 @@ pub fn load_or_import(input: &Path, opts: &ImportOptions, progress: &Progress) -
                 let c = match crc {
                     Some(c) => c,
                     None => {
-                        let c = source_crc32(input).map_err(|source| LoadError::Io { path: input.display().to_string(), source })?;
+                        let c = source_crc32(input).map_err(|source| LoadError::Io {
+                            path: input.display().to_string(),
+                            source,
+                        })?;
                         crc = Some(c);
                         c
                     }
                 };
                 let s = &g.meta.source;
-                if s.size_bytes == meta.len() && s.crc32 == c && g.meta.profile_toml == opts.profile.to_toml() {
+                if s.size_bytes == meta.len()
+                    && s.crc32 == c
+                    && g.meta.profile_toml == opts.profile.to_toml()
+                {
                     progress.note(&format!("using cached graph {}", p.display()));
                     return Ok((g, Some(p.clone())));
                 }
             }
-            Err(e) => progress.note(&format!("cached graph {} is unusable ({e}); rebuilding it", p.display())),
+            Err(e) => progress.note(&format!(
+                "cached graph {} is unusable ({e}); rebuilding it",
+                p.display()
+            )),
         }
     }
     let g = import_pbf(input, opts, progress)?;
@@ -105,6 +144,8 @@ pub fn load_or_import(input: &Path, opts: &ImportOptions, progress: &Progress) -
             Err(e) => return Err(e.into()),
         }
     }
-    progress.note("could not cache the graph (no writable cache directory); it will be rebuilt next time");
+    progress.note(
+        "could not cache the graph (no writable cache directory); it will be rebuilt next time",
+    );
     Ok((g, None))
 }

@@ -138,9 +138,8 @@ impl PbfFile {
                     if header.is_some() {
                         continue;
                     }
-                    let decoded = guarded(|| blob.decode()).map_err(|what| {
-                        corrupt(&self.path, raw, index, blob.offset().0, what)
-                    })?;
+                    let decoded = guarded(|| blob.decode())
+                        .map_err(|what| corrupt(&self.path, raw, index, blob.offset().0, what))?;
                     let decoded = decoded.map_err(|e| {
                         corrupt(&self.path, raw, index, blob.offset().0, e.to_string())
                     })?;
@@ -197,7 +196,13 @@ impl<'a> Blobs<'a> {
         let offset = blob.offset().0;
         match guarded(|| blob.decode()) {
             Ok(Ok(BlobDecode::OsmData(block))) => Ok(block),
-            Ok(Ok(_)) => Err(corrupt(self.path, self.raw, index, offset, "not a data block".into())),
+            Ok(Ok(_)) => Err(corrupt(
+                self.path,
+                self.raw,
+                index,
+                offset,
+                "not a data block".into(),
+            )),
             Ok(Err(e)) => Err(corrupt(self.path, self.raw, index, offset, e.to_string())),
             Err(what) => Err(corrupt(self.path, self.raw, index, offset, what)),
         }
@@ -314,7 +319,8 @@ fn sniff_format(path: &Path, raw: &[u8]) -> Result<(), PbfError> {
         Some("it is a metroreach graph file, not an OSM extract")
     } else if head.len() >= 4 {
         let len = u32::from_be_bytes(head[..4].try_into().unwrap_or([0; 4]));
-        (len == 0 || len > 64 * 1024).then_some("its first 4 bytes are not a PBF blob-header length")
+        (len == 0 || len > 64 * 1024)
+            .then_some("its first 4 bytes are not a PBF blob-header length")
     } else {
         Some("it is shorter than a PBF blob header")
     };

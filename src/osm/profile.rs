@@ -18,8 +18,8 @@
 //! suburban and urban. The area type of a road is decided by the density of the road network
 //! around it (km of road per km²), as Valhalla does, because OSM has no reliable urban tag.
 
-pub use crate::graph::RoadClass;
 use super::tags::{parse_duration_secs, parse_maxspeed, parse_oneway, Maxspeed, Oneway};
+pub use crate::graph::RoadClass;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -197,14 +197,22 @@ impl Profile {
             maxspeed_none_kmh: 130.0,
             walk_kmh: 6.0,
             respect_oneway: true,
-            access_keys: vec!["access".into(), "vehicle".into(), "motor_vehicle".into(), "motorcar".into()],
+            access_keys: vec![
+                "access".into(),
+                "vehicle".into(),
+                "motor_vehicle".into(),
+                "motorcar".into(),
+            ],
             access_deny: deny_values(),
             explicit_access_only: vec![],
             ferry_kmh: 20.0,
             ferry_extra_secs: 0.0,
             urban_km_per_km2: 10.0,
             suburban_km_per_km2: 4.0,
-            speeds: speeds.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            speeds: speeds
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
             zone_speeds: zone_speeds(),
         }
     }
@@ -248,7 +256,10 @@ impl Profile {
             ferry_extra_secs: 0.0,
             urban_km_per_km2: 10.0,
             suburban_km_per_km2: 4.0,
-            speeds: speeds.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            speeds: speeds
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
             zone_speeds: BTreeMap::new(),
         }
     }
@@ -257,9 +268,25 @@ impl Profile {
     pub fn foot() -> Profile {
         let f = ClassSpeeds::flat;
         let mut speeds: BTreeMap<String, ClassSpeeds> = [
-            "trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link",
-            "tertiary", "tertiary_link", "unclassified", "residential", "living_street", "service",
-            "road", "track", "cycleway", "path", "footway", "pedestrian", "bridleway",
+            "trunk",
+            "trunk_link",
+            "primary",
+            "primary_link",
+            "secondary",
+            "secondary_link",
+            "tertiary",
+            "tertiary_link",
+            "unclassified",
+            "residential",
+            "living_street",
+            "service",
+            "road",
+            "track",
+            "cycleway",
+            "path",
+            "footway",
+            "pedestrian",
+            "bridleway",
         ]
         .into_iter()
         .map(|k| (k.to_string(), f(5.0)))
@@ -327,7 +354,10 @@ impl Profile {
             .ok_or_else(|| format!("unknown base profile '{base_name}' (car, bike or foot)"))?;
         let mut merged = toml::Table::try_from(&base).map_err(|e| e.to_string())?;
         if !user.contains_key("name") {
-            merged.insert("name".into(), toml::Value::String(format!("{base_name}-custom")));
+            merged.insert(
+                "name".into(),
+                toml::Value::String(format!("{base_name}-custom")),
+            );
         }
         merge_tables(&mut merged, user);
         let profile: Profile = toml::Value::Table(merged)
@@ -370,9 +400,15 @@ impl Profile {
                     RoadClass::ALL.map(|c| c.as_str()).join(", ")
                 ));
             }
-            for (area, v) in [("urban", s.urban), ("suburban", s.suburban), ("rural", s.rural)] {
+            for (area, v) in [
+                ("urban", s.urban),
+                ("suburban", s.suburban),
+                ("rural", s.rural),
+            ] {
                 if !(v.is_finite() && (0.0..=300.0).contains(&v)) {
-                    return Err(format!("speeds.{class}.{area} must be between 0 and 300 km/h, got {v}"));
+                    return Err(format!(
+                        "speeds.{class}.{area} must be between 0 and 300 km/h, got {v}"
+                    ));
                 }
             }
         }
@@ -393,7 +429,9 @@ impl Profile {
             if let Some(v) = tags.tag(key) {
                 let v = v.trim();
                 // `no;destination` style lists: open if any value is open.
-                let open = v.split(';').any(|x| !self.access_deny.iter().any(|d| d == x.trim()));
+                let open = v
+                    .split(';')
+                    .any(|x| !self.access_deny.iter().any(|d| d == x.trim()));
                 return Some(open);
             }
         }
@@ -401,8 +439,15 @@ impl Profile {
     }
 
     fn explicit_mode_access(&self, tags: &(impl TagLookup + ?Sized)) -> bool {
-        let key = self.access_keys.last().map(String::as_str).unwrap_or("access");
-        matches!(tags.tag(key), Some("yes" | "designated" | "permissive" | "destination"))
+        let key = self
+            .access_keys
+            .last()
+            .map(String::as_str)
+            .unwrap_or("access");
+        matches!(
+            tags.tag(key),
+            Some("yes" | "designated" | "permissive" | "destination")
+        )
     }
 
     /// Decides whether and how a way is usable. `None` means the way is not part of the graph.
@@ -416,7 +461,9 @@ impl Profile {
             if tags.tag("area") == Some("yes") {
                 return None;
             }
-            let listed = self.class_speeds(class).is_some_and(|s| s.urban > 0.0 || s.suburban > 0.0 || s.rural > 0.0);
+            let listed = self
+                .class_speeds(class)
+                .is_some_and(|s| s.urban > 0.0 || s.suburban > 0.0 || s.rural > 0.0);
             let explicit = self.explicit_access_only.iter().any(|c| c == hw);
             if explicit {
                 if !self.explicit_mode_access(tags) {
@@ -434,9 +481,10 @@ impl Profile {
             return None;
         }
 
-        let implied = if tags.tag("junction").is_some_and(|j| j == "roundabout" || j == "circular") {
-            Oneway::Forward
-        } else if class == RoadClass::Motorway {
+        let roundabout = tags
+            .tag("junction")
+            .is_some_and(|j| j == "roundabout" || j == "circular");
+        let implied = if roundabout || class == RoadClass::Motorway {
             Oneway::Forward
         } else {
             Oneway::Both
@@ -445,7 +493,6 @@ impl Profile {
             Oneway::Both
         } else {
             // Roundabouts are one-way whatever else is tagged; elsewhere an explicit tag wins.
-            let roundabout = tags.tag("junction").is_some_and(|j| j == "roundabout" || j == "circular");
             let explicit = tags.tag("oneway").and_then(parse_oneway);
             match (roundabout, explicit) {
                 (true, Some(Oneway::Backward)) => Oneway::Backward,
@@ -458,7 +505,9 @@ impl Profile {
         match self.mode {
             Mode::Bike => {
                 if tags.tag("oneway:bicycle").and_then(parse_oneway) == Some(Oneway::Both)
-                    || tags.tag("cycleway").is_some_and(|c| c.starts_with("opposite"))
+                    || tags
+                        .tag("cycleway")
+                        .is_some_and(|c| c.starts_with("opposite"))
                 {
                     oneway = Oneway::Both;
                 } else if let Some(o) = tags.tag("oneway:bicycle").and_then(parse_oneway) {
@@ -479,7 +528,10 @@ impl Profile {
             Oneway::Reversible => return None,
         };
 
-        let maxspeed = |key: &str| tags.tag(key).and_then(|v| parse_maxspeed(v, &self.zone_speeds));
+        let maxspeed = |key: &str| {
+            tags.tag(key)
+                .and_then(|v| parse_maxspeed(v, &self.zone_speeds))
+        };
         let base = maxspeed("maxspeed")
             .or_else(|| maxspeed("maxspeed:type"))
             .or_else(|| maxspeed("source:maxspeed"))
@@ -550,10 +602,20 @@ impl Profile {
 }
 
 fn deny_values() -> Vec<String> {
-    ["no", "private", "agricultural", "forestry", "emergency", "military", "psv", "bus", "discouraged"]
-        .into_iter()
-        .map(String::from)
-        .collect()
+    [
+        "no",
+        "private",
+        "agricultural",
+        "forestry",
+        "emergency",
+        "military",
+        "psv",
+        "bus",
+        "discouraged",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
 }
 
 /// Implicit speed limits of zone codes, km/h (national rules as given on the OSM wiki's
@@ -679,7 +741,10 @@ mod tests {
     #[test]
     fn car_classes_and_exclusions() {
         let car = Profile::car();
-        assert_eq!(rule(&car, &[("highway", "primary")]).unwrap().class, RoadClass::Primary);
+        assert_eq!(
+            rule(&car, &[("highway", "primary")]).unwrap().class,
+            RoadClass::Primary
+        );
         assert!(rule(&car, &[("highway", "footway")]).is_none());
         assert!(rule(&car, &[("highway", "cycleway")]).is_none());
         assert!(rule(&car, &[("highway", "construction")]).is_none());
@@ -701,10 +766,30 @@ mod tests {
         assert!(rule(&car, &[("highway", "service"), ("vehicle", "no")]).is_none());
         assert!(rule(&car, &[("highway", "service"), ("motorcar", "private")]).is_none());
         // The most specific key wins over a general ban.
-        assert!(rule(&car, &[("highway", "service"), ("access", "no"), ("motorcar", "yes")]).is_some());
-        assert!(rule(&car, &[("highway", "service"), ("access", "yes"), ("motor_vehicle", "no")]).is_none());
+        assert!(rule(
+            &car,
+            &[
+                ("highway", "service"),
+                ("access", "no"),
+                ("motorcar", "yes")
+            ]
+        )
+        .is_some());
+        assert!(rule(
+            &car,
+            &[
+                ("highway", "service"),
+                ("access", "yes"),
+                ("motor_vehicle", "no")
+            ]
+        )
+        .is_none());
         // Bicycle and foot tags do not matter to cars.
-        assert!(rule(&car, &[("highway", "primary"), ("bicycle", "no"), ("foot", "no")]).is_some());
+        assert!(rule(
+            &car,
+            &[("highway", "primary"), ("bicycle", "no"), ("foot", "no")]
+        )
+        .is_some());
         let bike = Profile::bike();
         assert!(rule(&bike, &[("highway", "primary"), ("bicycle", "no")]).is_none());
         assert!(rule(&bike, &[("highway", "footway")]).is_none());
@@ -741,14 +826,38 @@ mod tests {
         assert!(r.forward && !r.backward);
         let r = rule(&car, &[("highway", "tertiary"), ("junction", "circular")]).unwrap();
         assert!(r.forward && !r.backward);
-        let r = rule(&car, &[("highway", "tertiary"), ("junction", "roundabout"), ("oneway", "no")]).unwrap();
+        let r = rule(
+            &car,
+            &[
+                ("highway", "tertiary"),
+                ("junction", "roundabout"),
+                ("oneway", "no"),
+            ],
+        )
+        .unwrap();
         assert!(r.forward && !r.backward);
         // Foot ignores oneway; bikes honour contraflow exceptions.
-        let r = rule(&Profile::foot(), &[("highway", "residential"), ("oneway", "yes")]).unwrap();
+        let r = rule(
+            &Profile::foot(),
+            &[("highway", "residential"), ("oneway", "yes")],
+        )
+        .unwrap();
         assert!(r.forward && r.backward);
-        let r = rule(&Profile::bike(), &[("highway", "residential"), ("oneway", "yes"), ("oneway:bicycle", "no")]).unwrap();
+        let r = rule(
+            &Profile::bike(),
+            &[
+                ("highway", "residential"),
+                ("oneway", "yes"),
+                ("oneway:bicycle", "no"),
+            ],
+        )
+        .unwrap();
         assert!(r.forward && r.backward);
-        let r = rule(&Profile::bike(), &[("highway", "residential"), ("oneway", "yes")]).unwrap();
+        let r = rule(
+            &Profile::bike(),
+            &[("highway", "residential"), ("oneway", "yes")],
+        )
+        .unwrap();
         assert!(r.forward && !r.backward);
     }
 
@@ -759,7 +868,11 @@ mod tests {
         assert_eq!((r.maxspeed_fwd, r.maxspeed_bwd), (Some(60.0), Some(60.0)));
         let r = rule(
             &car,
-            &[("highway", "primary"), ("maxspeed", "60"), ("maxspeed:backward", "40")],
+            &[
+                ("highway", "primary"),
+                ("maxspeed", "60"),
+                ("maxspeed:backward", "40"),
+            ],
         )
         .unwrap();
         assert_eq!((r.maxspeed_fwd, r.maxspeed_bwd), (Some(60.0), Some(40.0)));
@@ -769,18 +882,37 @@ mod tests {
         assert_eq!(r.maxspeed_fwd, Some(50.0));
         let r = rule(&car, &[("highway", "motorway"), ("maxspeed", "none")]).unwrap();
         assert_eq!(r.maxspeed_fwd, Some(130.0));
-        let r = rule(&car, &[("highway", "residential"), ("maxspeed:type", "DE:zone30")]).unwrap();
+        let r = rule(
+            &car,
+            &[("highway", "residential"), ("maxspeed:type", "DE:zone30")],
+        )
+        .unwrap();
         assert_eq!(r.maxspeed_fwd, Some(30.0));
         let r = rule(&car, &[("highway", "living_street"), ("maxspeed", "walk")]).unwrap();
         assert_eq!(r.maxspeed_fwd, Some(6.0));
         // Speeds: a tagged limit is driven at a share that depends on the area; untagged roads
         // use the area table.
-        assert_eq!(car.speed_kmh(RoadClass::Primary, AreaType::Urban, Some(60.0)), 30.0);
-        assert_eq!(car.speed_kmh(RoadClass::Motorway, AreaType::Rural, Some(120.0)), 90.0);
-        assert_eq!(car.speed_kmh(RoadClass::Motorway, AreaType::Rural, None), 90.0);
-        assert_eq!(car.speed_kmh(RoadClass::Motorway, AreaType::Urban, None), 50.0);
+        assert_eq!(
+            car.speed_kmh(RoadClass::Primary, AreaType::Urban, Some(60.0)),
+            30.0
+        );
+        assert_eq!(
+            car.speed_kmh(RoadClass::Motorway, AreaType::Rural, Some(120.0)),
+            90.0
+        );
+        assert_eq!(
+            car.speed_kmh(RoadClass::Motorway, AreaType::Rural, None),
+            90.0
+        );
+        assert_eq!(
+            car.speed_kmh(RoadClass::Motorway, AreaType::Urban, None),
+            50.0
+        );
         // A bike never speeds up to a limit.
-        assert_eq!(Profile::bike().speed_kmh(RoadClass::Primary, AreaType::Urban, Some(60.0)), 16.0);
+        assert_eq!(
+            Profile::bike().speed_kmh(RoadClass::Primary, AreaType::Urban, Some(60.0)),
+            16.0
+        );
     }
 
     #[test]
@@ -794,23 +926,46 @@ mod tests {
         let r = rule(&car, &[("route", "ferry")]).unwrap();
         assert_eq!(car.ferry_secs(10_000.0, r.ferry_secs), 1800.0);
         assert!(rule(&car, &[("route", "ferry"), ("motor_vehicle", "no")]).is_none());
-        assert!(rule(&Profile::foot(), &[("route", "ferry"), ("motor_vehicle", "no")]).is_some());
+        assert!(rule(
+            &Profile::foot(),
+            &[("route", "ferry"), ("motor_vehicle", "no")]
+        )
+        .is_some());
     }
 
     #[test]
     fn toml_overrides_merge_and_validate() {
-        let p = Profile::from_toml("base = \"car\"\ncongestion = 1.5\n[speeds.trunk]\nrural = 70.0\n").unwrap();
+        let p =
+            Profile::from_toml("base = \"car\"\ncongestion = 1.5\n[speeds.trunk]\nrural = 70.0\n")
+                .unwrap();
         assert_eq!(p.congestion, 1.5);
         assert_eq!(p.speeds["trunk"].rural, 70.0);
-        assert_eq!(p.speeds["trunk"].urban, Profile::car().speeds["trunk"].urban);
+        assert_eq!(
+            p.speeds["trunk"].urban,
+            Profile::car().speeds["trunk"].urban
+        );
         assert_eq!(p.name, "car-custom");
-        assert!(Profile::from_toml("congestion = -1").unwrap_err().contains("congestion"));
-        assert!(Profile::from_toml("bogus = 1").unwrap_err().contains("bogus"));
-        assert!(Profile::from_toml("[speeds.highwayz]\nurban=1.0\nsuburban=1.0\nrural=1.0").is_err());
+        assert!(Profile::from_toml("congestion = -1")
+            .unwrap_err()
+            .contains("congestion"));
+        assert!(Profile::from_toml("bogus = 1")
+            .unwrap_err()
+            .contains("bogus"));
+        assert!(
+            Profile::from_toml("[speeds.highwayz]\nurban=1.0\nsuburban=1.0\nrural=1.0").is_err()
+        );
         assert!(Profile::from_toml("base = \"plane\"").is_err());
         // Round trip of every built-in profile.
         for p in [Profile::car(), Profile::bike(), Profile::foot()] {
-            let text = format!("base = \"{}\"\n{}", match p.mode { Mode::Car => "car", Mode::Bike => "bike", Mode::Foot => "foot" }, p.to_toml());
+            let text = format!(
+                "base = \"{}\"\n{}",
+                match p.mode {
+                    Mode::Car => "car",
+                    Mode::Bike => "bike",
+                    Mode::Foot => "foot",
+                },
+                p.to_toml()
+            );
             assert_eq!(Profile::from_toml(&text).unwrap(), p);
         }
     }

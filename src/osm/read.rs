@@ -19,7 +19,9 @@ use super::profile::{AreaType, Profile, WayRule};
 use super::tags::parse_population;
 use crate::geom::{distance_m, BBox, CoordE7};
 use crate::graph::build::{build_graph, BuildInput, BuildOptions, BuildWay, SpeedModel, MISSING};
-use crate::graph::{AdminBoundary, GraphMeta, ImportStats, Place, RoadClass, RoadGraph, SourceInfo};
+use crate::graph::{
+    AdminBoundary, GraphMeta, ImportStats, Place, RoadClass, RoadGraph, SourceInfo,
+};
 use crate::progress::Progress;
 use osmpbf::{Element, PrimitiveBlock, RelMemberType};
 use rayon::prelude::*;
@@ -146,7 +148,11 @@ fn kinds_of(block: &PrimitiveBlock) -> Kinds {
 }
 
 /// Imports an extract into a routing graph.
-pub fn import_pbf(path: &Path, opts: &ImportOptions, progress: &Progress) -> Result<RoadGraph, ImportError> {
+pub fn import_pbf(
+    path: &Path,
+    opts: &ImportOptions,
+    progress: &Progress,
+) -> Result<RoadGraph, ImportError> {
     let started = Instant::now();
     let file = PbfFile::open(path)?;
     let blobs = file.blobs()?;
@@ -186,7 +192,11 @@ pub fn import_pbf(path: &Path, opts: &ImportOptions, progress: &Progress) -> Res
         nodes_read: nodes.nodes,
         relations_read: rel.relations,
         road_ways: ways.roads.len() as u64,
-        ferry_ways: ways.roads.iter().filter(|w| w.rule.class == RoadClass::Ferry).count() as u64,
+        ferry_ways: ways
+            .roads
+            .iter()
+            .filter(|w| w.rule.class == RoadClass::Ferry)
+            .count() as u64,
         invalid_coordinates: nodes.invalid,
         min_component_nodes: opts.min_component_nodes,
         border_margin_m: opts.border_margin_m,
@@ -214,7 +224,12 @@ pub fn import_pbf(path: &Path, opts: &ImportOptions, progress: &Progress) -> Res
     let refs_idx: Vec<u32> = ways
         .refs
         .par_iter()
-        .map(|id| needed.binary_search(id).map(|i| i as u32).unwrap_or(u32::MAX))
+        .map(|id| {
+            needed
+                .binary_search(id)
+                .map(|i| i as u32)
+                .unwrap_or(u32::MAX)
+        })
         .collect();
     let mut build_ways = Vec::with_capacity(ways.roads.len());
     let mut start = 0u32;
@@ -305,7 +320,10 @@ pub fn import_pbf(path: &Path, opts: &ImportOptions, progress: &Progress) -> Res
         ));
     }
     if nodes.invalid > 0 {
-        stats.warnings.push(format!("{} nodes have coordinates outside WGS-84 and were ignored", nodes.invalid));
+        stats.warnings.push(format!(
+            "{} nodes have coordinates outside WGS-84 and were ignored",
+            nodes.invalid
+        ));
     }
 
     // Places.
@@ -317,9 +335,17 @@ pub fn import_pbf(path: &Path, opts: &ImportOptions, progress: &Progress) -> Res
 
     // Boundaries.
     let named: HashMap<i64, Option<String>> = nodes.named.into_iter().collect();
-    let member_lookup: HashMap<i64, &Vec<i64>> = ways.boundary_ways.iter().map(|(id, refs)| (*id, refs)).collect();
+    let member_lookup: HashMap<i64, &Vec<i64>> = ways
+        .boundary_ways
+        .iter()
+        .map(|(id, refs)| (*id, refs))
+        .collect();
     let coord_of = |id: i64| -> Option<CoordE7> {
-        needed.binary_search(&id).ok().map(|i| node_coords[i]).filter(|c| *c != MISSING)
+        needed
+            .binary_search(&id)
+            .ok()
+            .map(|i| node_coords[i])
+            .filter(|c| *c != MISSING)
     };
     let mut boundaries: Vec<AdminBoundary> = rel
         .boundaries
@@ -341,7 +367,12 @@ pub fn import_pbf(path: &Path, opts: &ImportOptions, progress: &Progress) -> Res
                 .collect();
             let missing_members = members.iter().filter(|m| m.node_ids.is_empty()).count() as u32;
             let assembled = assemble(&members);
-            let tag = |k: &str| b.tags.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
+            let tag = |k: &str| {
+                b.tags
+                    .iter()
+                    .find(|(kk, _)| kk == k)
+                    .map(|(_, v)| v.clone())
+            };
             AdminBoundary {
                 osm_id: b.id,
                 admin_level: tag("admin_level").and_then(|v| v.trim().parse().ok()),
@@ -355,9 +386,9 @@ pub fn import_pbf(path: &Path, opts: &ImportOptions, progress: &Progress) -> Res
                     .cloned()
                     .collect::<BTreeMap<_, _>>(),
                 population: tag("population").and_then(|v| parse_population(&v)),
-                admin_centre: b
-                    .admin_centre
-                    .and_then(|id| coord_of(id).map(|c| (id, c, named.get(&id).cloned().flatten()))),
+                admin_centre: b.admin_centre.and_then(|id| {
+                    coord_of(id).map(|c| (id, c, named.get(&id).cloned().flatten()))
+                }),
                 label: b.label.and_then(coord_of),
                 polygons: assembled.polygons,
                 broken_rings: assembled.broken_rings + missing_members,
@@ -368,7 +399,8 @@ pub fn import_pbf(path: &Path, opts: &ImportOptions, progress: &Progress) -> Res
     boundaries.sort_by_key(|b| b.osm_id);
     stats.boundaries = boundaries.len() as u64;
     stats.boundary_broken_rings = boundaries.iter().map(|b| b.broken_rings as u64).sum();
-    stats.boundaries_without_polygon = boundaries.iter().filter(|b| b.polygons.is_empty()).count() as u64;
+    stats.boundaries_without_polygon =
+        boundaries.iter().filter(|b| b.polygons.is_empty()).count() as u64;
     if stats.boundary_broken_rings > 0 {
         let examples: Vec<String> = boundaries
             .iter()
@@ -387,14 +419,19 @@ pub fn import_pbf(path: &Path, opts: &ImportOptions, progress: &Progress) -> Res
     // Meta.
     let mut km_by_class: BTreeMap<String, f64> = BTreeMap::new();
     for (r, &len) in graph.road_length_m.iter().enumerate() {
-        *km_by_class.entry(graph.road_class(r).as_str().to_string()).or_default() += len as f64 / 1000.0;
+        *km_by_class
+            .entry(graph.road_class(r).as_str().to_string())
+            .or_default() += len as f64 / 1000.0;
     }
     stats.import_seconds = started.elapsed().as_secs_f64();
     stats.imported_at = crate::output::timestamp_utc();
     graph.meta = GraphMeta {
         metroreach_version: env!("CARGO_PKG_VERSION").to_string(),
         source: SourceInfo {
-            file_name: path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+            file_name: path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             size_bytes: file.size_bytes,
             crc32: source_crc32(path).unwrap_or(0),
             header_bbox: blobs.header.bbox,
@@ -473,7 +510,10 @@ fn read_elements(
             .zip(&rel_kinds)
             .any(|(&i, k)| (k.nodes && i != f) || (k.ways && i != r));
         // Ways range: nodes only in f, relations only in r.
-        let bad_way = way_blobs.iter().zip(&way_kinds).any(|(&i, k)| (k.nodes && i != f) || (k.relations && i != r));
+        let bad_way = way_blobs
+            .iter()
+            .zip(&way_kinds)
+            .any(|(&i, k)| (k.nodes && i != f) || (k.relations && i != r));
         if bad_rel || bad_way {
             return Ok(None);
         }
@@ -500,9 +540,16 @@ fn read_elements(
     needed.dedup();
     needed.shrink_to_fit();
 
-    let coords: Vec<AtomicU64> = (0..needed.len()).map(|_| AtomicU64::new(u64::MAX)).collect();
+    let coords: Vec<AtomicU64> = (0..needed.len())
+        .map(|_| AtomicU64::new(u64::MAX))
+        .collect();
     let (nodes, node_kinds) = node_phase(blobs, &node_blobs, &needed, &coords, &rel_nodes, bar)?;
-    if !general && node_blobs.iter().zip(&node_kinds).any(|(&i, k)| (k.ways || k.relations) && i != f) {
+    if !general
+        && node_blobs
+            .iter()
+            .zip(&node_kinds)
+            .any(|(&i, k)| (k.ways || k.relations) && i != f)
+    {
         return Ok(None);
     }
     let node_coords: Vec<CoordE7> = coords.into_iter().map(|a| unpack(a.into_inner())).collect();
@@ -518,13 +565,21 @@ fn read_elements(
 }
 
 fn member_way_ids(rel: &RelationPhase) -> Vec<i64> {
-    let mut v: Vec<i64> = rel.boundaries.iter().flat_map(|b| b.ways.iter().copied()).collect();
+    let mut v: Vec<i64> = rel
+        .boundaries
+        .iter()
+        .flat_map(|b| b.ways.iter().copied())
+        .collect();
     v.sort_unstable();
     v.dedup();
     v
 }
 
-fn relation_phase(blobs: &Blobs, idx: &[usize], bar: &indicatif::ProgressBar) -> Result<(RelationPhase, Vec<Kinds>), PbfError> {
+fn relation_phase(
+    blobs: &Blobs,
+    idx: &[usize],
+    bar: &indicatif::ProgressBar,
+) -> Result<(RelationPhase, Vec<Kinds>), PbfError> {
     let parts: Vec<(RelationPhase, Kinds)> = idx
         .par_iter()
         .map(|&i| {
@@ -549,8 +604,15 @@ fn relation_phase(blobs: &Blobs, idx: &[usize], bar: &indicatif::ProgressBar) ->
                                 }
                                 _ => {}
                             }
-                            if matches!(k, "admin_level" | "name" | "name:zh" | "name:zh-Hans" | "name:en" | "population")
-                                || BOUNDARY_CODE_KEYS.contains(&k)
+                            if matches!(
+                                k,
+                                "admin_level"
+                                    | "name"
+                                    | "name:zh"
+                                    | "name:zh-Hans"
+                                    | "name:en"
+                                    | "population"
+                            ) || BOUNDARY_CODE_KEYS.contains(&k)
                             {
                                 tags.push((k.to_string(), v.to_string()));
                             }
@@ -566,11 +628,20 @@ fn relation_phase(blobs: &Blobs, idx: &[usize], bar: &indicatif::ProgressBar) ->
                         for m in rel.members() {
                             let role = m.role().unwrap_or("");
                             match m.member_type {
-                                RelMemberType::Way if matches!(role, "outer" | "inner" | "" | "enclave" | "exclave") => {
+                                RelMemberType::Way
+                                    if matches!(
+                                        role,
+                                        "outer" | "inner" | "" | "enclave" | "exclave"
+                                    ) =>
+                                {
                                     rec.ways.push(m.member_id)
                                 }
-                                RelMemberType::Node if role == "admin_centre" => rec.admin_centre = Some(m.member_id),
-                                RelMemberType::Node if role == "label" => rec.label = Some(m.member_id),
+                                RelMemberType::Node if role == "admin_centre" => {
+                                    rec.admin_centre = Some(m.member_id)
+                                }
+                                RelMemberType::Node if role == "label" => {
+                                    rec.label = Some(m.member_id)
+                                }
                                 _ => {}
                             }
                         }
@@ -694,75 +765,100 @@ fn node_phase(
                 // finds each one in amortised O(1); a step back falls back to binary search.
                 let mut cursor = 0usize;
                 let mut last_id = i64::MIN;
-                let mut visit = |id: i64, nano_lon: i64, nano_lat: i64, tagged: bool, out: &mut NodePhase, get_tags: &dyn Fn() -> Vec<(String, String)>| {
-                    out.nodes += 1;
-                    if id < last_id {
-                        cursor = needed.partition_point(|&x| x < id);
-                    } else {
-                        if cursor < needed.len() && needed[cursor] < id {
-                            // Gallop, then binary search inside the bracket.
-                            let mut step = 1usize;
-                            let mut hi = cursor + 1;
-                            while hi < needed.len() && needed[hi] < id {
-                                cursor = hi;
-                                step *= 2;
-                                hi = cursor + step;
-                            }
-                            let hi = hi.min(needed.len());
-                            cursor += needed[cursor..hi].partition_point(|&x| x < id);
-                        }
-                    }
-                    last_id = id;
-                    let lon = nano_lon / 100;
-                    let lat = nano_lat / 100;
-                    let valid = (-1_800_000_000..=1_800_000_000).contains(&lon) && (-900_000_000..=900_000_000).contains(&lat);
-                    let c = CoordE7 {
-                        lon: lon.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-                        lat: lat.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-                    };
-                    if cursor < needed.len() && needed[cursor] == id {
-                        if valid {
-                            coords[cursor].fetch_min(pack(c), Ordering::Relaxed);
+                let mut visit =
+                    |id: i64,
+                     nano_lon: i64,
+                     nano_lat: i64,
+                     tagged: bool,
+                     out: &mut NodePhase,
+                     get_tags: &dyn Fn() -> Vec<(String, String)>| {
+                        out.nodes += 1;
+                        if id < last_id {
+                            cursor = needed.partition_point(|&x| x < id);
                         } else {
-                            out.invalid += 1;
+                            if cursor < needed.len() && needed[cursor] < id {
+                                // Gallop, then binary search inside the bracket.
+                                let mut step = 1usize;
+                                let mut hi = cursor + 1;
+                                while hi < needed.len() && needed[hi] < id {
+                                    cursor = hi;
+                                    step *= 2;
+                                    hi = cursor + step;
+                                }
+                                let hi = hi.min(needed.len());
+                                cursor += needed[cursor..hi].partition_point(|&x| x < id);
+                            }
                         }
-                    } else if !valid {
-                        return;
-                    }
-                    if !valid {
-                        return;
-                    }
-                    let is_rel_node = !rel_nodes.is_empty() && rel_nodes.binary_search(&id).is_ok();
-                    if !(tagged || is_rel_node) {
-                        return;
-                    }
-                    let tags = get_tags();
-                    let tag = |k: &str| tags.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
-                    if is_rel_node {
-                        out.named.push((id, tag("name")));
-                    }
-                    if let Some(kind) = tag("place") {
-                        out.places.push(Place {
-                            osm_id: id,
-                            kind,
-                            name: tag("name"),
-                            name_zh: tag("name:zh").or_else(|| tag("name:zh-Hans")),
-                            name_en: tag("name:en"),
-                            population: tag("population").and_then(|v| parse_population(&v)),
-                            coord: c,
-                        });
-                    }
-                };
+                        last_id = id;
+                        let lon = nano_lon / 100;
+                        let lat = nano_lat / 100;
+                        let valid = (-1_800_000_000..=1_800_000_000).contains(&lon)
+                            && (-900_000_000..=900_000_000).contains(&lat);
+                        let c = CoordE7 {
+                            lon: lon.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                            lat: lat.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                        };
+                        if cursor < needed.len() && needed[cursor] == id {
+                            if valid {
+                                coords[cursor].fetch_min(pack(c), Ordering::Relaxed);
+                            } else {
+                                out.invalid += 1;
+                            }
+                        } else if !valid {
+                            return;
+                        }
+                        if !valid {
+                            return;
+                        }
+                        let is_rel_node =
+                            !rel_nodes.is_empty() && rel_nodes.binary_search(&id).is_ok();
+                        if !(tagged || is_rel_node) {
+                            return;
+                        }
+                        let tags = get_tags();
+                        let tag =
+                            |k: &str| tags.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
+                        if is_rel_node {
+                            out.named.push((id, tag("name")));
+                        }
+                        if let Some(kind) = tag("place") {
+                            out.places.push(Place {
+                                osm_id: id,
+                                kind,
+                                name: tag("name"),
+                                name_zh: tag("name:zh").or_else(|| tag("name:zh-Hans")),
+                                name_en: tag("name:en"),
+                                population: tag("population").and_then(|v| parse_population(&v)),
+                                coord: c,
+                            });
+                        }
+                    };
                 block.for_each_element(|el| match el {
                     Element::DenseNode(d) => {
-                        let tagged = place_key.is_some_and(|pk| d.raw_tags().any(|(k, _)| k as usize == pk));
-                        let get = || d.tags().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                        let tagged =
+                            place_key.is_some_and(|pk| d.raw_tags().any(|(k, _)| k as usize == pk));
+                        let get = || {
+                            d.tags()
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .collect()
+                        };
                         visit(d.id(), d.nano_lon(), d.nano_lat(), tagged, &mut out, &get);
                     }
                     Element::Node(nd) => {
                         let tagged = nd.tags().any(|(k, _)| k == "place");
-                        let get = || nd.tags().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-                        visit(nd.id(), nd.nano_lon(), nd.nano_lat(), tagged, &mut out, &get);
+                        let get = || {
+                            nd.tags()
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .collect()
+                        };
+                        visit(
+                            nd.id(),
+                            nd.nano_lon(),
+                            nd.nano_lat(),
+                            tagged,
+                            &mut out,
+                            &get,
+                        );
                     }
                     Element::Way(_) => out.ways += 1,
                     Element::Relation(_) => out.relations += 1,
@@ -847,18 +943,30 @@ struct ProfileSpeeds<'a> {
 }
 
 impl SpeedModel for ProfileSpeeds<'_> {
-    fn piece_speeds(&self, way: usize, way_length_m: f64, mid: CoordE7) -> (Option<f64>, Option<f64>) {
+    fn piece_speeds(
+        &self,
+        way: usize,
+        way_length_m: f64,
+        mid: CoordE7,
+    ) -> (Option<f64>, Option<f64>) {
         let rule = &self.rules[way];
         let p = self.profile;
         if rule.class == RoadClass::Ferry {
             // The crossing time applies to the whole ferry way; pieces share it by length.
             let secs = p.ferry_secs(way_length_m, rule.ferry_secs) - p.ferry_extra_secs;
-            let v = if secs > 0.0 { way_length_m / secs } else { p.ferry_kmh / 3.6 };
+            let v = if secs > 0.0 {
+                way_length_m / secs
+            } else {
+                p.ferry_kmh / 3.6
+            };
             return (Some(v), Some(v));
         }
         let area = p.area_type(self.density.at(mid));
         let kmh = |tagged: Option<f64>| p.speed_kmh(rule.class, area, tagged) / p.congestion;
-        (Some(kmh(rule.maxspeed_fwd) / 3.6), Some(kmh(rule.maxspeed_bwd) / 3.6))
+        (
+            Some(kmh(rule.maxspeed_fwd) / 3.6),
+            Some(kmh(rule.maxspeed_bwd) / 3.6),
+        )
     }
     fn piece_extra_secs(&self, way: usize) -> f64 {
         if self.rules[way].class == RoadClass::Ferry {

@@ -178,7 +178,7 @@ pub fn parse_population(value: &str) -> Option<u64> {
         return Some(n);
     }
     let f: f64 = cleaned.parse().ok()?;
-    (f.is_finite() && f >= 0.0 && f < 1e11).then(|| f.round() as u64)
+    (0.0..1e11).contains(&f).then(|| f.round() as u64)
 }
 
 #[cfg(test)]
@@ -186,10 +186,15 @@ mod tests {
     use super::*;
 
     fn zones() -> BTreeMap<String, f64> {
-        [("CN:urban", 50.0), ("CN:rural", 70.0), ("CN:motorway", 120.0), ("DE:urban", 50.0)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
+        [
+            ("CN:urban", 50.0),
+            ("CN:rural", 70.0),
+            ("CN:motorway", 120.0),
+            ("DE:urban", 50.0),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
     }
 
     #[test]
@@ -199,9 +204,13 @@ mod tests {
         assert_eq!(parse_maxspeed(" 80 km/h", &z), Some(Maxspeed::Kmh(80.0)));
         assert_eq!(parse_maxspeed("80kmh", &z), Some(Maxspeed::Kmh(80.0)));
         assert_eq!(parse_maxspeed("7.5", &z), Some(Maxspeed::Kmh(7.5)));
-        let Some(Maxspeed::Kmh(x)) = parse_maxspeed("30 mph", &z) else { panic!() };
+        let Some(Maxspeed::Kmh(x)) = parse_maxspeed("30 mph", &z) else {
+            panic!()
+        };
         assert!((x - 48.28).abs() < 0.01);
-        let Some(Maxspeed::Kmh(x)) = parse_maxspeed("10 knots", &z) else { panic!() };
+        let Some(Maxspeed::Kmh(x)) = parse_maxspeed("10 knots", &z) else {
+            panic!()
+        };
         assert!((x - 18.52).abs() < 0.01);
         assert_eq!(parse_maxspeed("0", &z), None);
         assert_eq!(parse_maxspeed("9999", &z), None);
@@ -220,7 +229,10 @@ mod tests {
         assert_eq!(parse_maxspeed("signals;60", &z), Some(Maxspeed::Kmh(60.0)));
         assert_eq!(parse_maxspeed("CN:urban", &z), Some(Maxspeed::Kmh(50.0)));
         assert_eq!(parse_maxspeed("CN:rural", &z), Some(Maxspeed::Kmh(70.0)));
-        assert_eq!(parse_maxspeed("CN:motorway", &z), Some(Maxspeed::Kmh(120.0)));
+        assert_eq!(
+            parse_maxspeed("CN:motorway", &z),
+            Some(Maxspeed::Kmh(120.0))
+        );
         assert_eq!(parse_maxspeed("DE:zone30", &z), Some(Maxspeed::Kmh(30.0)));
         assert_eq!(parse_maxspeed("DE:zone:20", &z), Some(Maxspeed::Kmh(20.0)));
         assert_eq!(parse_maxspeed("XX:unknown", &z), None);

@@ -80,7 +80,11 @@ fn city_properties(c: &CommuteCircle, p: &CircleParams, profile: &str) -> Map<St
                 .collect(),
         ),
     );
-    let max_snap = c.origins.iter().map(|o| o.snap.distance_m).fold(0.0, f64::max);
+    let max_snap = c
+        .origins
+        .iter()
+        .map(|o| o.snap.distance_m)
+        .fold(0.0, f64::max);
     m.insert("snap_distance_m".into(), json!(round(max_snap, 1)));
     m.insert("direction".into(), json!(p.direction.as_str()));
     m.insert("profile".into(), json!(profile));
@@ -102,7 +106,10 @@ pub fn circles_geojson(circles: &[CommuteCircle], p: &CircleParams, run: &RunInf
             let mut m = base.clone();
             m.insert("minutes".into(), json!(b.minutes));
             m.insert("area_km2".into(), json!(round(b.area_km2, 3)));
-            m.insert("equivalent_radius_km".into(), json!(round(b.equivalent_radius_km, 3)));
+            m.insert(
+                "equivalent_radius_km".into(),
+                json!(round(b.equivalent_radius_km, 3)),
+            );
             m.insert("reach_factor".into(), json!(round(b.reach_factor, 4)));
             m.insert("reached_road_km".into(), json!(round(b.reached_road_km, 3)));
             m.insert("reached_nodes".into(), json!(b.reached_nodes));
@@ -140,7 +147,13 @@ pub fn write_json(path: &Path, v: &Value) -> Result<(), WriteError> {
 pub fn file_stem(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() {
         "city".into()
@@ -151,12 +164,21 @@ pub fn file_stem(name: &str) -> String {
 
 /// Writes each circle's travel-time grid as an ESRI ASCII grid (minutes, in the circle's local
 /// equirectangular projection) with a `.prj` beside it, into `dir`.
-pub fn write_grids(dir: &Path, circles: &[CommuteCircle], p: &CircleParams) -> Result<Vec<String>, WriteError> {
-    std::fs::create_dir_all(dir).map_err(|source| WriteError { path: dir.to_path_buf(), source })?;
+pub fn write_grids(
+    dir: &Path,
+    circles: &[CommuteCircle],
+    p: &CircleParams,
+) -> Result<Vec<String>, WriteError> {
+    std::fs::create_dir_all(dir).map_err(|source| WriteError {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut written = Vec::new();
     let cap = (p.max_minutes() * 60.0) as f32;
     for c in circles {
-        let Some((grid, proj)) = &c.grid else { continue };
+        let Some((grid, proj)) = &c.grid else {
+            continue;
+        };
         let mut s = String::new();
         use std::fmt::Write;
         let _ = writeln!(s, "ncols {}", grid.nx);

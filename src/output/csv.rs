@@ -34,7 +34,13 @@ impl CsvWriter {
             Cell::Num(v, d) => fmt_num(v, d),
             Cell::Int(i) => i.to_string(),
             Cell::OptNum(v, d) => v.map(|v| fmt_num(v, d)).unwrap_or_default(),
-            Cell::Bool(b) => if b { "true".into() } else { "false".into() },
+            Cell::Bool(b) => {
+                if b {
+                    "true".into()
+                } else {
+                    "false".into()
+                }
+            }
         }));
     }
 
@@ -46,7 +52,11 @@ impl CsvWriter {
 /// Fixed decimals without a negative zero.
 pub fn fmt_num(v: f64, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
-    if s.starts_with('-') && s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+    if s.starts_with('-')
+        && s.trim_start_matches('-')
+            .chars()
+            .all(|c| c == '0' || c == '.')
+    {
         s[1..].to_string()
     } else {
         s

@@ -16,7 +16,11 @@ pub fn round(v: f64, d: i32) -> f64 {
 }
 
 fn ring_coords(r: &LineString<f64>) -> Value {
-    Value::Array(r.0.iter().map(|c| json!([round(c.x, 6), round(c.y, 6)])).collect())
+    Value::Array(
+        r.0.iter()
+            .map(|c| json!([round(c.x, 6), round(c.y, 6)]))
+            .collect(),
+    )
 }
 
 fn polygon_coords(p: &Polygon<f64>) -> Value {

@@ -49,5 +49,5 @@ mod tests {
 
 pub mod circles;
 pub mod csv;
-pub mod reach;
 pub mod geojson;
+pub mod reach;

@@ -65,14 +65,21 @@ impl ReachReport<'_> {
             m.insert("seat_lon".into(), json!(round(unit.seat.lon, 6)));
             m.insert("seat_lat".into(), json!(round(unit.seat.lat, 6)));
             m.insert("seat_source".into(), json!(unit.seat.source));
-            let homes: Vec<&str> = r.cities.iter().filter(|c| c.home == Some(u)).map(|c| c.circle.city.name.as_str()).collect();
+            let homes: Vec<&str> = r
+                .cities
+                .iter()
+                .filter(|c| c.home == Some(u))
+                .map(|c| c.circle.city.name.as_str())
+                .collect();
             m.insert("home_of".into(), json!(homes.join(";")));
             let mut entries = Vec::new();
             for (k, minutes) in self.params.circle.minutes.iter().enumerate() {
                 let mut best: Option<(f64, &str)> = None;
                 let mut members: Vec<&str> = Vec::new();
                 for c in &r.cities {
-                    let Some(cov) = c.bands[k].coverage.iter().find(|x| x.unit == u) else { continue };
+                    let Some(cov) = c.bands[k].coverage.iter().find(|x| x.unit == u) else {
+                        continue;
+                    };
                     let name = c.circle.city.name.as_str();
                     if best.is_none_or(|b| cov.area_share > b.0) {
                         best = Some((cov.area_share, name));
@@ -81,7 +88,10 @@ impl ReachReport<'_> {
                         members.push(name);
                     }
                     if few {
-                        m.insert(format!("share_{name}_{minutes}"), json!(round(cov.area_share, 4)));
+                        m.insert(
+                            format!("share_{name}_{minutes}"),
+                            json!(round(cov.area_share, 4)),
+                        );
                         m.insert(format!("member_{name}_{minutes}"), json!(cov.member));
                     }
                     entries.push(json!({
@@ -96,8 +106,14 @@ impl ReachReport<'_> {
                         "home": cov.home,
                     }));
                 }
-                m.insert(format!("max_share_{minutes}"), json!(best.map(|b| round(b.0, 4)).unwrap_or(0.0)));
-                m.insert(format!("max_share_city_{minutes}"), json!(best.map(|b| b.1)));
+                m.insert(
+                    format!("max_share_{minutes}"),
+                    json!(best.map(|b| round(b.0, 4)).unwrap_or(0.0)),
+                );
+                m.insert(
+                    format!("max_share_city_{minutes}"),
+                    json!(best.map(|b| b.1)),
+                );
                 m.insert(format!("members_{minutes}"), json!(members.join(";")));
             }
             m.insert("coverage".into(), Value::Array(entries));
@@ -111,13 +127,24 @@ impl ReachReport<'_> {
         for c in &self.result.cities {
             for (k, b) in c.bands.iter().enumerate() {
                 let band = &c.circle.bands[k];
-                let names: Vec<&str> = b.members.iter().map(|&u| self.units.units[u].name.as_str()).collect();
-                let codes: Vec<&str> = b.members.iter().map(|&u| self.units.units[u].code.as_str()).collect();
+                let names: Vec<&str> = b
+                    .members
+                    .iter()
+                    .map(|&u| self.units.units[u].name.as_str())
+                    .collect();
+                let codes: Vec<&str> = b
+                    .members
+                    .iter()
+                    .map(|&u| self.units.units[u].code.as_str())
+                    .collect();
                 let mut m = Map::new();
                 m.insert("kind".into(), json!("metro_area"));
                 m.insert("city".into(), json!(c.circle.city.name));
                 m.insert("minutes".into(), json!(b.minutes));
-                m.insert("direction".into(), json!(self.params.circle.direction.as_str()));
+                m.insert(
+                    "direction".into(),
+                    json!(self.params.circle.direction.as_str()),
+                );
                 m.insert("rule".into(), json!(self.params.rule.describe()));
                 m.insert("contiguous".into(), json!(self.params.contiguous));
                 m.insert("members".into(), json!(names.len()));
@@ -129,7 +156,10 @@ impl ReachReport<'_> {
                 m.insert("kind".into(), json!("circle"));
                 m.insert("city".into(), json!(c.circle.city.name));
                 m.insert("minutes".into(), json!(b.minutes));
-                m.insert("direction".into(), json!(self.params.circle.direction.as_str()));
+                m.insert(
+                    "direction".into(),
+                    json!(self.params.circle.direction.as_str()),
+                );
                 m.insert("area_km2".into(), json!(round(band.area_km2, 3)));
                 m.insert("truncated".into(), json!(band.truncated));
                 features.push(feature(m, multipolygon(&band.polygon)));
@@ -147,7 +177,10 @@ impl ReachReport<'_> {
                 let mut m = Map::new();
                 m.insert("city".into(), json!(self.city_name(c.city)));
                 m.insert("minutes".into(), json!(c.minutes));
-                m.insert("direction".into(), json!(self.params.circle.direction.as_str()));
+                m.insert(
+                    "direction".into(),
+                    json!(self.params.circle.direction.as_str()),
+                );
                 m.insert("area_km2".into(), json!(round(c.area_km2, 3)));
                 m.insert("population".into(), opt(c.population, 0));
                 feature(m, multipolygon(&c.polygon))
@@ -174,8 +207,21 @@ impl ReachReport<'_> {
 
     fn coverage_csv(&self) -> String {
         let mut w = CsvWriter::new(&[
-            "city", "minutes", "direction", "unit_code", "unit_name", "unit_parent", "unit_area_km2", "covered_km2", "area_share",
-            "unit_population", "covered_population", "population_share", "seat_minutes", "home", "member",
+            "city",
+            "minutes",
+            "direction",
+            "unit_code",
+            "unit_name",
+            "unit_parent",
+            "unit_area_km2",
+            "covered_km2",
+            "area_share",
+            "unit_population",
+            "covered_population",
+            "population_share",
+            "seat_minutes",
+            "home",
+            "member",
         ]);
         for c in &self.result.cities {
             for b in &c.bands {
@@ -205,9 +251,26 @@ impl ReachReport<'_> {
     }
 
     fn overlap_csv(&self) -> String {
-        let mut w = CsvWriter::new(&["city_a", "city_b", "minutes", "area_a_km2", "area_b_km2", "overlap_km2", "jaccard", "share_of_a", "share_of_b", "population_overlap"]);
+        let mut w = CsvWriter::new(&[
+            "city_a",
+            "city_b",
+            "minutes",
+            "area_a_km2",
+            "area_b_km2",
+            "overlap_km2",
+            "jaccard",
+            "share_of_a",
+            "share_of_b",
+            "population_overlap",
+        ]);
         for o in &self.result.overlaps {
-            let k = self.params.circle.minutes.iter().position(|m| *m == o.minutes).unwrap_or(0);
+            let k = self
+                .params
+                .circle
+                .minutes
+                .iter()
+                .position(|m| *m == o.minutes)
+                .unwrap_or(0);
             let (a, b) = (&self.result.cities[o.a], &self.result.cities[o.b]);
             w.row(vec![
                 Cell::Text(a.circle.city.name.clone()),
@@ -226,14 +289,39 @@ impl ReachReport<'_> {
     }
 
     fn plan_for(&self, city: &str, minutes: f64) -> Option<&PlanComparison> {
-        self.plans.iter().find(|p| p.city == city && p.minutes == minutes)
+        self.plans
+            .iter()
+            .find(|p| p.city == city && p.minutes == minutes)
     }
 
     fn summary_csv(&self) -> String {
         let mut w = CsvWriter::new(&[
-            "city", "city_id", "minutes", "direction", "area_km2", "equivalent_radius_km", "reach_factor", "truncated", "home_unit", "home_code",
-            "share_outside_home", "units_reached", "units_half_covered", "population_reached", "population_home", "population_outside_home",
-            "mean_minutes", "members", "metro_area_km2", "plan", "plan_precision", "plan_recall", "plan_jaccard", "plan_area_ratio",
+            "city",
+            "city_id",
+            "minutes",
+            "direction",
+            "area_km2",
+            "equivalent_radius_km",
+            "reach_factor",
+            "truncated",
+            "home_unit",
+            "home_code",
+            "share_outside_home",
+            "share_outside_home_parent",
+            "population_outside_home_parent",
+            "units_reached",
+            "units_half_covered",
+            "population_reached",
+            "population_home",
+            "population_outside_home",
+            "mean_minutes",
+            "members",
+            "metro_area_km2",
+            "plan",
+            "plan_precision",
+            "plan_recall",
+            "plan_jaccard",
+            "plan_area_ratio",
         ]);
         for c in &self.result.cities {
             for (k, b) in c.bands.iter().enumerate() {
@@ -252,6 +340,8 @@ impl ReachReport<'_> {
                     Cell::Text(home.map(|h| h.name.clone()).unwrap_or_default()),
                     Cell::Text(home.map(|h| h.code.clone()).unwrap_or_default()),
                     Cell::Num(b.share_outside_home, 4),
+                    Cell::OptNum(b.share_outside_home_parent, 4),
+                    Cell::OptNum(b.population_outside_home_parent, 0),
                     Cell::Int(b.units_reached as i64),
                     Cell::Int(b.units_half_covered as i64),
                     Cell::OptNum(b.population_reached, 0),
@@ -295,14 +385,17 @@ impl ReachReport<'_> {
             let _ = writeln!(s, "> **Note:** {n}\n");
         }
         let _ = writeln!(s, "## Circles\n");
-        let _ = writeln!(s, "| city | min | area km² | radius km | reach factor | home unit | outside home | units reached | ≥50 % covered | population reached | outside home | mean min | members | metro area km² |");
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(s, "| city | min | area km² | radius km | reach factor | home unit | outside home | outside home's parent | units reached | ≥50 % covered | population reached | outside home | mean min | members | metro area km² |");
+        let _ = writeln!(
+            s,
+            "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         for c in &r.cities {
             for (k, b) in c.bands.iter().enumerate() {
                 let band = &c.circle.bands[k];
                 let _ = writeln!(
                     s,
-                    "| {}{} | {} | {} | {} | {} | {} | {} % | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {}{} | {} | {} | {} | {} | {} | {} % | {} | {} | {} | {} | {} | {} | {} | {} |",
                     c.circle.city.name,
                     if band.truncated { " ⚠" } else { "" },
                     fmt_num(b.minutes, 0),
@@ -311,6 +404,7 @@ impl ReachReport<'_> {
                     fmt_num(band.reach_factor, 3),
                     c.home.map(|u| self.units.units[u].name.clone()).unwrap_or_else(|| "–".into()),
                     fmt_num(b.share_outside_home * 100.0, 1),
+                    b.share_outside_home_parent.map(|x| format!("{} %", fmt_num(x * 100.0, 1))).unwrap_or_else(|| "–".into()),
                     b.units_reached,
                     b.units_half_covered,
                     b.population_reached.map(|x| fmt_num(x, 0)).unwrap_or_else(|| "–".into()),
@@ -321,11 +415,21 @@ impl ReachReport<'_> {
                 );
             }
         }
-        if r.cities.iter().any(|c| c.circle.bands.iter().any(|b| b.truncated)) {
-            let _ = writeln!(s, "\n⚠ the circle reaches the edge of the extract: it may be larger in reality.");
+        if r.cities
+            .iter()
+            .any(|c| c.circle.bands.iter().any(|b| b.truncated))
+        {
+            let _ = writeln!(
+                s,
+                "\n⚠ the circle reaches the edge of the extract: it may be larger in reality."
+            );
         }
         let top = p.circle.minutes.len() - 1;
-        let _ = writeln!(s, "\n## Metropolitan areas ({} min)\n", fmt_num(p.circle.minutes[top], 0));
+        let _ = writeln!(
+            s,
+            "\n## Metropolitan areas ({} min)\n",
+            fmt_num(p.circle.minutes[top], 0)
+        );
         for c in &r.cities {
             let b = &c.bands[top];
             let names: Vec<String> = b
@@ -333,10 +437,22 @@ impl ReachReport<'_> {
                 .iter()
                 .map(|&u| {
                     let cov = b.coverage.iter().find(|x| x.unit == u);
-                    format!("{} ({} %)", self.units.units[u].name, cov.map(|x| fmt_num(x.area_share * 100.0, 0)).unwrap_or_default())
+                    format!(
+                        "{} ({} %)",
+                        self.units.units[u].name,
+                        cov.map(|x| fmt_num(x.area_share * 100.0, 0))
+                            .unwrap_or_default()
+                    )
                 })
                 .collect();
-            let _ = writeln!(s, "- **{}**: {} units, {} km²: {}", c.circle.city.name, b.members.len(), fmt_num(b.metro_area_km2, 0), names.join(", "));
+            let _ = writeln!(
+                s,
+                "- **{}**: {} units, {} km²: {}",
+                c.circle.city.name,
+                b.members.len(),
+                fmt_num(b.metro_area_km2, 0),
+                names.join(", ")
+            );
         }
         let mut ov: Vec<_> = r.overlaps.iter().filter(|o| o.overlap_km2 > 0.0).collect();
         if !ov.is_empty() {
@@ -355,7 +471,9 @@ impl ReachReport<'_> {
                     fmt_num(o.jaccard, 3),
                     fmt_num(o.share_of_a * 100.0, 1),
                     fmt_num(o.share_of_b * 100.0, 1),
-                    o.population.map(|x| fmt_num(x, 0)).unwrap_or_else(|| "–".into())
+                    o.population
+                        .map(|x| fmt_num(x, 0))
+                        .unwrap_or_else(|| "–".into())
                 );
             }
         }
@@ -367,8 +485,16 @@ impl ReachReport<'_> {
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    pc.plan, pc.city, fmt_num(pc.minutes, 0), pc.delineated, pc.planned, pc.common,
-                    fmt_num(pc.precision, 3), fmt_num(pc.recall, 3), fmt_num(pc.jaccard, 3), fmt_num(pc.area_ratio, 2)
+                    pc.plan,
+                    pc.city,
+                    fmt_num(pc.minutes, 0),
+                    pc.delineated,
+                    pc.planned,
+                    pc.common,
+                    fmt_num(pc.precision, 3),
+                    fmt_num(pc.recall, 3),
+                    fmt_num(pc.jaccard, 3),
+                    fmt_num(pc.area_ratio, 2)
                 );
             }
             let unresolved: Vec<&String> = self.plans.iter().flat_map(|p| &p.unresolved).collect();
@@ -376,10 +502,18 @@ impl ReachReport<'_> {
                 let mut u: Vec<&String> = unresolved;
                 u.sort();
                 u.dedup();
-                let _ = writeln!(s, "\nPlan entries that name no unit: {}", u.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("; "));
+                let _ = writeln!(
+                    s,
+                    "\nPlan entries that name no unit: {}",
+                    u.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("; ")
+                );
             }
         }
-        if !r.failed.is_empty() || !r.warnings.is_empty() || !self.units.rejected.is_empty() || !self.units.repairs.is_empty() {
+        if !r.failed.is_empty()
+            || !r.warnings.is_empty()
+            || !self.units.rejected.is_empty()
+            || !self.units.repairs.is_empty()
+        {
             let _ = writeln!(s, "\n## Problems\n");
             for (c, e) in &r.failed {
                 let _ = writeln!(s, "- failed: {c}: {e}");
@@ -394,15 +528,24 @@ impl ReachReport<'_> {
                 let _ = writeln!(s, "- unit repaired: {x}");
             }
         }
-        let _ = writeln!(s, "\nRoad data © OpenStreetMap contributors (ODbL). Parameters: `run.json`.");
+        let _ = writeln!(
+            s,
+            "\nRoad data © OpenStreetMap contributors (ODbL). Parameters: `run.json`."
+        );
         s
     }
 
     /// Writes every output into `dir` (created if needed); each file appears whole or not at all.
     pub fn write(&self, dir: &Path) -> Result<Vec<String>, WriteError> {
-        std::fs::create_dir_all(dir).map_err(|source| WriteError { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| WriteError {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let files: Vec<(&str, String)> = vec![
-            ("run.json", serde_json::to_string_pretty(&self.run_json()).unwrap_or_default() + "\n"),
+            (
+                "run.json",
+                serde_json::to_string_pretty(&self.run_json()).unwrap_or_default() + "\n",
+            ),
             ("units.geojson", to_string(&self.units_geojson())),
             ("metro-areas.geojson", to_string(&self.metro_geojson())),
             ("catchments.geojson", to_string(&self.catchments_geojson())),

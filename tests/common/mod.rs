@@ -4,9 +4,9 @@
 use metroreach::graph::RoadGraph;
 use metroreach::osm::{import_pbf, ImportOptions, Profile};
 use metroreach::progress::Progress;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::collections::HashMap;
 
 /// The shared data directory: `$METROREACH_DATA`, else `../shared/data` beside the repository.
 /// Tests fail (never skip) when it is missing, so CI cannot pass without the real data.
@@ -38,7 +38,8 @@ pub const CHINA: &str = "china-highways-coarse.osm.pbf";
 
 /// Imports an extract with a built-in profile once per test binary.
 pub fn graph(name: &str, profile: &str) -> Arc<RoadGraph> {
-    static CACHE: OnceLock<Mutex<HashMap<(String, String), Arc<RoadGraph>>>> = OnceLock::new();
+    type Cache = Mutex<HashMap<(String, String), Arc<RoadGraph>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let key = (name.to_string(), profile.to_string());
     if let Some(g) = cache.lock().unwrap().get(&key) {
