@@ -91,6 +91,12 @@ pub struct BBox {
     pub max_lat: f64,
 }
 
+impl Default for BBox {
+    fn default() -> Self {
+        BBox::EMPTY
+    }
+}
+
 impl BBox {
     pub const EMPTY: BBox = BBox {
         min_lon: f64::INFINITY,

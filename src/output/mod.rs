@@ -50,4 +50,7 @@ mod tests {
 pub mod circles;
 pub mod csv;
 pub mod geojson;
+pub mod layers;
+pub mod map;
+pub mod report;
 pub mod reach;
