@@ -310,6 +310,67 @@ impl CircleArgs {
     }
 }
 
+/// Maps people can look at.
+#[derive(Args, Debug, Clone)]
+pub struct MapArgs {
+    /// Write a self-contained HTML report (DIR/index.html) that opens offline in a browser.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Write a static PNG map.
+    #[arg(long, value_name = "FILE.png")]
+    pub png: Option<PathBuf>,
+    /// Size of the PNG map in pixels.
+    #[arg(long, default_value = "1600x1200", value_name = "WxH")]
+    pub png_size: String,
+    /// Font for the PNG's text (a TrueType/OpenType file or collection with CJK glyphs);
+    /// default: the first of the usual Noto CJK / WenQuanYi / DejaVu locations found.
+    #[arg(long, value_name = "FILE")]
+    pub font: Option<PathBuf>,
+}
+
+impl MapArgs {
+    fn size(&self) -> Result<(u32, u32)> {
+        let (w, h) = self
+            .png_size
+            .split_once(['x', 'X'])
+            .ok_or_else(|| anyhow::anyhow!("--png-size {}: use WIDTHxHEIGHT, e.g. 1600x1200", self.png_size))?;
+        let w: u32 = w.trim().parse().map_err(|_| anyhow::anyhow!("--png-size: '{w}' is not a number"))?;
+        let h: u32 = h.trim().parse().map_err(|_| anyhow::anyhow!("--png-size: '{h}' is not a number"))?;
+        anyhow::ensure!((200..=10_000).contains(&w) && (200..=10_000).contains(&h), "--png-size must be between 200 and 10000 pixels per side");
+        Ok((w, h))
+    }
+
+    /// Writes whatever was asked for.
+    pub fn write(&self, layers: &metroreach::output::layers::MapLayers, progress: &Progress) -> Result<()> {
+        if let Some(dir) = &self.report {
+            let path = metroreach::output::report::write_report(dir, layers)?;
+            progress.note(&format!("wrote {}", path.display()));
+        }
+        if let Some(png) = &self.png {
+            let (w, h) = self.size()?;
+            metroreach::output::map::render_png(png, layers, w, h, self.font.as_deref())?;
+            progress.note(&format!("wrote {}", png.display()));
+        }
+        Ok(())
+    }
+
+    pub fn wanted(&self) -> bool {
+        self.report.is_some() || self.png.is_some()
+    }
+}
+
+/// One line of parameters for map titles.
+fn params_line(profile: &str, p: &CircleParams) -> String {
+    format!(
+        "{profile}, {} min {}, cell {} m, off-road {} m at {} km/h",
+        p.minutes.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("/"),
+        p.direction.as_str(),
+        p.cell_m,
+        p.offroad_m,
+        p.offroad_kmh
+    )
+}
+
 #[derive(Args, Debug)]
 pub struct CirclesArgs {
     /// A graph file, or an OSM extract (.osm.pbf: imported with --profile and cached beside it).
@@ -327,6 +388,8 @@ pub struct CirclesArgs {
     /// Also write each city's travel-time grid (ESRI ASCII grid, minutes) into this directory.
     #[arg(long, value_name = "DIR")]
     pub grid: Option<PathBuf>,
+    #[command(flatten)]
+    pub maps: MapArgs,
     #[command(flatten)]
     pub graph: GraphOptions,
 }
@@ -423,6 +486,10 @@ fn cmd_circles(a: CirclesArgs, progress: &Progress) -> Result<()> {
     }
     if let Some(dir) = &a.grid {
         write_grids(dir, &ok, &params)?;
+    }
+    if a.maps.wanted() {
+        let layers = metroreach::output::layers::from_circles(&graph, &ok, run.to_json(), params_line(&graph.meta.profile_name, &params));
+        a.maps.write(&layers, progress)?;
     }
     if progress.notes_enabled() {
         eprintln!("{}", circles_summary(&ok, &params));
@@ -740,6 +807,8 @@ pub struct ReachArgs {
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
     #[command(flatten)]
+    pub maps: MapArgs,
+    #[command(flatten)]
     pub graph: GraphOptions,
 }
 
@@ -884,6 +953,10 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
         plans,
     };
     let written = report.write(&a.output)?;
+    if a.maps.wanted() {
+        let layers = metroreach::output::layers::from_reach(&graph, &result, &units, report.run_json(), params_line(&graph.meta.profile_name, &params.circle));
+        a.maps.write(&layers, progress)?;
+    }
     if progress.notes_enabled() {
         let summary = std::fs::read_to_string(a.output.join("summary.md")).unwrap_or_default();
         eprintln!(

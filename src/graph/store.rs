@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub const MAGIC: &[u8; 8] = b"MRGRAPH\0";
 /// Bump on any change of the layout or of the meaning of a section.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 32;
 
 /// Errors loading a graph file.
