@@ -1,92 +1,74 @@
 //! From a travel-time grid to nested band polygons in WGS-84.
 //!
-//! Marching squares (the `contour` crate, d3-contour's algorithm) on the grid gives, for each
-//! threshold, the region whose travel time is at most that threshold. All bands come from one
-//! grid, so a smaller band lies inside a larger one by construction. Rings are re-nested by
-//! containment depth (the crate attaches a hole to the first exterior containing it, which is
-//! wrong for islands inside holes), straight runs are removed losslessly, an optional
-//! topology-preserving simplification is applied (then each band is clipped by the next larger
-//! one to keep nesting exact), and coordinates are mapped back to lon/lat and rounded to the
-//! 6 decimals written to GeoJSON, so that areas are measured on exactly the published shape.
+//! Marching squares ([`super::marching`]) on the grid gives, for each threshold, the region whose
+//! travel time is at most that threshold, with exteriors and holes grouped by construction. All
+//! bands come from one grid, so a smaller band lies inside a larger one. Straight runs are
+//! removed losslessly, an optional topology-preserving simplification is applied (then each band
+//! is clipped by the next larger one to keep nesting exact), and coordinates are mapped back to
+//! lon/lat and rounded to the 6 decimals written to GeoJSON, so that areas are measured on
+//! exactly the published shape.
 
+use super::marching::{Field, Tracer};
 use super::stamp::TimeGrid;
 use crate::geom::projection::LocalProjection;
-use crate::geom::rings::{nest, oriented, remove_collinear};
+use crate::geom::rings::{oriented, remove_collinear};
 use geo::{BooleanOps, Coord, LineString, MultiPolygon, Polygon, SimplifyVwPreserve};
 
-/// Value used for unreached vertices (below every negated threshold).
-const UNREACHED: f64 = -1e12;
-
 /// Polygons (lon/lat, 6 decimals) of the regions where the grid time is at most each threshold
-/// (seconds, ascending).
+/// (seconds, ascending). `walk_secs_per_cell` is the off-road walking time across one cell: an
+/// edge toward an unreached vertex is cut where that walk runs out (at most half way).
 pub fn band_polygons(
     grid: &TimeGrid,
     thresholds_s: &[f64],
+    walk_secs_per_cell: f64,
     proj: &LocalProjection,
     simplify_m: f64,
 ) -> Vec<MultiPolygon<f64>> {
-    // contour finds regions with value ≥ threshold: negate times.
-    let values: Vec<f64> = grid
-        .values
-        .iter()
-        .map(|&v| {
-            if v.is_finite() {
-                -(v as f64)
-            } else {
-                UNREACHED
-            }
-        })
-        .collect();
-    let negated: Vec<f64> = thresholds_s.iter().map(|t| -t).collect();
-    contour_regions(grid, &values, &negated, proj, simplify_m)
+    let mut tracer = Tracer::new(Field {
+        nx: grid.nx,
+        ny: grid.ny,
+        x0: grid.x0,
+        y0: grid.y0,
+        cell: grid.cell,
+        values: &grid.values,
+        step_beyond: walk_secs_per_cell as f32,
+    });
+    let metric: Vec<MultiPolygon<f64>> = thresholds_s.iter().map(|&t| tracer.region(t as f32)).collect();
+    finish(metric, proj, simplify_m)
 }
 
 /// Polygons of the region where `mask` holds (vertex-wise), e.g. one catchment of a labelled grid.
-pub fn mask_polygon(
-    grid: &TimeGrid,
-    mask: impl Fn(usize) -> bool,
-    proj: &LocalProjection,
-    simplify_m: f64,
-) -> MultiPolygon<f64> {
-    let values: Vec<f64> = (0..grid.values.len())
-        .map(|k| if mask(k) { 1.0 } else { 0.0 })
-        .collect();
-    contour_regions(grid, &values, &[0.5], proj, simplify_m)
-        .pop()
-        .unwrap_or_else(|| MultiPolygon(vec![]))
+pub fn mask_polygon(grid: &TimeGrid, mask: impl Fn(usize) -> bool, proj: &LocalProjection, simplify_m: f64) -> MultiPolygon<f64> {
+    let values: Vec<f32> = (0..grid.values.len()).map(|k| if mask(k) { 0.0 } else { f32::INFINITY }).collect();
+    let mut tracer = Tracer::new(Field {
+        nx: grid.nx,
+        ny: grid.ny,
+        x0: grid.x0,
+        y0: grid.y0,
+        cell: grid.cell,
+        values: &values,
+        step_beyond: 1.0, // cut half way between a masked and an unmasked vertex
+    });
+    finish(vec![tracer.region(0.5)], proj, simplify_m).pop().unwrap_or_else(|| MultiPolygon(vec![]))
 }
 
-fn contour_regions(
-    grid: &TimeGrid,
-    values: &[f64],
-    thresholds: &[f64],
-    proj: &LocalProjection,
-    simplify_m: f64,
-) -> Vec<MultiPolygon<f64>> {
-    let h = grid.cell;
-    // d3-contour puts value (i, j) at pixel centre (i + ½, j + ½): shift so it lands on the vertex.
-    let builder = contour::ContourBuilder::new(grid.nx, grid.ny, false)
-        .x_origin(grid.x0 - 0.5 * h)
-        .y_origin(grid.y0 - 0.5 * h)
-        .x_step(h)
-        .y_step(h);
-    let contours = match builder.contours(values, thresholds) {
-        Ok(c) => c,
-        Err(_) => return thresholds.iter().map(|_| MultiPolygon(vec![])).collect(),
-    };
-    let mut metric: Vec<MultiPolygon<f64>> = contours
+/// Lossless cleanup, optional simplification (then re-nesting by clipping), lon/lat rounding.
+fn finish(metric: Vec<MultiPolygon<f64>>, proj: &LocalProjection, simplify_m: f64) -> Vec<MultiPolygon<f64>> {
+    let mut metric: Vec<MultiPolygon<f64>> = metric
         .into_iter()
-        .map(|c| {
-            let (mp, _) = c.into_inner();
-            let rings: Vec<LineString<f64>> =
-                mp.0.into_iter()
-                    .flat_map(|p| {
+        .map(|mp| {
+            MultiPolygon(
+                mp.0
+                    .into_iter()
+                    .filter_map(|p| {
                         let (ext, holes) = p.into_inner();
-                        std::iter::once(ext).chain(holes)
+                        let ext = remove_collinear(&ext);
+                        (ext.0.len() >= 4).then(|| {
+                            Polygon::new(ext, holes.iter().map(remove_collinear).filter(|h| h.0.len() >= 4).collect())
+                        })
                     })
-                    .map(|r| remove_collinear(&r))
-                    .collect();
-            nest(rings)
+                    .collect(),
+            )
         })
         .collect();
     if simplify_m > 0.0 {

@@ -46,7 +46,6 @@ pub fn sample_roads(
     let mut out = Vec::new();
     let mut pts: Vec<(f64, f64)> = Vec::new();
     let mut cum: Vec<f64> = Vec::new();
-    let mut stops: Vec<f64> = Vec::new();
     for group in by_road(stretches) {
         let road = group[0].road as usize;
         if g.is_ferry(road) {
@@ -62,37 +61,23 @@ pub fn sample_roads(
             cum.push(cum[cum.len() - 1] + d);
         }
         let total = cum[cum.len() - 1];
-        // Positions to sample: a regular spacing over the reached intervals, plus their ends.
-        stops.clear();
-        for s in group {
-            if let Some((lo, hi)) = s.interval(limit) {
-                let n = ((hi - lo) * total / step_m).ceil().max(1.0) as usize;
-                stops.extend((0..=n).map(|k| lo + (hi - lo) * k as f64 / n as f64));
-            }
-        }
-        stops.sort_by(f64::total_cmp);
-        stops.dedup_by(|a, b| (*a - *b).abs() * total < 1e-3);
-        for &s in &stops {
+        // Positions to sample: a regular spacing over each reached interval, ends included. The
+        // order does not matter (the grid keeps minima), so no sorting is needed; the time at a
+        // position is the minimum over the road's stretches.
+        let emit = |s: f64, out: &mut Vec<Sample>| {
             let mut best: Option<(f64, u32)> = None;
             for st in group {
                 if let (Some(t), Some((lo, hi))) = (st.time_at(s), st.interval(limit)) {
-                    if s >= lo - 1e-9
-                        && s <= hi + 1e-9
-                        && best.is_none_or(|b| t < b.0 || (t == b.0 && st.label < b.1))
-                    {
+                    if s >= lo - 1e-9 && s <= hi + 1e-9 && best.is_none_or(|b| t < b.0 || (t == b.0 && st.label < b.1)) {
                         best = Some((t, st.label));
                     }
                 }
             }
-            let Some((t, label)) = best else { continue };
+            let Some((t, label)) = best else { return };
             let d = s * total;
             let i = cum.partition_point(|&c| c <= d).clamp(1, cum.len() - 1);
             let seg = cum[i] - cum[i - 1];
-            let f = if seg > 0.0 {
-                ((d - cum[i - 1]) / seg).clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
+            let f = if seg > 0.0 { ((d - cum[i - 1]) / seg).clamp(0.0, 1.0) } else { 0.0 };
             let (a, b) = (pts[i - 1], pts[i]);
             out.push(Sample {
                 x: (a.0 + (b.0 - a.0) * f) as f32,
@@ -100,6 +85,14 @@ pub fn sample_roads(
                 t: t.min(limit) as f32,
                 label,
             });
+        };
+        for st in group {
+            if let Some((lo, hi)) = st.interval(limit) {
+                let n = ((hi - lo) * total / step_m).ceil().max(1.0) as usize;
+                for k in 0..=n {
+                    emit(lo + (hi - lo) * k as f64 / n as f64, &mut out);
+                }
+            }
         }
     }
     out
@@ -144,15 +137,15 @@ impl TimeGrid {
 
         // 1. Seeds: each sample marks its nearest vertex (at most h/√2 away) with its time.
         let mut seeds = vec![f32::INFINITY; nx * ny];
-        let mut seed_labels = if with_labels {
-            vec![u32::MAX; nx * ny]
-        } else {
-            Vec::new()
-        };
+        let mut seed_labels = if with_labels { vec![u32::MAX; nx * ny] } else { Vec::new() };
+        let mut seeded: Vec<u32> = Vec::with_capacity(samples.len());
         for s in samples {
             let i = ((s.x as f64 - x0) / h).round() as usize;
             let j = ((s.y as f64 - y0) / h).round() as usize;
             let k = j * nx + i;
+            if seeds[k].is_infinite() {
+                seeded.push(k as u32);
+            }
             if s.t < seeds[k] || (with_labels && s.t == seeds[k] && s.label < seed_labels[k]) {
                 seeds[k] = s.t;
                 if with_labels {
@@ -160,43 +153,49 @@ impl TimeGrid {
                 }
             }
         }
+        // Deterministic order (samples come in road order; the minimum does not depend on it,
+        // labels on ties are resolved by the smaller label).
+        seeded.sort_unstable();
 
         // 2. Walking from each seed within the allowance (a precomputed disc of offsets). The
         // seed is up to h/√2 from its road point, so the disc is that much smaller (but at least
-        // one cell, so that consecutive samples' vertices always connect).
+        // one cell, so that consecutive samples' vertices always connect). The grid's margin is
+        // wider than the disc, so offsets never leave the grid.
         let r = (r - h * std::f64::consts::FRAC_1_SQRT_2).max(h);
         let reach = (r / h).floor() as isize;
-        let mut kernel: Vec<(isize, isize, f32)> = Vec::new();
+        let mut kernel: Vec<(isize, f32)> = Vec::new();
         for dj in -reach..=reach {
             for di in -reach..=reach {
                 let d = ((di * di + dj * dj) as f64).sqrt() * h;
                 if d <= r + 1e-9 && (di, dj) != (0, 0) {
-                    kernel.push((di, dj, (d * inv_v) as f32));
+                    kernel.push((dj * nx as isize + di, (d * inv_v) as f32));
                 }
             }
         }
-        let mut values = seeds.clone();
-        let mut labels = seed_labels.clone();
-        for j in 0..ny {
-            for i in 0..nx {
-                let k = j * nx + i;
-                let t0 = seeds[k];
-                if !t0.is_finite() {
-                    continue;
-                }
-                let l0 = if with_labels { seed_labels[k] } else { 0 };
-                for &(di, dj, c) in &kernel {
-                    let (ii, jj) = (i as isize + di, j as isize + dj);
-                    if ii < 0 || jj < 0 || ii >= nx as isize || jj >= ny as isize {
-                        continue;
-                    }
-                    let kk = jj as usize * nx + ii as usize;
+        // Seed values by vertex, then the same arrays become the result.
+        let seed_list: Vec<(u32, f32, u32)> = seeded
+            .iter()
+            .map(|&k| (k, seeds[k as usize], if with_labels { seed_labels[k as usize] } else { 0 }))
+            .collect();
+        let mut values = seeds;
+        let mut labels = seed_labels;
+        for &(k, t0, l0) in &seed_list {
+            let k = k as isize;
+            if with_labels {
+                for &(off, c) in &kernel {
+                    let kk = (k + off) as usize;
                     let t = t0 + c;
-                    if t < values[kk] || (with_labels && t == values[kk] && l0 < labels[kk]) {
+                    if t < values[kk] || (t == values[kk] && l0 < labels[kk]) {
                         values[kk] = t;
-                        if with_labels {
-                            labels[kk] = l0;
-                        }
+                        labels[kk] = l0;
+                    }
+                }
+            } else {
+                for &(off, c) in &kernel {
+                    let kk = (k + off) as usize;
+                    let t = t0 + c;
+                    if t < values[kk] {
+                        values[kk] = t;
                     }
                 }
             }
