@@ -7,11 +7,28 @@ use metroreach::isochrone::{CircleParams, CitySpec, Engine, OriginSpec};
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let g = store::load(std::path::Path::new(&a[1])).expect("graph");
-    let (lon, lat, minutes): (f64, f64, f64) = (a[2].parse().unwrap(), a[3].parse().unwrap(), a[4].parse().unwrap());
+    let (lon, lat, minutes): (f64, f64, f64) = (
+        a[2].parse().unwrap(),
+        a[3].parse().unwrap(),
+        a[4].parse().unwrap(),
+    );
     let n: usize = a.get(5).map(|x| x.parse().unwrap()).unwrap_or(50);
     let engine = Engine::new(&g);
-    let city = CitySpec { name: "x".into(), id: None, source: "x".into(), population: None, origins: vec![OriginSpec { label: "x".into(), lon, lat }] };
-    let p = CircleParams { minutes: vec![minutes], ..Default::default() };
+    let city = CitySpec {
+        name: "x".into(),
+        id: None,
+        source: "x".into(),
+        population: None,
+        origins: vec![OriginSpec {
+            label: "x".into(),
+            lon,
+            lat,
+        }],
+    };
+    let p = CircleParams {
+        minutes: vec![minutes],
+        ..Default::default()
+    };
     let mut s = SearchScratch::new(g.num_nodes());
     let t = std::time::Instant::now();
     let mut area = 0.0;
@@ -19,5 +36,9 @@ fn main() {
         let c = engine.circle(&city, &p, &mut s).unwrap();
         area += c.bands[0].area_km2;
     }
-    eprintln!("{:.2} ms per circle (area {:.1})", t.elapsed().as_secs_f64() * 1000.0 / n as f64, area / n as f64);
+    eprintln!(
+        "{:.2} ms per circle (area {:.1})",
+        t.elapsed().as_secs_f64() * 1000.0 / n as f64,
+        area / n as f64
+    );
 }

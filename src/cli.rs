@@ -330,18 +330,33 @@ pub struct MapArgs {
 
 impl MapArgs {
     fn size(&self) -> Result<(u32, u32)> {
-        let (w, h) = self
-            .png_size
-            .split_once(['x', 'X'])
-            .ok_or_else(|| anyhow::anyhow!("--png-size {}: use WIDTHxHEIGHT, e.g. 1600x1200", self.png_size))?;
-        let w: u32 = w.trim().parse().map_err(|_| anyhow::anyhow!("--png-size: '{w}' is not a number"))?;
-        let h: u32 = h.trim().parse().map_err(|_| anyhow::anyhow!("--png-size: '{h}' is not a number"))?;
-        anyhow::ensure!((200..=10_000).contains(&w) && (200..=10_000).contains(&h), "--png-size must be between 200 and 10000 pixels per side");
+        let (w, h) = self.png_size.split_once(['x', 'X']).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--png-size {}: use WIDTHxHEIGHT, e.g. 1600x1200",
+                self.png_size
+            )
+        })?;
+        let w: u32 = w
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--png-size: '{w}' is not a number"))?;
+        let h: u32 = h
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--png-size: '{h}' is not a number"))?;
+        anyhow::ensure!(
+            (200..=10_000).contains(&w) && (200..=10_000).contains(&h),
+            "--png-size must be between 200 and 10000 pixels per side"
+        );
         Ok((w, h))
     }
 
     /// Writes whatever was asked for.
-    pub fn write(&self, layers: &metroreach::output::layers::MapLayers, progress: &Progress) -> Result<()> {
+    pub fn write(
+        &self,
+        layers: &metroreach::output::layers::MapLayers,
+        progress: &Progress,
+    ) -> Result<()> {
         if let Some(dir) = &self.report {
             let path = metroreach::output::report::write_report(dir, layers)?;
             progress.note(&format!("wrote {}", path.display()));
@@ -363,7 +378,11 @@ impl MapArgs {
 fn params_line(profile: &str, p: &CircleParams) -> String {
     format!(
         "{profile}, {} min {}, cell {} m, off-road {} m at {} km/h",
-        p.minutes.iter().map(|m| m.to_string()).collect::<Vec<_>>().join("/"),
+        p.minutes
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join("/"),
         p.direction.as_str(),
         p.cell_m,
         p.offroad_m,
@@ -488,7 +507,13 @@ fn cmd_circles(a: CirclesArgs, progress: &Progress) -> Result<()> {
         write_grids(dir, &ok, &params)?;
     }
     if a.maps.wanted() {
-        let layers = metroreach::output::layers::from_circles(&graph, &ok, run.to_json(), params_line(&graph.meta.profile_name, &params));
+        let mut layers = metroreach::output::layers::from_circles(
+            &graph,
+            &ok,
+            run.to_json(),
+            params_line(&graph.meta.profile_name, &params),
+        );
+        layers.notes = coarse_notes(&graph);
         a.maps.write(&layers, progress)?;
     }
     if progress.notes_enabled() {
@@ -954,7 +979,15 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
     };
     let written = report.write(&a.output)?;
     if a.maps.wanted() {
-        let layers = metroreach::output::layers::from_reach(&graph, &result, &units, report.run_json(), params_line(&graph.meta.profile_name, &params.circle));
+        let mut layers = metroreach::output::layers::from_reach(
+            &graph,
+            &result,
+            &units,
+            report.run_json(),
+            params_line(&graph.meta.profile_name, &params.circle),
+        );
+        layers.notes = coarse_notes(&graph);
+        layers.notes.extend(result.warnings.iter().cloned());
         a.maps.write(&layers, progress)?;
     }
     if progress.notes_enabled() {

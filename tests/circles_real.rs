@@ -443,3 +443,42 @@ fn results_do_not_depend_on_the_thread_count() {
     assert_eq!(one, four);
     assert!(one.iter().filter(|r| r.is_ok()).count() >= 10);
 }
+
+/// The R-tree snapping finds the same nearest road as a scan of every snappable road.
+#[test]
+fn snapping_matches_brute_force() {
+    use metroreach::isochrone::snap::SnapIndex;
+    for name in [MALTA, YUBA, CHINA] {
+        let g = graph(name, "car");
+        let engine = Engine::new(&g);
+        let idx = engine.snap_index();
+        let bbox = g.bbox();
+        let mut rng = Rng(0x51ab ^ name.len() as u64);
+        for _ in 0..60 {
+            let lon = bbox.min_lon
+                + (bbox.max_lon - bbox.min_lon) * (rng.below(100_000) as f64 / 100_000.0);
+            let lat = bbox.min_lat
+                + (bbox.max_lat - bbox.min_lat) * (rng.below(100_000) as f64 / 100_000.0);
+            let max = 5_000.0;
+            let brute = idx
+                .snappable()
+                .iter()
+                .map(|&r| (SnapIndex::distance_to(&g, r as usize, lon, lat), r))
+                .filter(|(d, _)| *d <= max)
+                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let got = idx.nearest(&g, lon, lat, max);
+            match (brute, got) {
+                (None, None) => {}
+                (Some((d, _)), Some(s)) => assert!(
+                    (d - s.distance_m).abs() < 1e-6,
+                    "{name}: {d} vs {}",
+                    s.distance_m
+                ),
+                (b, s) => panic!(
+                    "{name} ({lon}, {lat}): brute {b:?} vs index {:?}",
+                    s.map(|s| s.distance_m)
+                ),
+            }
+        }
+    }
+}

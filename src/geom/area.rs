@@ -87,7 +87,10 @@ mod tests {
             }
             v.into()
         };
-        let mp = MultiPolygon(vec![Polygon::new(ring(20.0, 2000, false), vec![ring(5.0, 500, true)])]);
+        let mp = MultiPolygon(vec![Polygon::new(
+            ring(20.0, 2000, false),
+            vec![ring(5.0, 500, true)],
+        )]);
         let fast = multipolygon_km2(&mp);
         let exact = geodesic_km2(&mp);
         assert!((fast - exact).abs() / exact < 1e-6, "{fast} vs {exact}");

@@ -239,7 +239,9 @@ pub fn build_graph(
     struct Road {
         a: u32,
         b: u32,
-        geom: Vec<CoordE7>,
+        /// Range into `road_nodes` (input node indices along the road).
+        geom_start: u32,
+        geom_len: u32,
         length_m: f64,
         fwd_ms: Option<u32>,
         bwd_ms: Option<u32>,
@@ -252,23 +254,19 @@ pub fn build_graph(
         ms.clamp(1.0, u32::MAX as f64 / 4.0) as u32
     };
     let mut roads: Vec<Road> = Vec::with_capacity(chains.len());
-    for chain in &chains {
-        let mut geom: Vec<CoordE7> = Vec::new();
+    let mut road_nodes: Vec<u32> = Vec::with_capacity(piece_geom.len());
+    for chain in chains.iter() {
+        let geom_start = road_nodes.len();
         let mut length_m = 0.0;
         let mut extra = 0.0;
         for &(pi, reversed) in chain {
             let p = &pieces[pi as usize];
             let g = &piece_geom[p.geom_start as usize..(p.geom_start + p.geom_len) as usize];
-            let start = if geom.is_empty() { 0 } else { 1 };
+            let skip = usize::from(road_nodes.len() > geom_start);
             if reversed {
-                geom.extend(
-                    g.iter()
-                        .rev()
-                        .skip(start)
-                        .map(|&i| input.node_coords[i as usize]),
-                );
+                road_nodes.extend(g.iter().rev().skip(skip));
             } else {
-                geom.extend(g.iter().skip(start).map(|&i| input.node_coords[i as usize]));
+                road_nodes.extend(g.iter().skip(skip));
             }
             length_m += p.length_m;
             extra += p.extra_secs;
@@ -288,7 +286,8 @@ pub fn build_graph(
         roads.push(Road {
             a: node_of[a as usize],
             b: node_of[b as usize],
-            geom,
+            geom_start: geom_start as u32,
+            geom_len: (road_nodes.len() - geom_start) as u32,
             length_m,
             fwd_ms: fwd.map(|s| to_ms(length_m, s, extra)),
             bwd_ms: bwd.map(|s| to_ms(length_m, s, extra)),
@@ -463,7 +462,11 @@ pub fn build_graph(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for &r in &road_order {
         let road = &roads[r as usize];
-        geom.extend_from_slice(&road.geom);
+        geom.extend(
+            road_nodes[road.geom_start as usize..(road.geom_start + road.geom_len) as usize]
+                .iter()
+                .map(|&i| input.node_coords[i as usize]),
+        );
         road_geom_start.push(geom.len() as u32);
         road_length_m.push(road.length_m as f32);
         road_class.push(road.class as u8);
@@ -525,7 +528,7 @@ fn contract_chains(
     border: &[bool],
     input: &BuildInput,
     _way_length: &[f64],
-) -> (Vec<Vec<(u32, bool)>>, usize) {
+) -> (Chains, usize) {
     // Incidence lists: up to the first two pieces per node, plus a count.
     let mut count = vec![0u32; n_nodes];
     let mut inc = vec![[u32::MAX; 2]; n_nodes];
@@ -578,7 +581,8 @@ fn contract_chains(
         }
     }
     let mut consumed = vec![false; pieces.len()];
-    let mut chains = Vec::new();
+    let mut chains = Chains::default();
+    let mut chain: std::collections::VecDeque<(u32, bool)> = std::collections::VecDeque::new();
     let mut removed = 0usize;
     let other_piece = |v: usize, p: u32| -> u32 {
         if inc[v][0] == p {
@@ -592,7 +596,7 @@ fn contract_chains(
             continue;
         }
         consumed[start as usize] = true;
-        let mut chain: std::collections::VecDeque<(u32, bool)> = std::collections::VecDeque::new();
+        chain.clear();
         chain.push_back((start, false));
         let sp = &pieces[start as usize];
         let head_node = node_of[sp.a as usize] as usize;
@@ -630,9 +634,29 @@ fn contract_chains(
             v = node_of[if rev { pq.b } else { pq.a } as usize] as usize;
             first = q;
         }
-        chains.push(chain.into_iter().collect());
+        chains.starts.push(chains.items.len() as u32);
+        chains.items.extend(chain.drain(..));
     }
+    chains.starts.push(chains.items.len() as u32);
     (chains, removed)
+}
+
+/// Chains of pieces (piece index, reversed), stored flat.
+#[derive(Default)]
+struct Chains {
+    items: Vec<(u32, bool)>,
+    starts: Vec<u32>,
+}
+
+impl Chains {
+    fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+    fn iter(&self) -> impl Iterator<Item = &[(u32, bool)]> {
+        self.starts
+            .windows(2)
+            .map(|w| &self.items[w[0] as usize..w[1] as usize])
+    }
 }
 
 /// Position along a Hilbert curve of order 16 over `bbox`, so that nodes close in space get

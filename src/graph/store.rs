@@ -50,7 +50,7 @@ pub enum StoreError {
     Write(#[from] WriteError),
 }
 
-type Section = ([u8; 8], Vec<u8>);
+type Section<'a> = ([u8; 8], std::borrow::Cow<'a, [u8]>);
 
 fn tag(s: &str) -> [u8; 8] {
     let mut t = [0u8; 8];
@@ -58,62 +58,86 @@ fn tag(s: &str) -> [u8; 8] {
     t
 }
 
-fn pod_bytes<T: bytemuck::Pod>(v: &[T]) -> Vec<u8> {
-    bytemuck::cast_slice(v).to_vec()
+fn pod_bytes<T: bytemuck::Pod>(v: &[T]) -> std::borrow::Cow<'_, [u8]> {
+    std::borrow::Cow::Borrowed(bytemuck::cast_slice(v))
 }
 
-fn sections(g: &RoadGraph) -> Vec<Section> {
+fn sections(g: &RoadGraph) -> Vec<Section<'_>> {
+    use std::borrow::Cow;
     let meta = serde_json::to_vec_pretty(&g.meta).expect("meta serialises");
     let places = postcard::to_stdvec(&g.places).expect("places serialise");
     let bounds = postcard::to_stdvec(&g.boundaries).expect("boundaries serialise");
     vec![
-        (tag("META"), meta),
+        (tag("META"), Cow::Owned(meta)),
         (tag("NCOORD"), pod_bytes(&g.node_coords)),
         (tag("NOSMID"), pod_bytes(&g.node_osm_ids)),
-        (tag("NFLAGS"), g.node_flags.clone()),
+        (tag("NFLAGS"), Cow::Borrowed(&g.node_flags)),
         (tag("FIRSTOUT"), pod_bytes(&g.first_out)),
         (tag("EDGES"), pod_bytes(&g.edges)),
         (tag("EROAD"), pod_bytes(&g.edge_road)),
         (tag("RGEOM0"), pod_bytes(&g.road_geom_start)),
         (tag("GEOM"), pod_bytes(&g.geom)),
         (tag("RLEN"), pod_bytes(&g.road_length_m)),
-        (tag("RCLASS"), g.road_class.clone()),
-        (tag("RFLAGS"), g.road_flags.clone()),
+        (tag("RCLASS"), Cow::Borrowed(&g.road_class)),
+        (tag("RFLAGS"), Cow::Borrowed(&g.road_flags)),
         (tag("RWAYID"), pod_bytes(&g.road_way_id)),
-        (tag("PLACES"), places),
-        (tag("BOUNDS"), bounds),
+        (tag("PLACES"), Cow::Owned(places)),
+        (tag("BOUNDS"), Cow::Owned(bounds)),
     ]
+}
+
+/// Writes the file to `w`, streaming the sections (no copy of the arrays): header, table,
+/// 8-byte aligned sections, then the checksum patched into the header.
+fn write_to<W: Write + std::io::Seek>(g: &RoadGraph, w: &mut W) -> std::io::Result<()> {
+    let secs = sections(g);
+    let table_len = secs.len() * 24;
+    let mut offsets = Vec::with_capacity(secs.len());
+    let mut pos = table_len;
+    for (_, data) in &secs {
+        pos = pos.next_multiple_of(8);
+        offsets.push(pos as u64);
+        pos += data.len();
+    }
+    let payload_len = pos as u64;
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&(secs.len() as u32).to_le_bytes());
+    header.extend_from_slice(&payload_len.to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&header[8..24]);
+    header.extend_from_slice(&[0u8; 8]); // checksum and reserved, patched below
+    w.write_all(&header)?;
+    let mut put = |w: &mut W, bytes: &[u8]| -> std::io::Result<()> {
+        crc.update(bytes);
+        w.write_all(bytes)
+    };
+    for (i, (t, data)) in secs.iter().enumerate() {
+        let mut e = [0u8; 24];
+        e[..8].copy_from_slice(t);
+        e[8..16].copy_from_slice(&offsets[i].to_le_bytes());
+        e[16..24].copy_from_slice(&(data.len() as u64).to_le_bytes());
+        put(w, &e)?;
+    }
+    let mut at = table_len;
+    for (i, (_, data)) in secs.iter().enumerate() {
+        let pad = offsets[i] as usize - at;
+        put(w, &[0u8; 8][..pad])?;
+        put(w, data)?;
+        at = offsets[i] as usize + data.len();
+    }
+    let crc = crc.finalize();
+    w.seek(std::io::SeekFrom::Start(24))?;
+    w.write_all(&crc.to_le_bytes())?;
+    w.seek(std::io::SeekFrom::End(0))?;
+    Ok(())
 }
 
 /// Serialises the graph to bytes (header, table, sections).
 pub fn to_bytes(g: &RoadGraph) -> Vec<u8> {
-    let secs = sections(g);
-    let table_len = secs.len() * 24;
-    let mut payload = vec![0u8; table_len];
-    let mut offsets = Vec::new();
-    for (_, data) in &secs {
-        while !payload.len().is_multiple_of(8) {
-            payload.push(0);
-        }
-        offsets.push(payload.len() as u64);
-        payload.extend_from_slice(data);
-    }
-    for (i, (t, data)) in secs.iter().enumerate() {
-        let e = &mut payload[i * 24..(i + 1) * 24];
-        e[..8].copy_from_slice(t);
-        e[8..16].copy_from_slice(&offsets[i].to_le_bytes());
-        e[16..24].copy_from_slice(&(data.len() as u64).to_le_bytes());
-    }
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(secs.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    let crc = checksum(&out[8..24], &payload);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&payload);
-    out
+    let mut c = std::io::Cursor::new(Vec::new());
+    write_to(g, &mut c).expect("writing to memory cannot fail");
+    c.into_inner()
 }
 
 /// CRC-32 over the header fields (version, count, length) and the payload.
@@ -124,11 +148,10 @@ fn checksum(header_fields: &[u8], payload: &[u8]) -> u32 {
     h.finalize()
 }
 
-/// Writes the graph atomically (temporary file, then rename).
+/// Writes the graph atomically (temporary file, then rename), streaming its arrays.
 pub fn save(g: &RoadGraph, path: &Path) -> Result<(), StoreError> {
-    let bytes = to_bytes(g);
     let mut f = AtomicFile::create(path)?;
-    f.writer().write_all(&bytes).map_err(|source| WriteError {
+    write_to(g, f.writer()).map_err(|source| WriteError {
         path: path.to_path_buf(),
         source,
     })?;
@@ -138,11 +161,19 @@ pub fn save(g: &RoadGraph, path: &Path) -> Result<(), StoreError> {
 
 /// Reads and validates a graph file.
 pub fn load(path: &Path) -> Result<RoadGraph, StoreError> {
-    let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
+    let io = |source| StoreError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    from_bytes(&bytes, path)
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() == 0 {
+        return from_bytes(&[], path);
+    }
+    // One pass over the mapped file: checksum, then each section copied once into its typed
+    // array (no intermediate buffer of the whole file).
+    // SAFETY: read-only map; a concurrent writer would at worst fail the checksum.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    from_bytes(&map, path)
 }
 
 /// Reads only the metadata of a graph file (cheap: no checksum of the arrays).

@@ -56,7 +56,10 @@ impl<'a> Tracer<'a> {
             .map(|j| {
                 let row = &f.values[j * f.nx..(j + 1) * f.nx];
                 match row.iter().position(|v| v.is_finite()) {
-                    Some(a) => (a, f.nx - row.iter().rev().position(|v| v.is_finite()).unwrap_or(0)),
+                    Some(a) => (
+                        a,
+                        f.nx - row.iter().rev().position(|v| v.is_finite()).unwrap_or(0),
+                    ),
                     None => (0, 0),
                 }
             })
@@ -158,7 +161,10 @@ impl<'a> Tracer<'a> {
             let hi = b0.max(b1).min(nx - 1);
             for i in lo..hi {
                 let k = j * nx + i;
-                let case = u8::from(ins[k]) | u8::from(ins[k + 1]) << 1 | u8::from(ins[k + nx + 1]) << 2 | u8::from(ins[k + nx]) << 3;
+                let case = u8::from(ins[k])
+                    | u8::from(ins[k + 1]) << 1
+                    | u8::from(ins[k + nx + 1]) << 2
+                    | u8::from(ins[k + nx]) << 3;
                 if case == 0 || case == 15 {
                     continue;
                 }
@@ -241,7 +247,10 @@ impl<'a> Tracer<'a> {
 
     /// The component (root run) of an inside vertex.
     fn component_of(&mut self, vertex: u32) -> u32 {
-        let (i, j) = ((vertex as usize % self.f.nx) as u32, vertex as usize / self.f.nx);
+        let (i, j) = (
+            (vertex as usize % self.f.nx) as u32,
+            vertex as usize / self.f.nx,
+        );
         let (r0, r1) = self.row_runs[j];
         let runs = &self.runs[r0 as usize..r1 as usize];
         let k = runs.partition_point(|r| r.1 <= i);
@@ -253,7 +262,7 @@ impl<'a> Tracer<'a> {
         let nx = self.f.nx;
         let v = (e / 2) as usize;
         let (i, j) = (v % nx, v / nx);
-        let w = if e % 2 == 0 { v + 1 } else { v + nx };
+        let w = if e.is_multiple_of(2) { v + 1 } else { v + nx };
         let (va, vb) = (self.f.values[v], self.f.values[w]);
         let frac = match (va.is_finite(), vb.is_finite()) {
             (true, true) if vb != va => ((t - va) / (vb - va)) as f64,
@@ -261,12 +270,25 @@ impl<'a> Tracer<'a> {
             (false, true) => 1.0 - (((t - vb) / self.f.step_beyond) as f64).min(0.5),
             _ => 0.5,
         };
-        let frac = if frac.is_finite() { frac.clamp(0.01, 0.99) } else { 0.5 };
-        let (x, y) = (self.f.x0 + i as f64 * self.f.cell, self.f.y0 + j as f64 * self.f.cell);
-        if e % 2 == 0 {
-            Coord { x: x + frac * self.f.cell, y }
+        let frac = if frac.is_finite() {
+            frac.clamp(0.01, 0.99)
         } else {
-            Coord { x, y: y + frac * self.f.cell }
+            0.5
+        };
+        let (x, y) = (
+            self.f.x0 + i as f64 * self.f.cell,
+            self.f.y0 + j as f64 * self.f.cell,
+        );
+        if e.is_multiple_of(2) {
+            Coord {
+                x: x + frac * self.f.cell,
+                y,
+            }
+        } else {
+            Coord {
+                x,
+                y: y + frac * self.f.cell,
+            }
         }
     }
 }
@@ -279,7 +301,15 @@ mod tests {
 
     fn field(nx: usize, ny: usize, values: &[f32]) -> Field<'_> {
         // Callers guarantee a border of outside vertices; tests keep it too.
-        Field { nx, ny, x0: 0.0, y0: 0.0, cell: 1.0, values, step_beyond: 7.0 }
+        Field {
+            nx,
+            ny,
+            x0: 0.0,
+            y0: 0.0,
+            cell: 1.0,
+            values,
+            step_beyond: 7.0,
+        }
     }
 
     #[test]
@@ -317,7 +347,10 @@ mod tests {
         let b = tr.region(1.4).unsigned_area();
         assert!((a - 2.0 * 0.5 * 0.5).abs() < 1e-9, "{a}");
         assert!((b - 2.0 * 0.2 * 0.2).abs() < 1e-6, "{b}");
-        assert!((tr.region(100.0).unsigned_area() - a).abs() < 1e-9, "never past the middle");
+        assert!(
+            (tr.region(100.0).unsigned_area() - a).abs() < 1e-9,
+            "never past the middle"
+        );
     }
 
     proptest! {
@@ -326,7 +359,7 @@ mod tests {
         /// nested thresholds.
         #[test]
         fn matches_the_contour_crate_and_nests(nx in 3usize..14, ny in 3usize..14, seed in proptest::collection::vec(0u8..20, 196)) {
-            let border = |k: usize| k % nx == 0 || k / nx == 0 || k % nx == nx - 1 || k / nx == ny - 1;
+            let border = |k: usize| k.is_multiple_of(nx) || k / nx == 0 || k % nx == nx - 1 || k / nx == ny - 1;
             let values: Vec<f32> = (0..nx * ny).map(|k| if border(k) { 19.0 } else { seed[k] as f32 }).collect();
             let mut tr = Tracer::new(field(nx, ny, &values));
             let small = tr.region(6.5);

@@ -428,7 +428,13 @@ impl<'g> Engine<'g> {
         let grid = TimeGrid::stamp(&samples, &p.grid(), false);
         lap("grid", &mut t);
         let thresholds: Vec<f64> = p.minutes.iter().map(|m| m * 60.0).collect();
-        let polygons = polygon::band_polygons(&grid, &thresholds, p.cell_m / (p.offroad_kmh / 3.6), &proj, p.simplify_m);
+        let polygons = polygon::band_polygons(
+            &grid,
+            &thresholds,
+            p.cell_m / (p.offroad_kmh / 3.6),
+            &proj,
+            p.simplify_m,
+        );
         lap("polygons", &mut t);
         let road_km = reach::reached_road_km(self.graph, &stretches, &thresholds);
         lap("road km", &mut t);

@@ -33,13 +33,23 @@ pub fn band_polygons(
         values: &grid.values,
         step_beyond: walk_secs_per_cell as f32,
     });
-    let metric: Vec<MultiPolygon<f64>> = thresholds_s.iter().map(|&t| tracer.region(t as f32)).collect();
+    let metric: Vec<MultiPolygon<f64>> = thresholds_s
+        .iter()
+        .map(|&t| tracer.region(t as f32))
+        .collect();
     finish(metric, proj, simplify_m)
 }
 
 /// Polygons of the region where `mask` holds (vertex-wise), e.g. one catchment of a labelled grid.
-pub fn mask_polygon(grid: &TimeGrid, mask: impl Fn(usize) -> bool, proj: &LocalProjection, simplify_m: f64) -> MultiPolygon<f64> {
-    let values: Vec<f32> = (0..grid.values.len()).map(|k| if mask(k) { 0.0 } else { f32::INFINITY }).collect();
+pub fn mask_polygon(
+    grid: &TimeGrid,
+    mask: impl Fn(usize) -> bool,
+    proj: &LocalProjection,
+    simplify_m: f64,
+) -> MultiPolygon<f64> {
+    let values: Vec<f32> = (0..grid.values.len())
+        .map(|k| if mask(k) { 0.0 } else { f32::INFINITY })
+        .collect();
     let mut tracer = Tracer::new(Field {
         nx: grid.nx,
         ny: grid.ny,
@@ -49,22 +59,34 @@ pub fn mask_polygon(grid: &TimeGrid, mask: impl Fn(usize) -> bool, proj: &LocalP
         values: &values,
         step_beyond: 1.0, // cut half way between a masked and an unmasked vertex
     });
-    finish(vec![tracer.region(0.5)], proj, simplify_m).pop().unwrap_or_else(|| MultiPolygon(vec![]))
+    finish(vec![tracer.region(0.5)], proj, simplify_m)
+        .pop()
+        .unwrap_or_else(|| MultiPolygon(vec![]))
 }
 
 /// Lossless cleanup, optional simplification (then re-nesting by clipping), lon/lat rounding.
-fn finish(metric: Vec<MultiPolygon<f64>>, proj: &LocalProjection, simplify_m: f64) -> Vec<MultiPolygon<f64>> {
+fn finish(
+    metric: Vec<MultiPolygon<f64>>,
+    proj: &LocalProjection,
+    simplify_m: f64,
+) -> Vec<MultiPolygon<f64>> {
     let mut metric: Vec<MultiPolygon<f64>> = metric
         .into_iter()
         .map(|mp| {
             MultiPolygon(
-                mp.0
-                    .into_iter()
+                mp.0.into_iter()
                     .filter_map(|p| {
                         let (ext, holes) = p.into_inner();
                         let ext = remove_collinear(&ext);
                         (ext.0.len() >= 4).then(|| {
-                            Polygon::new(ext, holes.iter().map(remove_collinear).filter(|h| h.0.len() >= 4).collect())
+                            Polygon::new(
+                                ext,
+                                holes
+                                    .iter()
+                                    .map(remove_collinear)
+                                    .filter(|h| h.0.len() >= 4)
+                                    .collect(),
+                            )
                         })
                     })
                     .collect(),

@@ -68,7 +68,10 @@ pub fn sample_roads(
             let mut best: Option<(f64, u32)> = None;
             for st in group {
                 if let (Some(t), Some((lo, hi))) = (st.time_at(s), st.interval(limit)) {
-                    if s >= lo - 1e-9 && s <= hi + 1e-9 && best.is_none_or(|b| t < b.0 || (t == b.0 && st.label < b.1)) {
+                    if s >= lo - 1e-9
+                        && s <= hi + 1e-9
+                        && best.is_none_or(|b| t < b.0 || (t == b.0 && st.label < b.1))
+                    {
                         best = Some((t, st.label));
                     }
                 }
@@ -77,7 +80,11 @@ pub fn sample_roads(
             let d = s * total;
             let i = cum.partition_point(|&c| c <= d).clamp(1, cum.len() - 1);
             let seg = cum[i] - cum[i - 1];
-            let f = if seg > 0.0 { ((d - cum[i - 1]) / seg).clamp(0.0, 1.0) } else { 0.0 };
+            let f = if seg > 0.0 {
+                ((d - cum[i - 1]) / seg).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             let (a, b) = (pts[i - 1], pts[i]);
             out.push(Sample {
                 x: (a.0 + (b.0 - a.0) * f) as f32,
@@ -137,7 +144,11 @@ impl TimeGrid {
 
         // 1. Seeds: each sample marks its nearest vertex (at most h/√2 away) with its time.
         let mut seeds = vec![f32::INFINITY; nx * ny];
-        let mut seed_labels = if with_labels { vec![u32::MAX; nx * ny] } else { Vec::new() };
+        let mut seed_labels = if with_labels {
+            vec![u32::MAX; nx * ny]
+        } else {
+            Vec::new()
+        };
         let mut seeded: Vec<u32> = Vec::with_capacity(samples.len());
         for s in samples {
             let i = ((s.x as f64 - x0) / h).round() as usize;
@@ -175,7 +186,17 @@ impl TimeGrid {
         // Seed values by vertex, then the same arrays become the result.
         let seed_list: Vec<(u32, f32, u32)> = seeded
             .iter()
-            .map(|&k| (k, seeds[k as usize], if with_labels { seed_labels[k as usize] } else { 0 }))
+            .map(|&k| {
+                (
+                    k,
+                    seeds[k as usize],
+                    if with_labels {
+                        seed_labels[k as usize]
+                    } else {
+                        0
+                    },
+                )
+            })
             .collect();
         let mut values = seeds;
         let mut labels = seed_labels;

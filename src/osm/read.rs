@@ -883,58 +883,111 @@ fn node_phase(
 }
 
 /// Road density (km of street per km²) on a ~1 km grid, read over a 3 × 3 km window.
+///
+/// Cells are 1 km in latitude and 1 km in longitude at the grid's middle latitude; the grid is a
+/// dense array over the network's bounding box, smoothed once (3 × 3 box sum), so a lookup is
+/// one index. Country-sized networks whose box would exceed 64 M cells fall back to coarser
+/// cells (the density is then averaged over a larger window).
 pub struct DensityGrid {
-    cells: HashMap<(i32, i32), f32>,
-}
-
-const CELL_KM: f64 = 1.0;
-const KM_PER_DEG: f64 = 111.195;
-
-fn cell_of(c: CoordE7) -> (i32, i32) {
-    let cy = (c.lat() * KM_PER_DEG / CELL_KM).floor();
-    let row_lat = (cy + 0.5) * CELL_KM / KM_PER_DEG;
-    let cx = (c.lon() * KM_PER_DEG * row_lat.to_radians().cos() / CELL_KM).floor();
-    (cx as i32, cy as i32)
+    lon0: f64,
+    lat0: f64,
+    dlon: f64,
+    dlat: f64,
+    nx: usize,
+    ny: usize,
+    /// km of street per km², already averaged over the 3 × 3 window.
+    smoothed: Vec<f32>,
 }
 
 impl DensityGrid {
     fn build(ways: &[BuildWay], refs: &[u32], coords: &[CoordE7]) -> DensityGrid {
-        let mut cells: HashMap<(i32, i32), f32> = HashMap::new();
-        for w in ways {
-            if !w.class.counts_for_density() {
-                continue;
-            }
-            let r = &refs[w.refs_start as usize..(w.refs_start + w.refs_len) as usize];
-            for pair in r.windows(2) {
-                if pair[0] == u32::MAX || pair[1] == u32::MAX {
-                    continue;
+        let present = coords.iter().filter(|c| **c != MISSING);
+        let b = BBox::of_coords(present);
+        let (b, empty) = if b.is_empty() {
+            (
+                BBox {
+                    min_lon: 0.0,
+                    min_lat: 0.0,
+                    max_lon: 0.0,
+                    max_lat: 0.0,
+                },
+                true,
+            )
+        } else {
+            (b, false)
+        };
+        let mid = ((b.min_lat + b.max_lat) / 2.0).to_radians().cos().max(0.05);
+        let mut km = 1.0f64;
+        let cells = |km: f64| {
+            let nx = ((b.max_lon - b.min_lon) * KM_PER_DEG * mid / km).ceil() as usize + 3;
+            let ny = ((b.max_lat - b.min_lat) * KM_PER_DEG / km).ceil() as usize + 3;
+            (nx, ny)
+        };
+        while cells(km).0 * cells(km).1 > 64_000_000 {
+            km *= 2.0;
+        }
+        let (nx, ny) = cells(km);
+        let dlat = km / KM_PER_DEG;
+        let dlon = km / (KM_PER_DEG * mid);
+        let (lon0, lat0) = (b.min_lon - dlon, b.min_lat - dlat);
+        let mut sum = vec![0f32; nx * ny];
+        if !empty {
+            for w in ways.iter().filter(|w| w.class.counts_for_density()) {
+                let r = &refs[w.refs_start as usize..(w.refs_start + w.refs_len) as usize];
+                for pair in r.windows(2) {
+                    if pair[0] == u32::MAX || pair[1] == u32::MAX {
+                        continue;
+                    }
+                    let (a, c) = (coords[pair[0] as usize], coords[pair[1] as usize]);
+                    if a == MISSING || c == MISSING {
+                        continue;
+                    }
+                    let (lon, lat) = ((a.lon() + c.lon()) / 2.0, (a.lat() + c.lat()) / 2.0);
+                    let i = ((lon - lon0) / dlon) as usize;
+                    let j = ((lat - lat0) / dlat) as usize;
+                    if i < nx && j < ny {
+                        sum[j * nx + i] += (distance_m(a, c) / 1000.0) as f32;
+                    }
                 }
-                let (a, b) = (coords[pair[0] as usize], coords[pair[1] as usize]);
-                if a == MISSING || b == MISSING {
-                    continue;
-                }
-                let mid = CoordE7 {
-                    lon: ((a.lon as i64 + b.lon as i64) / 2) as i32,
-                    lat: ((a.lat as i64 + b.lat as i64) / 2) as i32,
-                };
-                *cells.entry(cell_of(mid)).or_default() += (distance_m(a, b) / 1000.0) as f32;
             }
         }
-        DensityGrid { cells }
+        // 3 × 3 box sum, divided by the window's area.
+        let area = (9.0 * km * km) as f32;
+        let mut smoothed = vec![0f32; nx * ny];
+        for j in 0..ny {
+            for i in 0..nx {
+                let mut t = 0.0;
+                for jj in j.saturating_sub(1)..=(j + 1).min(ny - 1) {
+                    for ii in i.saturating_sub(1)..=(i + 1).min(nx - 1) {
+                        t += sum[jj * nx + ii];
+                    }
+                }
+                smoothed[j * nx + i] = t / area;
+            }
+        }
+        DensityGrid {
+            lon0,
+            lat0,
+            dlon,
+            dlat,
+            nx,
+            ny,
+            smoothed,
+        }
     }
 
     /// km of street per km² around `c`.
     pub fn at(&self, c: CoordE7) -> f64 {
-        let (cx, cy) = cell_of(c);
-        let mut total = 0.0f64;
-        for dy in -1..=1 {
-            for dx in -1..=1 {
-                total += *self.cells.get(&(cx + dx, cy + dy)).unwrap_or(&0.0) as f64;
-            }
+        let i = ((c.lon() - self.lon0) / self.dlon).floor();
+        let j = ((c.lat() - self.lat0) / self.dlat).floor();
+        if i < 0.0 || j < 0.0 || i as usize >= self.nx || j as usize >= self.ny {
+            return 0.0;
         }
-        total / (9.0 * CELL_KM * CELL_KM)
+        self.smoothed[j as usize * self.nx + i as usize] as f64
     }
 }
+
+const KM_PER_DEG: f64 = 111.195;
 
 struct ProfileSpeeds<'a> {
     profile: &'a Profile,

@@ -96,7 +96,12 @@ impl MapLayers {
 
 fn bbox_union(a: BBox, mp: &MultiPolygon<f64>) -> BBox {
     match mp.bounding_rect() {
-        Some(r) => a.union(&BBox { min_lon: r.min().x, min_lat: r.min().y, max_lon: r.max().x, max_lat: r.max().y }),
+        Some(r) => a.union(&BBox {
+            min_lon: r.min().x,
+            min_lat: r.min().y,
+            max_lon: r.max().x,
+            max_lat: r.max().y,
+        }),
         None => a,
     }
 }
@@ -115,21 +120,46 @@ pub fn context_roads(g: &RoadGraph, extent: &BBox, max_points: usize) -> Vec<Roa
             by_class[g.road_class[r] as usize].push(r);
         }
     }
-    // Tolerance: about a thousandth of the extent.
-    let tol = ((extent.max_lon - extent.min_lon).max(extent.max_lat - extent.min_lat) / 1500.0).max(1e-6);
+    // Tolerance: about a thousandth of the extent; coarser when even the most important class
+    // alone is over budget (a country-wide network of one class).
+    let span = (extent.max_lon - extent.min_lon).max(extent.max_lat - extent.min_lat);
+    let simplified = |class: RoadClass, tol: f64| -> Vec<RoadLine> {
+        by_class[class as usize]
+            .iter()
+            .map(|&r| {
+                let ls = LineString(
+                    g.road_geometry(r)
+                        .iter()
+                        .map(|c| Coord {
+                            x: c.lon(),
+                            y: c.lat(),
+                        })
+                        .collect(),
+                );
+                let s = ls.simplify(tol);
+                RoadLine {
+                    class,
+                    coords: s.0.iter().map(|c| [c.x, c.y]).collect(),
+                }
+            })
+            .collect()
+    };
     let mut out = Vec::new();
     let mut points = 0usize;
     for class in RoadClass::ALL {
-        let roads = &by_class[class as usize];
-        let lines: Vec<RoadLine> = roads
-            .iter()
-            .map(|&r| {
-                let ls = LineString(g.road_geometry(r).iter().map(|c| Coord { x: c.lon(), y: c.lat() }).collect());
-                let s = ls.simplify(tol);
-                RoadLine { class, coords: s.0.iter().map(|c| [c.x, c.y]).collect() }
-            })
-            .collect();
-        let n: usize = lines.iter().map(|l| l.coords.len()).sum();
+        if by_class[class as usize].is_empty() {
+            continue;
+        }
+        let mut tol = (span / 1500.0).max(1e-6);
+        let mut lines = simplified(class, tol);
+        let count = |l: &[RoadLine]| l.iter().map(|x| x.coords.len()).sum::<usize>();
+        if out.is_empty() {
+            while count(&lines) > max_points && tol < span / 50.0 {
+                tol *= 2.0;
+                lines = simplified(class, tol);
+            }
+        }
+        let n = count(&lines);
         if points + n > max_points && !out.is_empty() {
             break;
         }
@@ -140,9 +170,18 @@ pub fn context_roads(g: &RoadGraph, extent: &BBox, max_points: usize) -> Vec<Roa
 }
 
 /// Layers of a `circles` run.
-pub fn from_circles(g: &RoadGraph, circles: &[CommuteCircle], run: Value, subtitle: String) -> MapLayers {
+pub fn from_circles(
+    g: &RoadGraph,
+    circles: &[CommuteCircle],
+    run: Value,
+    subtitle: String,
+) -> MapLayers {
     let mut extent = BBox::EMPTY;
-    let mut layers = MapLayers { parameters: run, subtitle, ..Default::default() };
+    let mut layers = MapLayers {
+        parameters: run,
+        subtitle,
+        ..Default::default()
+    };
     for c in circles {
         for b in &c.bands {
             extent = bbox_union(extent, &b.polygon);
@@ -152,10 +191,22 @@ pub fn from_circles(g: &RoadGraph, circles: &[CommuteCircle], run: Value, subtit
             let mut p = Map::new();
             p.insert("city".into(), json!(c.city.name));
             p.insert("minutes".into(), json!(b.minutes));
-            p.insert("area_km2".into(), json!(super::geojson::round(b.area_km2, 1)));
-            p.insert("equivalent_radius_km".into(), json!(super::geojson::round(b.equivalent_radius_km, 2)));
-            p.insert("reach_factor".into(), json!(super::geojson::round(b.reach_factor, 3)));
-            p.insert("reached_road_km".into(), json!(super::geojson::round(b.reached_road_km, 1)));
+            p.insert(
+                "area_km2".into(),
+                json!(super::geojson::round(b.area_km2, 1)),
+            );
+            p.insert(
+                "equivalent_radius_km".into(),
+                json!(super::geojson::round(b.equivalent_radius_km, 2)),
+            );
+            p.insert(
+                "reach_factor".into(),
+                json!(super::geojson::round(b.reach_factor, 3)),
+            );
+            p.insert(
+                "reached_road_km".into(),
+                json!(super::geojson::round(b.reached_road_km, 1)),
+            );
             p.insert("truncated".into(), json!(b.truncated));
             layers.circles.push(PolygonFeature {
                 city: c.city.name.clone(),
@@ -188,7 +239,17 @@ pub fn from_circles(g: &RoadGraph, circles: &[CommuteCircle], run: Value, subtit
     layers.title = format!("Commute circles: {}", short_list(&names));
     layers.tables.push(TableData {
         title: "Circles".into(),
-        headers: ["city", "minutes", "area km²", "radius km", "reach factor", "road km", "truncated"].map(String::from).to_vec(),
+        headers: [
+            "city",
+            "minutes",
+            "area km²",
+            "radius km",
+            "reach factor",
+            "road km",
+            "truncated",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows: circles
             .iter()
             .flat_map(|c| {
@@ -200,7 +261,11 @@ pub fn from_circles(g: &RoadGraph, circles: &[CommuteCircle], run: Value, subtit
                         format!("{:.1}", b.equivalent_radius_km),
                         format!("{:.3}", b.reach_factor),
                         format!("{:.0}", b.reached_road_km),
-                        if b.truncated { "yes".into() } else { "no".into() },
+                        if b.truncated {
+                            "yes".into()
+                        } else {
+                            "no".into()
+                        },
                     ]
                 })
             })
@@ -210,7 +275,13 @@ pub fn from_circles(g: &RoadGraph, circles: &[CommuteCircle], run: Value, subtit
 }
 
 /// Layers of a `reach` run: circles plus units, catchments and metropolitan areas.
-pub fn from_reach(g: &RoadGraph, r: &ReachResult, units: &Units, run: Value, subtitle: String) -> MapLayers {
+pub fn from_reach(
+    g: &RoadGraph,
+    r: &ReachResult,
+    units: &Units,
+    run: Value,
+    subtitle: String,
+) -> MapLayers {
     let circles: Vec<CommuteCircle> = r.cities.iter().map(|c| c.circle.clone()).collect();
     let mut layers = from_circles(g, &circles, run, subtitle);
     let top = layers.minutes.len().saturating_sub(1);
@@ -224,7 +295,10 @@ pub fn from_reach(g: &RoadGraph, r: &ReachResult, units: &Units, run: Value, sub
         let mut p = Map::new();
         p.insert("name".into(), json!(unit.name));
         p.insert("code".into(), json!(unit.code));
-        p.insert("area_km2".into(), json!(super::geojson::round(unit.area_km2, 1)));
+        p.insert(
+            "area_km2".into(),
+            json!(super::geojson::round(unit.area_km2, 1)),
+        );
         if let Some(pop) = r.unit_population.get(u).copied().flatten() {
             p.insert("population".into(), json!(pop.round()));
         }
@@ -238,12 +312,21 @@ pub fn from_reach(g: &RoadGraph, r: &ReachResult, units: &Units, run: Value, sub
                 if cov.member {
                     member_of.push(name.clone());
                 }
-                p.insert(format!("{name}: share"), json!(super::geojson::round(cov.area_share, 3)));
+                p.insert(
+                    format!("{name}: share"),
+                    json!(super::geojson::round(cov.area_share, 3)),
+                );
                 if let Some(ps) = cov.population_share {
-                    p.insert(format!("{name}: population share"), json!(super::geojson::round(ps, 3)));
+                    p.insert(
+                        format!("{name}: population share"),
+                        json!(super::geojson::round(ps, 3)),
+                    );
                 }
                 if let Some(t) = cov.seat_minutes {
-                    p.insert(format!("{name}: seat minutes"), json!(super::geojson::round(t, 1)));
+                    p.insert(
+                        format!("{name}: seat minutes"),
+                        json!(super::geojson::round(t, 1)),
+                    );
                 }
             }
         }
@@ -263,7 +346,10 @@ pub fn from_reach(g: &RoadGraph, r: &ReachResult, units: &Units, run: Value, sub
         let mut p = Map::new();
         p.insert("city".into(), json!(city));
         p.insert("minutes".into(), json!(c.minutes));
-        p.insert("area_km2".into(), json!(super::geojson::round(c.area_km2, 1)));
+        p.insert(
+            "area_km2".into(),
+            json!(super::geojson::round(c.area_km2, 1)),
+        );
         if let Some(pop) = c.population {
             p.insert("population".into(), json!(pop.round()));
         }
@@ -283,22 +369,41 @@ pub fn from_reach(g: &RoadGraph, r: &ReachResult, units: &Units, run: Value, sub
             p.insert("city".into(), json!(c.circle.city.name));
             p.insert("minutes".into(), json!(b.minutes));
             p.insert("members".into(), json!(b.members.len()));
-            p.insert("area_km2".into(), json!(super::geojson::round(b.metro_area_km2, 1)));
+            p.insert(
+                "area_km2".into(),
+                json!(super::geojson::round(b.metro_area_km2, 1)),
+            );
             layers.metro_areas.push(PolygonFeature {
                 city: c.circle.city.name.clone(),
                 minutes: b.minutes,
                 polygon: b.metro_area.clone(),
-                label: format!("{} · metropolitan area ({} min)", c.circle.city.name, b.minutes),
+                label: format!(
+                    "{} · metropolitan area ({} min)",
+                    c.circle.city.name, b.minutes
+                ),
                 properties: p,
                 share: 0.0,
                 member: true,
             });
         }
     }
-    layers.title = format!("Commute circles and cross-boundary reach: {}", short_list(&layers.cities()));
+    layers.title = format!(
+        "Commute circles and cross-boundary reach: {}",
+        short_list(&layers.cities())
+    );
     layers.tables.push(TableData {
         title: "Reach".into(),
-        headers: ["city", "minutes", "home unit", "outside home", "units reached", "members", "population reached"].map(String::from).to_vec(),
+        headers: [
+            "city",
+            "minutes",
+            "home unit",
+            "outside home",
+            "units reached",
+            "members",
+            "population reached",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows: r
             .cities
             .iter()
@@ -307,11 +412,15 @@ pub fn from_reach(g: &RoadGraph, r: &ReachResult, units: &Units, run: Value, sub
                     vec![
                         c.circle.city.name.clone(),
                         format!("{}", b.minutes),
-                        c.home.map(|h| units.units[h].name.clone()).unwrap_or_default(),
+                        c.home
+                            .map(|h| units.units[h].name.clone())
+                            .unwrap_or_default(),
                         format!("{:.1} %", b.share_outside_home * 100.0),
                         b.units_reached.to_string(),
                         b.members.len().to_string(),
-                        b.population_reached.map(|p| format!("{p:.0}")).unwrap_or_default(),
+                        b.population_reached
+                            .map(|p| format!("{p:.0}"))
+                            .unwrap_or_default(),
                     ]
                 })
             })

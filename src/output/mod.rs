@@ -52,5 +52,5 @@ pub mod csv;
 pub mod geojson;
 pub mod layers;
 pub mod map;
-pub mod report;
 pub mod reach;
+pub mod report;
