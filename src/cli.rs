@@ -115,6 +115,32 @@ pub struct GraphOptions {
     /// Nodes this close to the extract's bounding box are flagged as its edge (metres).
     #[arg(long, default_value_t = 1000.0, value_name = "M")]
     pub border_margin: f64,
+    /// Refuse an import that would need more memory than this (e.g. 8GB, 500MB), early and with
+    /// an estimate; default: the memory available when the import starts.
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<String>,
+}
+
+/// Parses `8GB`, `500MB`, `2G`, `1048576`.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim().to_ascii_uppercase();
+    let (num, mult) = if let Some(x) = t.strip_suffix("TB").or_else(|| t.strip_suffix('T')) {
+        (x, 1e12)
+    } else if let Some(x) = t.strip_suffix("GB").or_else(|| t.strip_suffix('G')) {
+        (x, 1e9)
+    } else if let Some(x) = t.strip_suffix("MB").or_else(|| t.strip_suffix('M')) {
+        (x, 1e6)
+    } else if let Some(x) = t.strip_suffix("KB").or_else(|| t.strip_suffix('K')) {
+        (x, 1e3)
+    } else {
+        (t.strip_suffix('B').unwrap_or(&t), 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("'{s}' is not a size like 8GB or 500MB"))?;
+    anyhow::ensure!(v.is_finite() && v > 0.0, "'{s}' is not a positive size");
+    Ok((v * mult) as u64)
 }
 
 impl GraphOptions {
@@ -133,10 +159,15 @@ impl GraphOptions {
             self.border_margin.is_finite() && self.border_margin >= 0.0,
             "--border-margin must be ≥ 0"
         );
+        let max_memory = match &self.max_memory {
+            Some(m) => Some(parse_size(m).map_err(|e| anyhow::anyhow!("--max-memory: {e}"))?),
+            None => None,
+        };
         Ok(ImportOptions {
             profile,
             min_component_nodes: self.min_component.max(1),
             border_margin_m: self.border_margin,
+            max_memory,
         })
     }
 }

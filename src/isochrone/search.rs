@@ -7,8 +7,77 @@
 //! nearest-core partition from one search.
 
 use crate::graph::{Adjacency, TimeMs};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+
+/// A monotone priority queue for integer keys (radix heap): keys popped never decrease, which
+/// Dijkstra guarantees, so an item is moved between buckets at most 32 times and most pushes and
+/// pops touch only the current bucket. Faster than a binary heap on road graphs.
+#[derive(Default)]
+pub struct RadixHeap {
+    buckets: Vec<Vec<(TimeMs, u32)>>,
+    last: TimeMs,
+    len: usize,
+}
+
+impl RadixHeap {
+    pub fn new() -> RadixHeap {
+        RadixHeap {
+            buckets: (0..33).map(|_| Vec::new()).collect(),
+            last: 0,
+            len: 0,
+        }
+    }
+    #[inline]
+    fn bucket(key: TimeMs, last: TimeMs) -> usize {
+        (32 - (key ^ last).leading_zeros()) as usize
+    }
+    pub fn clear(&mut self) {
+        for b in self.buckets.iter_mut() {
+            b.clear();
+        }
+        self.last = 0;
+        self.len = 0;
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Pushes `value` with `key` (at least the last popped key).
+    #[inline]
+    pub fn push(&mut self, key: TimeMs, value: u32) {
+        debug_assert!(key >= self.last);
+        self.buckets[Self::bucket(key, self.last)].push((key, value));
+        self.len += 1;
+    }
+    /// Pops an item with the smallest key (among equal keys, any).
+    pub fn pop(&mut self) -> Option<(TimeMs, u32)> {
+        if self.len == 0 {
+            return None;
+        }
+        if self.buckets[0].is_empty() {
+            let i = self
+                .buckets
+                .iter()
+                .position(|b| !b.is_empty())
+                .expect("len > 0");
+            let items = std::mem::take(&mut self.buckets[i]);
+            self.last = items
+                .iter()
+                .map(|x| x.0)
+                .min()
+                .expect("bucket is not empty");
+            for &(k, v) in &items {
+                self.buckets[Self::bucket(k, self.last)].push((k, v));
+            }
+            // Give the emptied bucket its allocation back.
+            let mut items = items;
+            items.clear();
+            if self.buckets[i].is_empty() {
+                self.buckets[i] = items;
+            }
+        }
+        self.len -= 1;
+        self.buckets[0].pop()
+    }
+}
 
 /// Unreached.
 pub const INF: TimeMs = TimeMs::MAX;
@@ -26,8 +95,10 @@ pub struct SearchScratch {
     dist: Vec<TimeMs>,
     label: Vec<u32>,
     stamp: Vec<u32>,
+    /// Generation at which a node was settled.
+    settled_stamp: Vec<u32>,
     generation: u32,
-    heap: BinaryHeap<Reverse<(TimeMs, u32)>>,
+    heap: RadixHeap,
     /// Nodes settled by the last search, in order of settling (non-decreasing time).
     pub settled: Vec<u32>,
 }
@@ -38,8 +109,9 @@ impl SearchScratch {
             dist: vec![INF; num_nodes],
             label: vec![u32::MAX; num_nodes],
             stamp: vec![0; num_nodes],
+            settled_stamp: vec![0; num_nodes],
             generation: 0,
-            heap: BinaryHeap::new(),
+            heap: RadixHeap::new(),
             settled: Vec::new(),
         }
     }
@@ -51,6 +123,7 @@ impl SearchScratch {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.settled_stamp.iter_mut().for_each(|s| *s = 0);
             self.generation = 1;
         }
         self.heap.clear();
@@ -84,6 +157,8 @@ pub fn bounded_dijkstra<A: Adjacency + ?Sized>(
 ) {
     scratch.reset(adj.num_nodes());
     let gen = scratch.generation;
+    // Sources may come in any order; the radix heap needs its first key to be the smallest.
+    let mut pending: Vec<(TimeMs, u32)> = Vec::with_capacity(sources.len());
     for s in sources {
         if s.time_ms > limit_ms {
             continue;
@@ -96,16 +171,21 @@ pub fn bounded_dijkstra<A: Adjacency + ?Sized>(
             scratch.stamp[i] = gen;
             scratch.dist[i] = s.time_ms;
             scratch.label[i] = s.label;
-            scratch.heap.push(Reverse((s.time_ms, s.node)));
+            pending.push((s.time_ms, s.node));
         }
     }
-    while let Some(Reverse((d, v))) = scratch.heap.pop() {
+    pending.sort_unstable();
+    for (t, v) in pending {
+        scratch.heap.push(t, v);
+    }
+    while let Some((d, v)) = scratch.heap.pop() {
         if d > scratch.dist[v as usize] {
             continue; // stale entry
         }
-        if d == scratch.dist[v as usize] && scratch.settled.last() == Some(&v) {
-            continue;
+        if scratch.settled_stamp[v as usize] == gen {
+            continue; // a duplicate of an entry already settled
         }
+        scratch.settled_stamp[v as usize] = gen;
         scratch.settled.push(v);
         let lv = scratch.label[v as usize];
         let (edges, _) = adj.adjacent(v);
@@ -119,11 +199,11 @@ pub fn bounded_dijkstra<A: Adjacency + ?Sized>(
                 scratch.stamp[w] = gen;
                 scratch.dist[w] = nd;
                 scratch.label[w] = lv;
-                scratch.heap.push(Reverse((nd, e.head)));
+                scratch.heap.push(nd, e.head);
             } else if nd < scratch.dist[w] {
                 scratch.dist[w] = nd;
                 scratch.label[w] = lv;
-                scratch.heap.push(Reverse((nd, e.head)));
+                scratch.heap.push(nd, e.head);
             } else if nd == scratch.dist[w] && lv < scratch.label[w] {
                 // Same time from a smaller label: adopt it (only possible before w is settled,
                 // since every edge takes at least 1 ms).
@@ -226,6 +306,34 @@ mod tests {
                     prop_assert!((l as usize) < srcs.len());
                 }
             }
+        }
+    }
+
+    proptest! {
+        /// The radix heap pops in key order like a sorted list, with pushes interleaved
+        /// (keys never below the last popped, as in Dijkstra).
+        #[test]
+        fn radix_heap_is_a_monotone_priority_queue(ops in proptest::collection::vec((0u32..3, 0u32..5000), 1..400)) {
+            let mut h = RadixHeap::new();
+            let mut reference: Vec<u32> = Vec::new();
+            let mut last = 0u32;
+            for (op, k) in ops {
+                if op < 2 {
+                    let key = last + k;
+                    h.push(key, key);
+                    reference.push(key);
+                } else if let Some((key, _)) = h.pop() {
+                    reference.sort_unstable();
+                    let expect = reference.remove(0);
+                    prop_assert_eq!(key, expect);
+                    last = key;
+                }
+            }
+            reference.sort_unstable();
+            for expect in reference {
+                prop_assert_eq!(h.pop().map(|x| x.0), Some(expect));
+            }
+            prop_assert!(h.pop().is_none());
         }
     }
 

@@ -36,6 +36,19 @@ pub enum ImportError {
     #[error(transparent)]
     Pbf(#[from] PbfError),
     #[error(
+        "{path}: importing needs about {} of memory ({why}), more than the {} allowed \
+         (--max-memory; default: the memory available now); use a smaller extract, a machine with \
+         more memory, or raise --max-memory",
+        human_bytes(*needed),
+        human_bytes(*limit)
+    )]
+    Memory {
+        path: String,
+        needed: u64,
+        limit: u64,
+        why: String,
+    },
+    #[error(
         "{path}: no usable roads for profile '{profile}' ({ways} ways read, {road_ways} road ways, \
          {nodes} nodes read){hint}"
     )]
@@ -55,6 +68,9 @@ pub struct ImportOptions {
     pub profile: Profile,
     pub min_component_nodes: u32,
     pub border_margin_m: f64,
+    /// Refuse the import, early and with an estimate, when it would need more memory than this
+    /// (bytes). `None`: the memory available when the import starts.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for ImportOptions {
@@ -63,7 +79,35 @@ impl Default for ImportOptions {
             profile: Profile::car(),
             min_component_nodes: 50,
             border_margin_m: 1000.0,
+            max_memory: None,
         }
+    }
+}
+
+/// Bytes of peak memory per way→node reference of the roads (and boundary ways) kept, measured
+/// on the province mosaic (2.5 GB for 26 M references) and rounded up.
+const BYTES_PER_REF: u64 = 100;
+/// Smallest peak memory per byte of PBF: a file whose every way is a road needs about 15× its
+/// size; a full extract (buildings, land use) much less. Used before the file is read.
+const MIN_BYTES_PER_PBF_BYTE: u64 = 4;
+
+/// Memory available now (Linux `MemAvailable`), if known.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `1.2 GB`, `340 MB`.
+pub fn human_bytes(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.0} MB", b / 1e6)
+    } else {
+        format!("{:.0} kB", b / 1e3)
     }
 }
 
@@ -155,12 +199,27 @@ pub fn import_pbf(
 ) -> Result<RoadGraph, ImportError> {
     let started = Instant::now();
     let file = PbfFile::open(path)?;
+    let limit = opts.max_memory.or_else(available_memory);
+    if let Some(limit) = limit {
+        let needed = file.size_bytes.saturating_mul(MIN_BYTES_PER_PBF_BYTE);
+        if needed > limit {
+            return Err(ImportError::Memory {
+                path: path.display().to_string(),
+                needed,
+                limit,
+                why: format!(
+                    "at least {MIN_BYTES_PER_PBF_BYTE}× the {} file",
+                    human_bytes(file.size_bytes)
+                ),
+            });
+        }
+    }
     let blobs = file.blobs()?;
     let n = blobs.data.len();
     let profile = &opts.profile;
 
     let bar = progress.bar(n as u64, "reading");
-    let read = match read_elements(&blobs, profile, false, &bar)? {
+    let read = match read_elements(&blobs, profile, false, &bar, limit, path)? {
         Some(read) => read,
         None => {
             progress.note(
@@ -169,7 +228,8 @@ pub fn import_pbf(
             );
             bar.set_position(0);
             bar.set_length(3 * n as u64);
-            read_elements(&blobs, profile, true, &bar)?.expect("the general order always succeeds")
+            read_elements(&blobs, profile, true, &bar, limit, path)?
+                .expect("the general order always succeeds")
         }
     };
     bar.finish_and_clear();
@@ -185,7 +245,11 @@ pub fn import_pbf(
 
     let ways_read = ways.ways;
     let mut stats = ImportStats {
-        threads: rayon::current_num_threads(),
+        threads: if reproducible() {
+            0
+        } else {
+            rayon::current_num_threads()
+        },
         blobs: n,
         sorted_by_type: sorted,
         ways_read,
@@ -423,7 +487,11 @@ pub fn import_pbf(
             .entry(graph.road_class(r).as_str().to_string())
             .or_default() += len as f64 / 1000.0;
     }
-    stats.import_seconds = started.elapsed().as_secs_f64();
+    stats.import_seconds = if reproducible() {
+        0.0
+    } else {
+        started.elapsed().as_secs_f64()
+    };
     stats.imported_at = crate::output::timestamp_utc();
     graph.meta = GraphMeta {
         metroreach_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -467,7 +535,9 @@ fn read_elements(
     profile: &Profile,
     general: bool,
     bar: &indicatif::ProgressBar,
-) -> Result<Option<Elements>, PbfError> {
+    limit: Option<u64>,
+    path: &Path,
+) -> Result<Option<Elements>, ImportError> {
     let n = blobs.data.len();
     let all: Vec<usize> = (0..n).collect();
     let (rel_blobs, way_blobs, node_blobs, f, r) = if general {
@@ -516,6 +586,29 @@ fn read_elements(
             .any(|(&i, k)| (k.nodes && i != f) || (k.relations && i != r));
         if bad_rel || bad_way {
             return Ok(None);
+        }
+    }
+
+    // Now the size of the road network is known: check the memory it will need before the
+    // heavy part (node coordinates and the graph build).
+    let refs_total = ways.refs.len() as u64
+        + ways
+            .boundary_ways
+            .iter()
+            .map(|w| w.1.len() as u64)
+            .sum::<u64>();
+    if let Some(limit) = limit {
+        let needed = refs_total * BYTES_PER_REF + 50_000_000;
+        if needed > limit {
+            return Err(ImportError::Memory {
+                path: path.display().to_string(),
+                needed,
+                limit,
+                why: format!(
+                    "{refs_total} node references of {} road ways",
+                    ways.roads.len()
+                ),
+            });
         }
     }
 
@@ -1044,4 +1137,10 @@ pub fn source_crc32(path: &Path) -> std::io::Result<u32> {
         h.update(&buf[..k]);
     }
     Ok(h.finalize())
+}
+
+/// With `SOURCE_DATE_EPOCH` set (the reproducible-builds convention), graph files record that
+/// time and no duration or thread count, so the same extract gives byte-identical files.
+fn reproducible() -> bool {
+    std::env::var_os("SOURCE_DATE_EPOCH").is_some()
 }

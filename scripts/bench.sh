@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The benchmark suite: one run, one machine, the same inputs for us and the peer engines.
+#
+#   scripts/bench.sh [--quick] [--runs N] [--out DIR]
+#
+# Times whole commands with repeated runs (median and spread) and peak memory (GNU time -v), runs
+# the peers of ../shared/bench/peers on the same extracts and origins, and writes
+# docs/performance.md (tables + this exact command) from the JSON it collects in DIR
+# (default ~/.cache/metroreach-bench). --quick skips the slow peer builds on the province mosaic
+# (Valhalla ~3.5 min, OSRM > 40 min, osm2pgrouting ~27 min and ~17 GB).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+QUICK=0; RUNS=3; OUT="${HOME}/.cache/metroreach-bench"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1; shift ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    *) echo "usage: scripts/bench.sh [--quick] [--runs N] [--out DIR]" >&2; exit 2 ;;
+  esac
+done
+DATA="${METROREACH_DATA:-$ROOT/../shared/data}"
+KIT="$ROOT/../shared/bench"
+mkdir -p "$OUT"
+export METROREACH_CACHE="$OUT/cache"
+echo "== building"
+cargo build --release --quiet --examples --bin metroreach || exit 1
+MR="$ROOT/target/release/metroreach"
+EX="$ROOT/target/release/examples"
+
+echo "== inputs"
+MOSAIC=$("$KIT/mosaic/make.sh" province 2>/dev/null | tail -1)
+[ -f "$MOSAIC" ] || { echo "mosaic generation failed (see $KIT/mosaic/README.md)" >&2; MOSAIC=""; }
+declare -A PBF=(
+  [porto]="$DATA/osm/porto-2015-roads.osm.pbf"
+  [yuba]="$DATA/osm/yuba-county-2024-06-05.osm.pbf"
+  [malta]="$DATA/osm/malta-2018-08-27.osm.pbf"
+  [mosaic]="$MOSAIC"
+)
+PEERS_OK=1
+"$KIT/peers/setup.sh" valhalla pgrouting osmnx osrm > "$OUT/peers-setup.log" 2>&1 || { PEERS_OK=0; echo "peers could not be installed: see $OUT/peers-setup.log (they are reported as missing)"; }
+
+# time_cmd NAME CMD...: runs once under GNU time, appends {name, wall_s, maxrss_kb, status} to a JSON lines file.
+time_cmd() {
+  local name=$1; shift
+  local tf="$OUT/time.$$"
+  /usr/bin/time -v -o "$tf" "$@" > "$OUT/$name.log" 2>&1
+  local st=$?
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$tf" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tf")
+  echo "{\"name\": \"$name\", \"wall_s\": ${wall:-null}, \"maxrss_kb\": ${rss:-null}, \"status\": $st}" >> "$OUT/times.jsonl"
+  rm -f "$tf"
+  return $st
+}
+: > "$OUT/times.jsonl"
+
+echo "== import: ours vs raw decode ($RUNS runs each)"
+for name in porto yuba malta mosaic; do
+  f=${PBF[$name]}; [ -n "$f" ] || continue
+  for i in $(seq "$RUNS"); do
+    time_cmd "decode-$name-$i" "$EX/raw_decode" "$f"
+    time_cmd "import-$name-$i" "$MR" -q import "$f" -o "$OUT/$name.graph"
+  done
+  ls -l "$OUT/$name.graph" | awk -v n="$name" '{print "{\"name\": \"graphsize-" n "\", \"bytes\": " $5 "}"}' >> "$OUT/times.jsonl"
+  "$MR" info "$OUT/$name.graph" --json > "$OUT/info-$name.json"
+done
+
+echo "== import: peers"
+if [ $PEERS_OK = 1 ]; then
+  for name in porto yuba malta mosaic; do
+    f=${PBF[$name]}; [ -n "$f" ] || continue
+    if [ "$name" = mosaic ] && [ $QUICK = 1 ]; then continue; fi
+    rm -rf "$OUT/peer-$name"; mkdir -p "$OUT/peer-$name"
+    time_cmd "valhalla-build-$name" timeout 3600 "$KIT/peers/valhalla/valhalla_iso.py" build "$OUT/peer-$name/valhalla" "$f"
+    time_cmd "osrm-build-$name" timeout 2700 "$KIT/peers/osrm/osrm_iso.py" build "$OUT/peer-$name/osrm" "$f"
+    if [ "$name" != mosaic ] || [ "${BENCH_OSM2PGROUTING:-0}" = 1 ]; then
+      "$KIT/peers/pgrouting/pgr_iso.sh" start > /dev/null 2>&1
+      time_cmd "osm2pgrouting-build-$name" timeout 3600 "$KIT/peers/pgrouting/pgr_iso.sh" build "$f" "bench_$name"
+      "$KIT/peers/pgrouting/pgr_iso.sh" stop > /dev/null 2>&1
+    fi
+    rm -rf "$OUT/peer-$name"
+  done
+fi
+
+echo "== one circle: ours (in-process, cold and warm) and the peers, same extract and origin"
+circle() { # tag pbf-name lon lat minutes
+  local tag=$1 name=$2 lon=$3 lat=$4 min=$5
+  "$EX/bench_engine" "$OUT/$name.graph" "$lon" "$lat" "$min" 30 > "$OUT/engine-$tag.json"
+  "$MR" -q circles "$OUT/$name.graph" --at "$lon,$lat" --label "$tag" --minutes "$min" -o "$OUT/ours-$tag.geojson"
+  if [ $PEERS_OK = 1 ]; then
+    "$KIT/peers/run_all.sh" "${PBF[$name]}" "$lon" "$lat" "$min" "$OUT/peers-$tag" "$tag" --peers valhalla,pgrouting,osmnx > "$OUT/peers-$tag.log" 2>&1
+    "$KIT/peers/compare.py" "$OUT/peers-$tag/valhalla-$tag.geojson" "$OUT/ours-$tag.geojson" \
+      "$OUT/peers-$tag/pgrouting-$tag.geojson" "$OUT/peers-$tag/osmnx-$tag.geojson" --json "$OUT/compare-$tag.json" > "$OUT/compare-$tag.log" 2>&1
+  fi
+}
+circle yuba60 yuba -121.5914 39.1457 60
+circle porto20 porto -8.6110 41.1496 20
+circle malta60 malta 14.5146 35.8989 60
+
+echo "== mosaic: one circle, the search floor, batch of every town on 1 and 2 threads, reach"
+if [ -n "$MOSAIC" ]; then
+  "$EX/bench_engine" "$OUT/mosaic.graph" 116.3422217 35.4194989 60 20 --batch --towns-csv "$OUT/mosaic-towns.csv" > "$OUT/engine-mosaic60.json"
+  time_cmd "reach-mosaic" "$MR" -q reach "$OUT/mosaic.graph" --cities "$OUT/mosaic-towns.csv" --minutes 30,60 \
+    --units "$ROOT/data/china/county.geojson" --unit-name name --unit-code gb --unit-parent prefecture -o "$OUT/reach-mosaic"
+fi
+
+echo "== criterion (inner pieces)"
+cargo bench --bench engine -- --noplot > "$OUT/criterion.log" 2>&1
+
+echo "== report"
+python3 "$ROOT/scripts/bench_report.py" "$OUT" "scripts/bench.sh $*" > "$ROOT/docs/performance.md"
+echo "wrote docs/performance.md (raw results in $OUT)"
