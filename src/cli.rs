@@ -224,6 +224,18 @@ pub struct OriginArgs {
 }
 
 impl OriginArgs {
+    /// The origin options as recorded in outputs.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "city": self.cities,
+            "at": self.at,
+            "label": self.labels,
+            "cities_csv": self.cities_csv.as_ref().map(|p| p.display().to_string()),
+            "auto_cities": self.auto_cities,
+            "min_population": self.min_population,
+        })
+    }
+
     pub fn to_request(&self) -> Result<OriginRequest> {
         let at = self
             .at
@@ -526,7 +538,11 @@ fn cmd_circles(a: CirclesArgs, progress: &Progress) -> Result<()> {
         command: "circles".into(),
         graph: graph.meta.clone(),
         graph_file,
-        parameters: params_json(&params),
+        parameters: {
+            let mut v = params_json(&params);
+            v["origins"] = a.origins.to_json();
+            v
+        },
         failed: failed.clone(),
         notes: coarse_notes(&graph),
     };
@@ -577,11 +593,18 @@ fn cmd_circles(a: CirclesArgs, progress: &Progress) -> Result<()> {
 #[error("{0}")]
 pub struct PartialFailure(pub String);
 
-/// Notes recorded in outputs about the nature of the graph.
+/// Notes recorded in outputs about the nature of the graph: a network of one road class whose
+/// coordinates are all rounded to 0.001° (like the shipped national highway network) is coarse.
 pub fn coarse_notes(g: &RoadGraph) -> Vec<String> {
     let mut notes = Vec::new();
     let classes = g.meta.km_by_class.len();
-    if classes <= 1 && g.meta.source.file_name.contains("coarse") {
+    let step = (g.node_coords.len() / 2000).max(1);
+    let rounded = !g.node_coords.is_empty()
+        && g.node_coords
+            .iter()
+            .step_by(step)
+            .all(|c| c.lon % 10_000 == 0 && c.lat % 10_000 == 0);
+    if classes <= 1 && rounded {
         notes.push(
             "coarse network: major roads only, one road class, coordinates rounded to 0.001°; \
              circles are indicative, not fine polygons"
@@ -868,6 +891,16 @@ pub struct ReachArgs {
     pub graph: GraphOptions,
 }
 
+fn params_homes(a: &ReachArgs) -> Vec<(Option<String>, String)> {
+    a.home
+        .iter()
+        .map(|h| match h.split_once('=') {
+            Some((c, u)) => (Some(c.trim().to_string()), u.trim().to_string()),
+            None => (None, h.trim().to_string()),
+        })
+        .collect()
+}
+
 fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
     use metroreach::analysis::plan::{compare, plan_for, read_plans};
     use metroreach::analysis::population::Population;
@@ -881,14 +914,7 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
         a.seat_snap.is_finite() && a.seat_snap > 0.0,
         "--seat-snap must be a positive number of metres"
     );
-    let homes: Vec<(Option<String>, String)> = a
-        .home
-        .iter()
-        .map(|h| match h.split_once('=') {
-            Some((c, u)) => (Some(c.trim().to_string()), u.trim().to_string()),
-            None => (None, h.trim().to_string()),
-        })
-        .collect();
+    let homes = params_homes(&a);
     if a.output.exists() && !a.output.is_dir() {
         bail!("{} exists and is not a directory", a.output.display());
     }
@@ -937,6 +963,34 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
         }));
     }
     units.assign_seats(&candidates);
+    // Home units given on the command line must exist (and name a city, when CITY=CODE).
+    for (city, code) in &params_homes(&a) {
+        if units.find(code).is_none() {
+            let examples: Vec<String> = units
+                .units
+                .iter()
+                .take(8)
+                .map(|u| format!("{} ({})", u.code, u.name))
+                .collect();
+            bail!(
+                "--home {code}: no unit has this code or name in {} (e.g. {})",
+                units.source,
+                examples.join(", ")
+            );
+        }
+        if let Some(c) = city {
+            if !cities.iter().any(|x| &x.name == c) {
+                bail!(
+                    "--home {c}={code}: no city named {c} (cities: {})",
+                    cities
+                        .iter()
+                        .map(|x| x.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    }
     for r in &units.repairs {
         progress.note(&format!("unit repaired: {r}"));
     }
@@ -996,7 +1050,19 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
         command: "reach".into(),
         graph: graph.meta.clone(),
         graph_file,
-        parameters: serde_json::to_value(&params)?,
+        parameters: {
+            let mut v = serde_json::to_value(&params)?;
+            v["origins"] = a.origins.to_json();
+            v["units"] = serde_json::json!({
+                "source": a.units,
+                "unit_name": a.unit_name,
+                "unit_code": a.unit_code,
+                "unit_parent": a.unit_parent,
+            });
+            v["population"] = serde_json::json!(a.population);
+            v["plan"] = serde_json::json!(a.plan.as_ref().map(|p| p.display().to_string()));
+            v
+        },
         failed: result.failed.clone(),
         notes: coarse_notes(&graph),
     };

@@ -103,7 +103,8 @@ pub struct BandReach {
     /// Units the circle touches or whose seat it reaches (plus the home unit).
     pub coverage: Vec<UnitCoverage>,
     pub home_covered_km2: f64,
-    pub share_outside_home: f64,
+    /// Share of the circle outside the home unit (`None` when no home unit is known).
+    pub share_outside_home: Option<f64>,
     /// Share of the circle outside the home unit's parent (e.g. its prefecture), when units
     /// have parents.
     pub share_outside_home_parent: Option<f64>,
@@ -500,15 +501,18 @@ fn city_reach(
                     _ => None,
                 },
                 minutes: band.minutes,
-                share_outside_home: if band.area_km2 > 0.0 {
-                    ((band.area_km2 - home_covered_km2) / band.area_km2).clamp(0.0, 1.0)
-                } else {
-                    0.0
-                },
+                share_outside_home: home.map(|_| {
+                    if band.area_km2 > 0.0 {
+                        ((band.area_km2 - home_covered_km2) / band.area_km2).clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    }
+                }),
                 home_covered_km2,
                 units_reached: coverage.iter().filter(|c| c.covered_km2 > 0.0).count(),
                 units_half_covered: coverage.iter().filter(|c| c.area_share >= 0.5).count(),
                 population_outside_home: population_reached
+                    .filter(|_| home.is_some())
                     .map(|n| (n - population_home.unwrap_or(0.0)).max(0.0)),
                 population_reached,
                 population_home: if home.is_some() {

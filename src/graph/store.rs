@@ -1,5 +1,5 @@
 //! The graph file: a versioned header, a section table, flat little-endian arrays, and a CRC-32
-//! over everything after the header. Loading is one read, a checksum, and copies into typed
+//! over the header's version, count and length fields and everything after the header. Loading is one read, a checksum, and copies into typed
 //! vectors; a file from another format version or a damaged file is refused with a clear message.
 //!
 //! ```text
@@ -176,7 +176,7 @@ pub fn load(path: &Path) -> Result<RoadGraph, StoreError> {
     from_bytes(&map, path)
 }
 
-/// Reads only the metadata of a graph file (cheap: no checksum of the arrays).
+/// Reads the metadata of a graph file (the whole file is checked, so this costs a load).
 pub fn load_meta(path: &Path) -> Result<GraphMeta, StoreError> {
     let g = load(path)?;
     Ok(g.meta)

@@ -147,7 +147,7 @@ pub struct ReachedEdge {
     pub t_to_s: f64,
     /// Whether the whole edge is reached (else it is cut where time runs out).
     pub full: bool,
-    /// lon/lat along the direction of travel (depart) or toward the origin (arrive).
+    /// lon/lat in order of increasing travel time (away from the origin, in both directions).
     pub coords: Vec<[f64; 2]>,
 }
 

@@ -1142,5 +1142,5 @@ pub fn source_crc32(path: &Path) -> std::io::Result<u32> {
 /// With `SOURCE_DATE_EPOCH` set (the reproducible-builds convention), graph files record that
 /// time and no duration or thread count, so the same extract gives byte-identical files.
 fn reproducible() -> bool {
-    std::env::var_os("SOURCE_DATE_EPOCH").is_some()
+    std::env::var("SOURCE_DATE_EPOCH").is_ok_and(|v| v.trim().parse::<i64>().is_ok())
 }

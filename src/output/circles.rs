@@ -175,6 +175,7 @@ pub fn write_grids(
     })?;
     let mut written = Vec::new();
     let cap = (p.max_minutes() * 60.0) as f32;
+    let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
     for c in circles {
         let Some((grid, proj)) = &c.grid else {
             continue;
@@ -201,7 +202,14 @@ pub fn write_grids(
             s.push_str(&row.join(" "));
             s.push('\n');
         }
-        let stem = file_stem(&c.city.name);
+        // Distinct names can map to one file name (e.g. "A/B" and "A_B"): number the repeats.
+        let mut stem = file_stem(&c.city.name);
+        let base = stem.clone();
+        let mut k = 2;
+        while !used.insert(stem.clone()) {
+            stem = format!("{base}-{k}");
+            k += 1;
+        }
         let asc = dir.join(format!("{stem}.asc"));
         write_atomic(&asc, s.as_bytes())?;
         let prj = format!(

@@ -415,7 +415,9 @@ pub fn from_reach(
                         c.home
                             .map(|h| units.units[h].name.clone())
                             .unwrap_or_default(),
-                        format!("{:.1} %", b.share_outside_home * 100.0),
+                        b.share_outside_home
+                            .map(|x| format!("{:.1} %", x * 100.0))
+                            .unwrap_or_default(),
                         b.units_reached.to_string(),
                         b.members.len().to_string(),
                         b.population_reached

@@ -23,6 +23,12 @@ pub struct ReachReport<'a> {
     pub plans: Vec<PlanComparison>,
 }
 
+/// Minutes as given: `60`, `7.5`.
+fn minutes_text(m: f64) -> String {
+    let s = format!("{m:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn opt(v: Option<f64>, d: i32) -> Value {
     v.map(|x| json!(round(x, d))).unwrap_or(Value::Null)
 }
@@ -229,7 +235,7 @@ impl ReachReport<'_> {
                     let u = &self.units.units[cov.unit];
                     w.row(vec![
                         Cell::Text(c.circle.city.name.clone()),
-                        Cell::Num(b.minutes, 0),
+                        Cell::Text(minutes_text(b.minutes)),
                         Cell::Text(self.params.circle.direction.as_str().into()),
                         Cell::Text(u.code.clone()),
                         Cell::Text(u.name.clone()),
@@ -275,7 +281,7 @@ impl ReachReport<'_> {
             w.row(vec![
                 Cell::Text(a.circle.city.name.clone()),
                 Cell::Text(b.circle.city.name.clone()),
-                Cell::Num(o.minutes, 0),
+                Cell::Text(minutes_text(o.minutes)),
                 Cell::Num(a.circle.bands[k].area_km2, 3),
                 Cell::Num(b.circle.bands[k].area_km2, 3),
                 Cell::Num(o.overlap_km2, 3),
@@ -306,6 +312,7 @@ impl ReachReport<'_> {
             "truncated",
             "home_unit",
             "home_code",
+            "home_source",
             "share_outside_home",
             "share_outside_home_parent",
             "population_outside_home_parent",
@@ -331,7 +338,7 @@ impl ReachReport<'_> {
                 w.row(vec![
                     Cell::Text(c.circle.city.name.clone()),
                     Cell::Text(c.circle.city.id.clone().unwrap_or_default()),
-                    Cell::Num(b.minutes, 0),
+                    Cell::Text(minutes_text(b.minutes)),
                     Cell::Text(self.params.circle.direction.as_str().into()),
                     Cell::Num(band.area_km2, 3),
                     Cell::Num(band.equivalent_radius_km, 3),
@@ -339,7 +346,8 @@ impl ReachReport<'_> {
                     Cell::Bool(band.truncated),
                     Cell::Text(home.map(|h| h.name.clone()).unwrap_or_default()),
                     Cell::Text(home.map(|h| h.code.clone()).unwrap_or_default()),
-                    Cell::Num(b.share_outside_home, 4),
+                    Cell::Text(c.home_source.clone()),
+                    Cell::OptNum(b.share_outside_home, 4),
                     Cell::OptNum(b.share_outside_home_parent, 4),
                     Cell::OptNum(b.population_outside_home_parent, 0),
                     Cell::Int(b.units_reached as i64),
@@ -377,7 +385,7 @@ impl ReachReport<'_> {
             self.units.len(),
             self.population_spec.as_deref().map(|x| format!("`{x}`")).unwrap_or_else(|| "none".into()),
             p.circle.direction.as_str(),
-            p.circle.minutes.iter().map(|m| fmt_num(*m, 0)).collect::<Vec<_>>().join("/"),
+            p.circle.minutes.iter().map(|m| minutes_text(*m)).collect::<Vec<_>>().join("/"),
             p.rule.describe(),
             if p.contiguous { ", contiguous with the home unit" } else { "" }
         );
@@ -395,15 +403,15 @@ impl ReachReport<'_> {
                 let band = &c.circle.bands[k];
                 let _ = writeln!(
                     s,
-                    "| {}{} | {} | {} | {} | {} | {} | {} % | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     c.circle.city.name,
                     if band.truncated { " ⚠" } else { "" },
-                    fmt_num(b.minutes, 0),
+                    minutes_text(b.minutes),
                     fmt_num(band.area_km2, 1),
                     fmt_num(band.equivalent_radius_km, 1),
                     fmt_num(band.reach_factor, 3),
                     c.home.map(|u| self.units.units[u].name.clone()).unwrap_or_else(|| "–".into()),
-                    fmt_num(b.share_outside_home * 100.0, 1),
+                    b.share_outside_home.map(|x| format!("{} %", fmt_num(x * 100.0, 1))).unwrap_or_else(|| "–".into()),
                     b.share_outside_home_parent.map(|x| format!("{} %", fmt_num(x * 100.0, 1))).unwrap_or_else(|| "–".into()),
                     b.units_reached,
                     b.units_half_covered,
@@ -428,7 +436,7 @@ impl ReachReport<'_> {
         let _ = writeln!(
             s,
             "\n## Metropolitan areas ({} min)\n",
-            fmt_num(p.circle.minutes[top], 0)
+            minutes_text(p.circle.minutes[top])
         );
         for c in &r.cities {
             let b = &c.bands[top];
@@ -466,7 +474,7 @@ impl ReachReport<'_> {
                     "| {} | {} | {} | {} | {} | {} % | {} % | {} |",
                     self.city_name(o.a),
                     self.city_name(o.b),
-                    fmt_num(o.minutes, 0),
+                    minutes_text(o.minutes),
                     fmt_num(o.overlap_km2, 1),
                     fmt_num(o.jaccard, 3),
                     fmt_num(o.share_of_a * 100.0, 1),
@@ -487,7 +495,7 @@ impl ReachReport<'_> {
                     "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     pc.plan,
                     pc.city,
-                    fmt_num(pc.minutes, 0),
+                    minutes_text(pc.minutes),
                     pc.delineated,
                     pc.planned,
                     pc.common,
