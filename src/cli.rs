@@ -747,7 +747,7 @@ pub fn summary_text(g: &RoadGraph, path: &std::path::Path) -> String {
     let _ = writeln!(out, "profile   {}", m.profile_name);
     let _ = writeln!(
         out,
-        "imported  {} in {:.2} s on {} threads ({} blobs{})",
+        "imported  {} in {:.2} s on {} threads ({} blobs{}){}",
         s.imported_at,
         s.import_seconds,
         s.threads,
@@ -756,6 +756,18 @@ pub fn summary_text(g: &RoadGraph, path: &std::path::Path) -> String {
             ""
         } else {
             ", unsorted file"
+        },
+        if s.stage_seconds.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {}",
+                s.stage_seconds
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.2} s"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     );
     let road_km: f64 = m.km_by_class.values().sum();

@@ -7,6 +7,7 @@
 use super::scc::strongly_connected;
 use super::{node_flags, road_flags, EdgeTarget, RoadClass, RoadGraph};
 use crate::geom::{distance_m, BBox, CoordE7};
+use rayon::prelude::*;
 
 /// Marks a node whose coordinates are not in the extract.
 pub const MISSING: CoordE7 = CoordE7 {
@@ -162,59 +163,85 @@ pub fn build_graph(
     }
     drop(uses);
 
-    // 2. Pieces between junctions.
-    let mut pieces: Vec<Piece> = Vec::new();
-    let mut piece_geom: Vec<u32> = Vec::new();
-    for (wi, w) in input.ways.iter().enumerate() {
-        let refs = way_refs(input, w);
-        let mut current: Vec<u32> = Vec::new();
-        let flush = |current: &mut Vec<u32>, pieces: &mut Vec<Piece>, piece_geom: &mut Vec<u32>| {
-            if current.len() >= 2 {
-                let coords = current.iter().map(|&i| input.node_coords[i as usize]);
-                let length_m: f64 = coords
-                    .clone()
-                    .zip(coords.skip(1))
-                    .map(|(p, q)| distance_m(p, q))
-                    .sum();
-                let a = current[0];
-                let b = *current.last().unwrap_or(&a);
-                let mid = midpoint(input.node_coords[a as usize], input.node_coords[b as usize]);
-                let (f, bk) = speeds.piece_speeds(wi, way_length[wi], mid);
-                let fwd = f.filter(|_| w.forward).filter(|s| *s > 0.0);
-                let bwd = bk.filter(|_| w.backward).filter(|s| *s > 0.0);
-                if fwd.is_some() || bwd.is_some() {
-                    pieces.push(Piece {
-                        way: wi as u32,
-                        a,
-                        b,
-                        geom_start: piece_geom.len() as u32,
-                        geom_len: current.len() as u32,
-                        length_m,
-                        fwd,
-                        bwd,
-                        extra_secs: speeds.piece_extra_secs(wi),
-                    });
-                    piece_geom.extend_from_slice(current);
+    // 2. Pieces between junctions, ways in parallel (chunks keep the way order).
+    let chunked: Vec<(Vec<Piece>, Vec<u32>)> = input
+        .ways
+        .par_chunks(2048)
+        .enumerate()
+        .map(|(ci, chunk)| {
+            let mut pieces: Vec<Piece> = Vec::new();
+            let mut piece_geom: Vec<u32> = Vec::new();
+            let mut current: Vec<u32> = Vec::new();
+            for (k, w) in chunk.iter().enumerate() {
+                let wi = ci * 2048 + k;
+                let refs = way_refs(input, w);
+                let flush = |current: &mut Vec<u32>,
+                             pieces: &mut Vec<Piece>,
+                             piece_geom: &mut Vec<u32>| {
+                    if current.len() >= 2 {
+                        let length_m: f64 = current
+                            .windows(2)
+                            .map(|p| {
+                                distance_m(
+                                    input.node_coords[p[0] as usize],
+                                    input.node_coords[p[1] as usize],
+                                )
+                            })
+                            .sum();
+                        let a = current[0];
+                        let b = *current.last().unwrap_or(&a);
+                        let mid =
+                            midpoint(input.node_coords[a as usize], input.node_coords[b as usize]);
+                        let (f, bk) = speeds.piece_speeds(wi, way_length[wi], mid);
+                        let fwd = f.filter(|_| w.forward).filter(|s| *s > 0.0);
+                        let bwd = bk.filter(|_| w.backward).filter(|s| *s > 0.0);
+                        if fwd.is_some() || bwd.is_some() {
+                            pieces.push(Piece {
+                                way: wi as u32,
+                                a,
+                                b,
+                                geom_start: piece_geom.len() as u32,
+                                geom_len: current.len() as u32,
+                                length_m,
+                                fwd,
+                                bwd,
+                                extra_secs: speeds.piece_extra_secs(wi),
+                            });
+                            piece_geom.extend_from_slice(current);
+                        }
+                    }
+                    current.clear();
+                };
+                current.clear();
+                for &r in refs {
+                    if input.node_coords[r as usize] == MISSING {
+                        flush(&mut current, &mut pieces, &mut piece_geom);
+                        continue;
+                    }
+                    if current.last() == Some(&r) {
+                        continue;
+                    }
+                    current.push(r);
+                    if junction[r as usize] && current.len() >= 2 {
+                        let last = r;
+                        flush(&mut current, &mut pieces, &mut piece_geom);
+                        current.push(last);
+                    }
                 }
-            }
-            current.clear();
-        };
-        for &r in refs {
-            if input.node_coords[r as usize] == MISSING {
                 flush(&mut current, &mut pieces, &mut piece_geom);
-                continue;
             }
-            if current.last() == Some(&r) {
-                continue;
-            }
-            current.push(r);
-            if junction[r as usize] && current.len() >= 2 {
-                let last = r;
-                flush(&mut current, &mut pieces, &mut piece_geom);
-                current.push(last);
-            }
-        }
-        flush(&mut current, &mut pieces, &mut piece_geom);
+            (pieces, piece_geom)
+        })
+        .collect();
+    let mut pieces: Vec<Piece> = Vec::with_capacity(chunked.iter().map(|c| c.0.len()).sum());
+    let mut piece_geom: Vec<u32> = Vec::with_capacity(chunked.iter().map(|c| c.1.len()).sum());
+    for (ps, geom) in chunked {
+        let offset = piece_geom.len() as u32;
+        pieces.extend(ps.into_iter().map(|mut p| {
+            p.geom_start += offset;
+            p
+        }));
+        piece_geom.extend(geom);
     }
 
     // Dense numbering of junction nodes used by pieces.
@@ -381,7 +408,7 @@ pub fn build_graph(
             .map(|&v| &input.node_coords[nodes[v as usize] as usize]),
     );
     let mut order: Vec<(u64, u32)> = kept
-        .iter()
+        .par_iter()
         .map(|&v| {
             (
                 hilbert_key(input.node_coords[nodes[v as usize] as usize], &bbox),
@@ -389,7 +416,7 @@ pub fn build_graph(
             )
         })
         .collect();
-    order.sort_unstable();
+    order.par_sort_unstable();
     let mut new_id = vec![u32::MAX; n_nodes];
     for (i, &(_, v)) in order.iter().enumerate() {
         new_id[v as usize] = i as u32;
@@ -399,7 +426,7 @@ pub fn build_graph(
         e.0 = new_id[e.0 as usize];
         e.1 = new_id[e.1 as usize];
     }
-    edge_list.sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
+    edge_list.par_sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
 
     // Roads in order of first use by an edge; unused roads (dropped islands) disappear.
     let mut road_new = vec![u32::MAX; roads.len()];

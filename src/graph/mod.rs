@@ -232,6 +232,9 @@ pub struct ImportStats {
     /// Share of road length per area type (urban/suburban/rural), from the density model.
     pub km_by_area_type: BTreeMap<String, f64>,
     pub warnings: Vec<String>,
+    /// Wall time of each import stage (s): reading the file, building the graph, assembling the
+    /// boundaries. Zero with `SOURCE_DATE_EPOCH` (reproducible files).
+    pub stage_seconds: BTreeMap<String, f64>,
 }
 
 /// The routing graph with its geometry, places and administrative boundaries.
