@@ -106,6 +106,11 @@ if [ -n "$MOSAIC" ]; then
     --units "$ROOT/data/china/county.geojson" --unit-name name --unit-code gb --unit-parent prefecture -o "$OUT/reach-mosaic"
 fi
 
+if [ $QUICK = 0 ]; then
+  echo "== before/after the optimisations (older commits rebuilt in worktrees)"
+  "$ROOT/scripts/bench_history.sh" "$OUT" > "$OUT/history.log" 2>&1 || echo "history failed: see $OUT/history.log"
+fi
+
 echo "== criterion (inner pieces)"
 cargo bench --bench engine -- --noplot > "$OUT/criterion.log" 2>&1
 

@@ -160,3 +160,28 @@ try:
         p(f"| {m.group(1)} | {parts[2]} {parts[3]} (± to {parts[4]} {parts[5]}) |" if len(parts) >= 6 else f"| {m.group(1)} | {m.group(2)} |")
 except Exception as ex:
     p(f"| (criterion results missing: {ex}) | |")
+
+hist_path = os.path.join(out, "history.jsonl")
+if os.path.exists(hist_path):
+    notes = {
+        "5a2f86c": "before: contour crate (midpoint cuts) + per-direction sampling + disc stamping + std BinaryHeap",
+        "bd36d47": "own marching squares (rings grouped by construction), per-road sampling, seeded stamping, authalic areas",
+        "0bb9851": "snap index over runs of 8 roads (wide R-tree nodes), mmap graph loading, dense density grid, flat road geometry, streamed graph save",
+        "09e1048": "radix heap instead of a binary heap",
+    }
+    rows = [json.loads(l) for l in open(hist_path) if l.strip()]
+    commits = []
+    for r in rows:
+        if r["commit"] not in commits:
+            commits.append(r["commit"])
+    p("\n## Optimisations, before and after (same run, older commits rebuilt)\n")
+    p("Each row is a commit, rebuilt in a git worktree by `scripts/bench_history.sh` and run on the same")
+    p("graphs with `scripts/history_driver.rs` (median of 30 warm calls) and the same mosaic import.\n")
+    p("| commit | change | Yuba 60 circle ms | Porto 20 circle ms | mosaic 60 circle ms | mosaic search ms | mosaic snap index ms | mosaic load ms | mosaic import s (peak MB) |")
+    p("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for c in commits:
+        res = {r["case"]: r["result"] for r in rows if r["commit"] == c}
+        y, po, m, imp = res.get("yuba-60", {}), res.get("porto-20", {}), res.get("mosaic-60", {}), res.get("import-mosaic", {})
+        p(f"| `{c}` | {notes.get(c, 'current')} | {fmt(y.get('circle_ms'), 1)} | {fmt(po.get('circle_ms'), 1)} | {fmt(m.get('circle_ms'), 1)} | "
+          f"{fmt(m.get('search_ms'), 2)} | {fmt(m.get('snap_index_ms'), 0)} | {fmt(m.get('load_ms'), 0)} | "
+          f"{fmt(imp.get('wall_s'), 1)} ({fmt(imp.get('maxrss_kb', 0) / 1024 if imp.get('maxrss_kb') else None, 0)}) |")

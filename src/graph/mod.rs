@@ -164,8 +164,10 @@ impl RoadClass {
     }
 }
 
-/// Where a graph came from and how it was made. Stored as JSON in the graph file.
+/// Where a graph came from and how it was made. Stored as JSON in the graph file; fields added
+/// within a format version default when absent.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GraphMeta {
     pub metroreach_version: String,
     pub source: SourceInfo,
@@ -181,6 +183,7 @@ pub struct GraphMeta {
 
 /// The source extract.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SourceInfo {
     pub file_name: String,
     pub size_bytes: u64,
@@ -194,6 +197,7 @@ pub struct SourceInfo {
 
 /// Counts from the import, for `info` and for judging data quality.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ImportStats {
     /// When the import ran (RFC 3339, UTC; `SOURCE_DATE_EPOCH` overrides it for reproducible
     /// files) and how long it took. The only non-deterministic fields of a graph file.
