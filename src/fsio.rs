@@ -45,6 +45,7 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        remove_stale_temporaries(&dir, &name);
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
         let file = File::create(&tmp).map_err(err)?;
         Ok(AtomicFile {
@@ -84,6 +85,28 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Removes `.NAME.tmp-PID` files left by runs that were killed (their process no longer exists).
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && Path::new("/proc/self").exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let mut f = AtomicFile::create(path)?;
@@ -117,6 +140,11 @@ mod tests {
         write_atomic(&target, b"whole").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"whole");
         assert!(write_atomic(&dir.join("missing/x.txt"), b"x").is_err());
+        // A temporary file of a process that no longer exists is cleaned up.
+        let stale = dir.join(".out.txt.tmp-4000000");
+        std::fs::write(&stale, b"torn").unwrap();
+        write_atomic(&target, b"again").unwrap();
+        assert!(!stale.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

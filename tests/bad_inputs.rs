@@ -5,7 +5,7 @@
 //!
 //! OSM PBF files are written by the tiny protobuf encoder below ([`pb`], [`osm`]), so that CI
 //! needs no external tool. The same generator writes the fuzzers' seed corpus:
-//! `cargo test --release --test bad_inputs -- --ignored write_fuzz_seed_corpus`.
+//! `METROREACH_WRITE_SEEDS=1 cargo test --release --test bad_inputs write_fuzz_seed_corpus`.
 
 mod common;
 
@@ -820,6 +820,9 @@ fn import_refuses_pbf_truncated_at_every_kind_of_boundary() {
         let (h0, hend0, end0) = spans[0];
         let (d1, dh1, de1) = spans[1];
         let last = *spans.last().unwrap();
+        // The message names where the unreadable blob starts.
+        let at_d1 = format!("at byte {d1} ");
+        let at_last = format!("at byte {} ", last.0);
         let cuts: Vec<(&str, usize, Vec<&str>)> = vec![
             (
                 "in-first-length",
@@ -836,26 +839,30 @@ fn import_refuses_pbf_truncated_at_every_kind_of_boundary() {
                 hend0 + (end0 - hend0) / 2,
                 vec!["not an OSM PBF file"],
             ),
-            ("in-second-length", d1 + 3, vec!["truncated or corrupt"]),
+            (
+                "in-second-length",
+                d1 + 3,
+                vec!["truncated or corrupt", &at_d1],
+            ),
             (
                 "in-second-header",
                 d1 + 4 + (dh1 - d1 - 4) / 2,
-                vec!["truncated or corrupt"],
+                vec!["truncated or corrupt", &at_d1],
             ),
             (
                 "in-first-data-blob",
                 dh1 + (de1 - dh1) / 2,
-                vec!["truncated or corrupt"],
+                vec!["truncated or corrupt", &at_d1],
             ),
             (
                 "in-last-blob",
                 last.1 + (last.2 - last.1) / 2,
-                vec!["truncated or corrupt"],
+                vec!["truncated or corrupt", &at_last],
             ),
             (
                 "last-blob-minus-one",
                 last.2 - 1,
-                vec!["truncated or corrupt"],
+                vec!["truncated or corrupt", &at_last],
             ),
         ];
         for (what, at, expect) in cuts {
@@ -1793,8 +1800,10 @@ fn seed_files() -> Vec<(&'static str, String, Vec<u8>)> {
         "town-zlib-plain-nodes.osm.pbf".into(),
         t.to_pbf(),
     ));
-    let mut t = osm::Osm::default();
-    t.nodes = town.nodes[..4].to_vec();
+    let mut t = osm::Osm {
+        nodes: town.nodes[..4].to_vec(),
+        ..Default::default()
+    };
     t.ways.push(osm::way(
         1,
         &[1000, 1001, 1002, 1003],
@@ -1805,8 +1814,29 @@ fn seed_files() -> Vec<(&'static str, String, Vec<u8>)> {
         ],
     ));
     v.push(("pbf_import", "one-road.osm.pbf".into(), t.to_pbf()));
-    let mut t = osm::Osm::default();
-    t.nodes = vec![osm::node(1, 10.0, 50.0, &[])];
+    // The same with every int32 of its blob headers written as a 10-byte varint (legal
+    // protobuf): one flipped bit away from a negative or huge size.
+    let mut b = t.header_blob();
+    for data in t.data_blobs() {
+        let header_len = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
+        let blob = &data[4 + header_len..];
+        let mut h = pb::Msg::new().str(1, "OSMData");
+        h.0.push(3 << 3);
+        let mut size = blob.len() as u64;
+        for _ in 0..9 {
+            h.0.push(size as u8 & 0x7f | 0x80);
+            size >>= 7;
+        }
+        h.0.push(0);
+        b.extend_from_slice(&(h.0.len() as u32).to_be_bytes());
+        b.extend_from_slice(&h.0);
+        b.extend_from_slice(blob);
+    }
+    v.push(("pbf_import", "one-road-long-varints.osm.pbf".into(), b));
+    let mut t = osm::Osm {
+        nodes: vec![osm::node(1, 10.0, 50.0, &[])],
+        ..Default::default()
+    };
     t.ways.push(osm::way(1, &[1], &[("highway", "primary")]));
     let mut b = t.header_blob();
     b.extend_from_slice(&osm::framed(
@@ -1881,10 +1911,21 @@ fn fuzz_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz")
 }
 
-/// Regenerates fuzz/corpus/<target>/ seeds: run after changing the generator or the graph format.
+/// Regenerates fuzz/corpus/<target>/ seeds when `METROREACH_WRITE_SEEDS=1` (after changing the
+/// generator or the graph format); otherwise checks that every seed the generator makes exists.
 #[test]
-#[ignore = "writes into the source tree; run by hand"]
 fn write_fuzz_seed_corpus() {
+    if std::env::var_os("METROREACH_WRITE_SEEDS").is_none() {
+        for (target, name, _) in seed_files() {
+            let p = fuzz_dir().join("corpus").join(target).join(&name);
+            assert!(
+                p.is_file(),
+                "missing seed {}: run with METROREACH_WRITE_SEEDS=1",
+                p.display()
+            );
+        }
+        return;
+    }
     for (target, name, bytes) in seed_files() {
         let d = fuzz_dir().join("corpus").join(target);
         std::fs::create_dir_all(&d).unwrap();
@@ -1900,8 +1941,8 @@ fn fuzz_seed_corpus_is_present_and_loads() {
         let p = fuzz_dir().join("corpus").join(target).join(&name);
         let committed = std::fs::read(&p).unwrap_or_else(|_| {
             panic!(
-                "missing seed {}: run `cargo test --release --test bad_inputs -- --ignored \
-                 write_fuzz_seed_corpus`",
+                "missing seed {}: run `METROREACH_WRITE_SEEDS=1 cargo test --release --test \
+                 bad_inputs write_fuzz_seed_corpus`",
                 p.display()
             )
         });
@@ -1927,4 +1968,102 @@ fn fuzz_seed_corpus_is_present_and_loads() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions found by fuzzing (scripts/fuzz.sh): each input that crashed a target.
+// ---------------------------------------------------------------------------------------------
+
+/// graph_load: `validate` checks `w[1] < w[0] + 2` on road geometry offsets; with an offset
+/// near `u32::MAX` the addition wraps (release) or panics (overflow checks), so a crafted file
+/// passes validation and a later stage slices `geom[u32::MAX..]` and panics.
+#[test]
+fn fuzz_graph_with_wrapping_geometry_offsets_is_refused() {
+    use metroreach::graph::store;
+    let (inp, out) = dirs("graph-wrap");
+    let mut g = store::load(&town_graph()).unwrap();
+    g.road_geom_start[1] = u32::MAX;
+    let bytes = store::to_bytes(&g);
+    let p = write(&inp, "wrapping-offsets.graph", &bytes);
+    let in_process = std::panic::catch_unwind(|| store::from_bytes(&bytes, &p).is_err());
+    let mut failures = Vec::new();
+    match in_process {
+        Ok(true) => {}
+        Ok(false) => failures.push("store::from_bytes accepted it".into()),
+        Err(_) => failures.push("store::from_bytes panicked on it".into()),
+    }
+    failures.extend(run_cases(
+        &out,
+        &[
+            case(
+                "info",
+                args(&["info", &s(&p)]),
+                1,
+                &["wrapping-offsets.graph", "damaged"],
+            ),
+            case(
+                "circles",
+                args(&[
+                    "circles",
+                    &s(&p),
+                    "--at",
+                    "10.009,50.009",
+                    "--minutes",
+                    "1",
+                    "-o",
+                    &s(&out.join("c.geojson")),
+                ]),
+                1,
+                &["wrapping-offsets.graph", "damaged"],
+            ),
+        ],
+    ));
+    assert_all(failures);
+}
+
+/// geojson_units: a self-intersecting ring on which geo's `make_valid` trips a debug assertion
+/// of its sweep line (harmless in the release build). Must be repaired or refused, not crash.
+#[test]
+fn fuzz_geojson_units_self_intersection_is_repaired_or_refused() {
+    let (inp, out) = dirs("geojson-fuzz");
+    let p = write(
+        &inp,
+        "sweep.geojson",
+        r#"{"type":"Feature","properties":{"name":"D","code":"4"},"geometry":{"type":"Polygon","coordinates":[[[1,0],[-0,1],[2,0],[0,1],[0,0]]]}}"#,
+    );
+    let units = metroreach::analysis::units::Units::from_geojson(&p, "name", "code", None);
+    if let Ok(u) = &units {
+        assert!(u
+            .units
+            .iter()
+            .all(|x| x.area_km2.is_finite() && x.area_km2 > 0.0));
+    }
+    let o = metroreach(&reach_with_units(&p, &out), &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The same limit through `circles` on a PBF: refused before the import, no cache entry left.
+#[test]
+fn memory_estimate_refuses_early_for_a_pbf_input() {
+    let (_inp, out) = dirs("memory-pbf");
+    assert_all(run_cases(
+        &out,
+        &[case(
+            "circles on malta.osm.pbf with --max-memory 1MB",
+            args(&[
+                "circles",
+                &s(&osm(MALTA)),
+                "--city",
+                "Valletta",
+                "--max-memory",
+                "1MB",
+                "-o",
+                &s(&out.join("c.geojson")),
+            ]),
+            1,
+            &[MALTA, "needs about", "--max-memory"],
+        )],
+    ));
 }

@@ -621,7 +621,10 @@ fn catchments(
                 }
             }
             // Only this city's samples decide the grid's extent; the others resolve its edges.
-            let grid = TimeGrid::stamp(&window, &grid_params, true);
+            let Ok(grid) = TimeGrid::stamp(&window, &grid_params, true) else {
+                // Too large for the cell size: the circles already reported it.
+                return Vec::new();
+            };
             thresholds
                 .iter()
                 .map(|&t| {

@@ -328,7 +328,10 @@ pub fn validate(g: &RoadGraph) -> Result<(), String> {
     {
         return Err("road arrays have inconsistent lengths".into());
     }
-    if g.road_geom_start.windows(2).any(|w| w[1] < w[0] + 2) {
+    if g.road_geom_start
+        .windows(2)
+        .any(|w| w[1] < w[0].saturating_add(2))
+    {
         return Err("a road has fewer than two geometry points".into());
     }
     if g.road_class

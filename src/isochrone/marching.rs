@@ -31,6 +31,14 @@ pub struct Field<'a> {
 const NONE: u32 = u32::MAX;
 
 /// Reusable state for tracing several thresholds of one field.
+/// The tracer's big arrays, kept between grids to reuse their memory.
+#[derive(Default)]
+pub struct TracerBuffers {
+    next: Vec<u32>,
+    left: Vec<u32>,
+    ins: Vec<bool>,
+}
+
 pub struct Tracer<'a> {
     f: Field<'a>,
     /// Per edge: the edge the boundary continues to (edge ids: 2·vertex + 0 for the horizontal
@@ -38,6 +46,8 @@ pub struct Tracer<'a> {
     next: Vec<u32>,
     /// Per edge: an inside vertex on the left of the segment leaving it.
     left: Vec<u32>,
+    /// Inside flags of the current threshold.
+    ins: Vec<bool>,
     touched: Vec<u32>,
     /// Union-find over runs of inside vertices.
     parent: Vec<u32>,
@@ -51,7 +61,19 @@ pub struct Tracer<'a> {
 
 impl<'a> Tracer<'a> {
     pub fn new(f: Field<'a>) -> Tracer<'a> {
+        Tracer::with_buffers(f, TracerBuffers::default())
+    }
+
+    /// A tracer whose arrays reuse `b`'s allocations (see [`Tracer::into_buffers`]).
+    pub fn with_buffers(f: Field<'a>, b: TracerBuffers) -> Tracer<'a> {
         let n = f.nx * f.ny;
+        let (mut next, mut left, mut ins) = (b.next, b.left, b.ins);
+        next.clear();
+        next.resize(2 * n, NONE);
+        left.clear();
+        left.resize(2 * n, NONE);
+        ins.clear();
+        ins.resize(n, false);
         let rows = (0..f.ny)
             .map(|j| {
                 let row = &f.values[j * f.nx..(j + 1) * f.nx];
@@ -65,8 +87,9 @@ impl<'a> Tracer<'a> {
             })
             .collect();
         Tracer {
-            next: vec![NONE; 2 * n],
-            left: vec![NONE; 2 * n],
+            next,
+            left,
+            ins,
             touched: Vec::new(),
             parent: Vec::new(),
             runs: Vec::new(),
@@ -103,7 +126,8 @@ impl<'a> Tracer<'a> {
             self.left[e as usize] = NONE;
         }
         // Inside flags, row by row over the rows' finite ranges.
-        let mut ins = vec![false; nx * ny];
+        // Only the rows' finite ranges are ever written (false outside, from `with_buffers`).
+        let mut ins = std::mem::take(&mut self.ins);
         for j in 1..ny.saturating_sub(1) {
             let (a, b) = self.rows[j];
             for i in a.max(1)..b.min(nx - 1) {
@@ -242,7 +266,17 @@ impl<'a> Tracer<'a> {
         if let Some((_, ext, holes)) = current {
             polys.push(Polygon::new(ext, holes));
         }
+        self.ins = ins;
         MultiPolygon(polys)
+    }
+
+    /// Gives the arrays back for the next grid.
+    pub fn into_buffers(self) -> TracerBuffers {
+        TracerBuffers {
+            next: self.next,
+            left: self.left,
+            ins: self.ins,
+        }
     }
 
     /// The component (root run) of an inside vertex.

@@ -228,6 +228,17 @@ pub enum CircleError {
     Empty { city: String, minutes: f64 },
     #[error("{city}: has no origins")]
     NoOrigins { city: String },
+    #[error(
+        "{city}: the area reached in {minutes} min needs a grid of {cells} cells of {cell_m} m, more \
+         than the {} allowed; use a larger --cell or fewer --minutes",
+        stamp::MAX_GRID_CELLS
+    )]
+    GridTooLarge {
+        city: String,
+        cells: usize,
+        cell_m: f64,
+        minutes: f64,
+    },
 }
 
 /// The search engine over one graph: snapping index, lazily built reverse graph.
@@ -425,15 +436,27 @@ impl<'g> Engine<'g> {
         lap("stretches", &mut t);
         let samples = stamp::sample_roads(self.graph, &proj, &stretches, limit_s, p.cell_m);
         lap("samples", &mut t);
-        let grid = TimeGrid::stamp(&samples, &p.grid(), false);
+        let grid = TimeGrid::stamp_reusing(
+            &samples,
+            &p.grid(),
+            false,
+            std::mem::take(&mut scratch.grid_buffer),
+        )
+        .map_err(|e| CircleError::GridTooLarge {
+            city: city.name.clone(),
+            cells: e.cells,
+            cell_m: e.cell_m,
+            minutes: p.max_minutes(),
+        })?;
         lap("grid", &mut t);
         let thresholds: Vec<f64> = p.minutes.iter().map(|m| m * 60.0).collect();
-        let polygons = polygon::band_polygons(
+        let polygons = polygon::band_polygons_reusing(
             &grid,
             &thresholds,
             p.cell_m / (p.offroad_kmh / 3.6),
             &proj,
             p.simplify_m,
+            &mut scratch.tracer_buffers,
         );
         lap("polygons", &mut t);
         let road_km = reach::reached_road_km(self.graph, &stretches, &thresholds);
@@ -476,7 +499,12 @@ impl<'g> Engine<'g> {
         let edges = extras
             .keep_edges
             .then(|| self.reached_edges(&stretches, limit_s));
-        let grid = extras.keep_grid.then_some((grid, proj));
+        let grid = if extras.keep_grid {
+            Some((grid, proj))
+        } else {
+            scratch.grid_buffer = grid.values;
+            None
+        };
         let stretches = extras.keep_stretches.then_some(stretches);
         if bands.iter().all(|b| b.polygon.0.is_empty()) {
             return Err(CircleError::Empty {

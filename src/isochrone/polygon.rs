@@ -8,7 +8,7 @@
 //! lon/lat and rounded to the 6 decimals written to GeoJSON, so that areas are measured on
 //! exactly the published shape.
 
-use super::marching::{Field, Tracer};
+use super::marching::{Field, Tracer, TracerBuffers};
 use super::stamp::TimeGrid;
 use crate::geom::projection::LocalProjection;
 use crate::geom::rings::{oriented, remove_collinear};
@@ -24,19 +24,42 @@ pub fn band_polygons(
     proj: &LocalProjection,
     simplify_m: f64,
 ) -> Vec<MultiPolygon<f64>> {
-    let mut tracer = Tracer::new(Field {
-        nx: grid.nx,
-        ny: grid.ny,
-        x0: grid.x0,
-        y0: grid.y0,
-        cell: grid.cell,
-        values: &grid.values,
-        step_beyond: walk_secs_per_cell as f32,
-    });
+    band_polygons_reusing(
+        grid,
+        thresholds_s,
+        walk_secs_per_cell,
+        proj,
+        simplify_m,
+        &mut TracerBuffers::default(),
+    )
+}
+
+/// [`band_polygons`] reusing the tracer's arrays from `buffers` (and leaving them there).
+pub fn band_polygons_reusing(
+    grid: &TimeGrid,
+    thresholds_s: &[f64],
+    walk_secs_per_cell: f64,
+    proj: &LocalProjection,
+    simplify_m: f64,
+    buffers: &mut TracerBuffers,
+) -> Vec<MultiPolygon<f64>> {
+    let mut tracer = Tracer::with_buffers(
+        Field {
+            nx: grid.nx,
+            ny: grid.ny,
+            x0: grid.x0,
+            y0: grid.y0,
+            cell: grid.cell,
+            values: &grid.values,
+            step_beyond: walk_secs_per_cell as f32,
+        },
+        std::mem::take(buffers),
+    );
     let metric: Vec<MultiPolygon<f64>> = thresholds_s
         .iter()
         .map(|&t| tracer.region(t as f32))
         .collect();
+    *buffers = tracer.into_buffers();
     finish(metric, proj, simplify_m)
 }
 

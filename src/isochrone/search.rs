@@ -101,6 +101,9 @@ pub struct SearchScratch {
     heap: RadixHeap,
     /// Nodes settled by the last search, in order of settling (non-decreasing time).
     pub settled: Vec<u32>,
+    /// The polygon stage's big arrays, reused from city to city on this thread.
+    pub grid_buffer: Vec<f32>,
+    pub tracer_buffers: super::marching::TracerBuffers,
 }
 
 impl SearchScratch {
@@ -113,12 +116,18 @@ impl SearchScratch {
             generation: 0,
             heap: RadixHeap::new(),
             settled: Vec::new(),
+            grid_buffer: Vec::new(),
+            tracer_buffers: Default::default(),
         }
     }
 
     fn reset(&mut self, num_nodes: usize) {
         if self.dist.len() != num_nodes {
+            let grid = std::mem::take(&mut self.grid_buffer);
+            let tracer = std::mem::take(&mut self.tracer_buffers);
             *self = SearchScratch::new(num_nodes);
+            self.grid_buffer = grid;
+            self.tracer_buffers = tracer;
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {

@@ -105,6 +105,17 @@ pub fn sample_roads(
     out
 }
 
+/// Largest grid (vertices) a polygon is drawn on: about 2 GB of working memory. A larger one means
+/// a cell too fine for the area reached; the caller reports it instead of running out of memory.
+pub const MAX_GRID_CELLS: usize = 100_000_000;
+
+/// The area reached is too large for the cell size.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridTooLarge {
+    pub cells: usize,
+    pub cell_m: f64,
+}
+
 /// A travel-time grid in local metres: vertex `(i, j)` is at `(x0 + i·cell, y0 + j·cell)`.
 #[derive(Clone, Debug)]
 pub struct TimeGrid {
@@ -121,7 +132,22 @@ pub struct TimeGrid {
 
 impl TimeGrid {
     /// Stamps `samples` onto a grid covering them plus the allowance and a margin.
-    pub fn stamp(samples: &[Sample], p: &GridParams, with_labels: bool) -> TimeGrid {
+    pub fn stamp(
+        samples: &[Sample],
+        p: &GridParams,
+        with_labels: bool,
+    ) -> Result<TimeGrid, GridTooLarge> {
+        TimeGrid::stamp_reusing(samples, p, with_labels, Vec::new())
+    }
+
+    /// [`TimeGrid::stamp`] writing into `buffer` (its allocation is reused: a batch of cities
+    /// does not fault in fresh memory for every grid).
+    pub fn stamp_reusing(
+        samples: &[Sample],
+        p: &GridParams,
+        with_labels: bool,
+        mut buffer: Vec<f32>,
+    ) -> Result<TimeGrid, GridTooLarge> {
         let h = p.cell_m;
         let r = p.offroad_m.max(h);
         let (mut minx, mut miny, mut maxx, mut maxy) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
@@ -140,10 +166,18 @@ impl TimeGrid {
         let y0 = ((miny - margin) / h).floor() * h;
         let nx = (((maxx + margin) - x0) / h).ceil() as usize + 1;
         let ny = (((maxy + margin) - y0) / h).ceil() as usize + 1;
+        if nx.saturating_mul(ny) > MAX_GRID_CELLS {
+            return Err(GridTooLarge {
+                cells: nx.saturating_mul(ny),
+                cell_m: h,
+            });
+        }
         let inv_v = 1.0 / p.offroad_mps;
 
         // 1. Seeds: each sample marks its nearest vertex (at most h/√2 away) with its time.
-        let mut seeds = vec![f32::INFINITY; nx * ny];
+        buffer.clear();
+        buffer.resize(nx * ny, f32::INFINITY);
+        let mut seeds = buffer;
         let mut seed_labels = if with_labels {
             vec![u32::MAX; nx * ny]
         } else {
@@ -221,7 +255,7 @@ impl TimeGrid {
                 }
             }
         }
-        TimeGrid {
+        Ok(TimeGrid {
             x0,
             y0,
             cell: h,
@@ -229,7 +263,7 @@ impl TimeGrid {
             ny,
             values,
             labels,
-        }
+        })
     }
 
     /// Value at vertex (i, j).
@@ -264,7 +298,7 @@ mod tests {
                 label: 0,
             },
         ];
-        let g = TimeGrid::stamp(&s, &p, true);
+        let g = TimeGrid::stamp(&s, &p, true).unwrap();
         let i0 = ((0.0 - g.x0) / 10.0).round() as usize;
         let j0 = ((0.0 - g.y0) / 10.0).round() as usize;
         assert_eq!(g.at(i0, j0), 5.0);

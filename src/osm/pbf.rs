@@ -66,6 +66,8 @@ pub struct Blobs<'a> {
     pub header: PbfHeader,
     /// Data blobs (OSMData) in file order.
     pub data: Vec<MmapBlob<'a>>,
+    /// Position of each data blob among all blobs of the file (for messages).
+    ordinals: Vec<usize>,
     raw: &'a [u8],
 }
 
@@ -113,25 +115,19 @@ impl PbfFile {
     pub fn blobs(&self) -> Result<Blobs<'_>, PbfError> {
         let raw: &[u8] = &self.raw;
         sniff_format(&self.path, raw)?;
+        // Check the framing ourselves first (osmpbf's reader panics on some corrupt sizes), so
+        // every error names the right blob and byte.
+        let frames = frame(&self.path, raw)?;
         let mut data = Vec::new();
+        let mut ordinals = Vec::new();
         let mut header = None;
-        for (index, blob) in self.mmap.blob_iter().enumerate() {
-            let blob = blob.map_err(|e| {
-                let offset = data.last().map(|b: &MmapBlob| b.offset().0).unwrap_or(0);
-                let what = e.to_string();
-                if index == 0 {
-                    PbfError::NotPbf {
-                        path: self.path.clone(),
-                        why: format!("the first blob header cannot be read: {what}"),
-                    }
-                } else {
-                    PbfError::Corrupt {
-                        path: self.path.clone(),
-                        index,
-                        offset,
-                        what: format!("blob after byte {offset} cannot be read: {what}"),
-                    }
-                }
+        for (ordinal, blob) in self.mmap.blob_iter().enumerate() {
+            let offset = frames.get(ordinal).copied().unwrap_or(0);
+            let blob = blob.map_err(|e| PbfError::Corrupt {
+                path: self.path.clone(),
+                index: ordinal,
+                offset,
+                what: format!("the blob cannot be read: {e}"),
             })?;
             match blob.get_type() {
                 osmpbf::BlobType::OsmHeader => {
@@ -139,10 +135,9 @@ impl PbfFile {
                         continue;
                     }
                     let decoded = guarded(|| blob.decode())
-                        .map_err(|what| corrupt(&self.path, raw, index, blob.offset().0, what))?;
-                    let decoded = decoded.map_err(|e| {
-                        corrupt(&self.path, raw, index, blob.offset().0, e.to_string())
-                    })?;
+                        .map_err(|what| corrupt(&self.path, raw, ordinal, offset, what))?;
+                    let decoded = decoded
+                        .map_err(|e| corrupt(&self.path, raw, ordinal, offset, e.to_string()))?;
                     if let BlobDecode::OsmHeader(h) = decoded {
                         for f in h.required_features() {
                             if !matches!(f.as_str(), "OsmSchema-V0.6" | "DenseNodes") {
@@ -170,7 +165,8 @@ impl PbfFile {
                             why: "the file does not start with an OSMHeader block".into(),
                         });
                     }
-                    data.push(blob)
+                    data.push(blob);
+                    ordinals.push(ordinal);
                 }
                 osmpbf::BlobType::Unknown(_) => {}
             }
@@ -183,9 +179,80 @@ impl PbfFile {
             path: &self.path,
             header,
             data,
+            ordinals,
             raw,
         })
     }
+}
+
+/// Walks the blob framing (4-byte header length, BlobHeader, blob) and returns each blob's
+/// offset, refusing sizes that are negative, too large or past the end of the file.
+fn frame(path: &Path, raw: &[u8]) -> Result<Vec<u64>, PbfError> {
+    let mut offsets = Vec::new();
+    let mut pos = 0usize;
+    while pos < raw.len() {
+        let index = offsets.len();
+        let err = |what: String| -> PbfError {
+            if index == 0 {
+                PbfError::NotPbf {
+                    path: path.to_path_buf(),
+                    why: format!("its first blob is unreadable: {what}"),
+                }
+            } else {
+                PbfError::Corrupt {
+                    path: path.to_path_buf(),
+                    index,
+                    offset: pos as u64,
+                    what,
+                }
+            }
+        };
+        let rest = raw.len() - pos;
+        if rest < 4 {
+            return Err(err(format!(
+                "truncated: the file ends {rest} bytes into a blob header length"
+            )));
+        }
+        let hl = u32::from_be_bytes(raw[pos..pos + 4].try_into().unwrap_or([0; 4])) as usize;
+        if hl == 0 || hl >= 64 * 1024 {
+            return Err(err(format!(
+                "a blob header claims {hl} bytes (at most 64 KiB)"
+            )));
+        }
+        if rest < 4 + hl {
+            return Err(err(format!(
+                "truncated: the file ends inside a blob header ({} of {hl} bytes)",
+                rest - 4
+            )));
+        }
+        let mut datasize: Option<u64> = None;
+        for (field, value) in proto_fields(&raw[pos + 4..pos + 4 + hl]) {
+            if field == 3 {
+                if let ProtoValue::Varint(v) = value {
+                    datasize = Some(v);
+                }
+            }
+        }
+        let Some(size) = datasize else {
+            return Err(err("a blob header has no data size".into()));
+        };
+        if size > i32::MAX as u64 {
+            return Err(err(format!(
+                "a blob header claims a negative or huge size ({})",
+                size as i64
+            )));
+        }
+        let size = size as usize;
+        if rest < 4 + hl + size {
+            return Err(err(format!(
+                "truncated: the file ends inside a blob ({} of its {size} bytes present)",
+                rest - 4 - hl
+            )));
+        }
+        offsets.push(pos as u64);
+        pos += 4 + hl + size;
+    }
+    Ok(offsets)
 }
 
 impl<'a> Blobs<'a> {
@@ -194,6 +261,7 @@ impl<'a> Blobs<'a> {
     pub fn decode(&self, index: usize) -> Result<PrimitiveBlock, PbfError> {
         let blob = &self.data[index];
         let offset = blob.offset().0;
+        let index = self.ordinals[index];
         match guarded(|| blob.decode()) {
             Ok(Ok(BlobDecode::OsmData(block))) => Ok(block),
             Ok(Ok(_)) => Err(corrupt(
@@ -216,7 +284,8 @@ impl<'a> Blobs<'a> {
     ) -> Result<T, PbfError> {
         let block = self.decode(index)?;
         let offset = self.data[index].offset().0;
-        guarded(|| f(&block)).map_err(|what| corrupt(self.path, self.raw, index, offset, what))
+        let ordinal = self.ordinals[index];
+        guarded(|| f(&block)).map_err(|what| corrupt(self.path, self.raw, ordinal, offset, what))
     }
 }
 

@@ -170,6 +170,8 @@ struct NodePhase {
     named: Vec<(i64, Option<String>)>,
     nodes: u64,
     invalid: u64,
+    /// A few ids of nodes with invalid coordinates, for messages.
+    invalid_examples: Vec<i64>,
     ways: u64,
     relations: u64,
 }
@@ -375,10 +377,20 @@ pub fn import_pbf(
             ways: ways.ways,
             road_ways: ways.roads.len() as u64,
             nodes: nodes.nodes,
-            hint: format!(
-                ": none of their {} node references is in the file",
-                ways.refs.len()
-            ),
+            hint: if nodes.invalid > 0 {
+                format!(
+                    ": none of their {} node references has valid coordinates ({} nodes lie outside \
+                     WGS-84, e.g. {})",
+                    ways.refs.len(),
+                    nodes.invalid,
+                    examples(&nodes.invalid_examples)
+                )
+            } else {
+                format!(
+                    ": none of their {} node references is in the file",
+                    ways.refs.len()
+                )
+            },
         });
     }
     if stats.missing_node_refs > 0 {
@@ -390,8 +402,9 @@ pub fn import_pbf(
     }
     if nodes.invalid > 0 {
         stats.warnings.push(format!(
-            "{} nodes have coordinates outside WGS-84 and were ignored",
-            nodes.invalid
+            "{} nodes have coordinates outside WGS-84 and were ignored, e.g. {}",
+            nodes.invalid,
+            examples(&nodes.invalid_examples)
         ));
     }
 
@@ -913,6 +926,9 @@ fn node_phase(
                                 coords[cursor].fetch_min(pack(c), Ordering::Relaxed);
                             } else {
                                 out.invalid += 1;
+                                if out.invalid_examples.len() < 5 {
+                                    out.invalid_examples.push(id);
+                                }
                             }
                         } else if !valid {
                             return;
@@ -986,6 +1002,7 @@ fn node_phase(
         out.named.extend(p.named);
         out.nodes += p.nodes;
         out.invalid += p.invalid;
+        out.invalid_examples.extend(p.invalid_examples);
         out.ways += p.ways;
         out.relations += p.relations;
     }
@@ -1191,6 +1208,16 @@ pub fn source_crc32(path: &Path) -> std::io::Result<u32> {
 /// time and no duration or thread count, so the same extract gives byte-identical files.
 fn reproducible() -> bool {
     std::env::var("SOURCE_DATE_EPOCH").is_ok_and(|v| v.trim().parse::<i64>().is_ok())
+}
+
+/// `node/1, node/2` from a few ids.
+fn examples(ids: &[i64]) -> String {
+    let mut v = ids.to_vec();
+    v.sort_unstable();
+    v.iter()
+        .map(|id| format!("node/{id}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

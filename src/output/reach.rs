@@ -543,17 +543,15 @@ impl ReachReport<'_> {
         s
     }
 
-    /// Writes every output into `dir` (created if needed); each file appears whole or not at all.
+    /// Writes every output into `dir` (created if needed); each file appears whole or not at all,
+    /// and `run.json` is written last, so a complete `run.json` newer than the other files means
+    /// the run finished.
     pub fn write(&self, dir: &Path) -> Result<Vec<String>, WriteError> {
         std::fs::create_dir_all(dir).map_err(|source| WriteError {
             path: dir.to_path_buf(),
             source,
         })?;
         let files: Vec<(&str, String)> = vec![
-            (
-                "run.json",
-                serde_json::to_string_pretty(&self.run_json()).unwrap_or_default() + "\n",
-            ),
             ("units.geojson", to_string(&self.units_geojson())),
             ("metro-areas.geojson", to_string(&self.metro_geojson())),
             ("catchments.geojson", to_string(&self.catchments_geojson())),
@@ -562,6 +560,10 @@ impl ReachReport<'_> {
             ("overlap.csv", self.overlap_csv()),
             ("summary.csv", self.summary_csv()),
             ("summary.md", self.summary_md()),
+            (
+                "run.json",
+                serde_json::to_string_pretty(&self.run_json()).unwrap_or_default() + "\n",
+            ),
         ];
         let mut written = Vec::new();
         for (name, text) in files {
