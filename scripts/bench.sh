@@ -7,7 +7,8 @@
 # the peers of ../shared/bench/peers on the same extracts and origins, and writes
 # docs/performance.md (tables + this exact command) from the JSON it collects in DIR
 # (default ~/.cache/metroreach-bench). --quick skips the slow peer builds on the province mosaic
-# (Valhalla ~3.5 min, OSRM > 40 min, osm2pgrouting ~27 min and ~17 GB).
+# (Valhalla ~3.5 min, OSRM > 40 min: stopped after BENCH_OSRM_TIMEOUT, default 1800 s; osm2pgrouting
+# ~27 min and ~17 GB: only with BENCH_OSM2PGROUTING=1).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -26,8 +27,9 @@ mkdir -p "$OUT"
 export METROREACH_CACHE="$OUT/cache"
 echo "== building"
 cargo build --release --quiet --examples --bin metroreach || exit 1
-MR="$ROOT/target/release/metroreach"
-EX="$ROOT/target/release/examples"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+MR="$TARGET/release/metroreach"
+EX="$TARGET/release/examples"
 
 echo "== inputs"
 MOSAIC=$("$KIT/mosaic/make.sh" province 2>/dev/null | tail -1)
@@ -74,7 +76,7 @@ if [ $PEERS_OK = 1 ]; then
     if [ "$name" = mosaic ] && [ $QUICK = 1 ]; then continue; fi
     rm -rf "$OUT/peer-$name"; mkdir -p "$OUT/peer-$name"
     time_cmd "valhalla-build-$name" timeout 3600 "$KIT/peers/valhalla/valhalla_iso.py" build "$OUT/peer-$name/valhalla" "$f"
-    time_cmd "osrm-build-$name" timeout 2700 "$KIT/peers/osrm/osrm_iso.py" build "$OUT/peer-$name/osrm" "$f"
+    time_cmd "osrm-build-$name" timeout "${BENCH_OSRM_TIMEOUT:-1800}" "$KIT/peers/osrm/osrm_iso.py" build "$OUT/peer-$name/osrm" "$f"
     if [ "$name" != mosaic ] || [ "${BENCH_OSM2PGROUTING:-0}" = 1 ]; then
       "$KIT/peers/pgrouting/pgr_iso.sh" start > /dev/null 2>&1
       time_cmd "osm2pgrouting-build-$name" timeout 3600 "$KIT/peers/pgrouting/pgr_iso.sh" build "$f" "bench_$name"

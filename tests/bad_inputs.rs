@@ -1783,6 +1783,56 @@ fn memory_estimate_refuses_early() {
     );
 }
 
+/// A circle whose polygon grid would be too large (a day's drive across China at 100 m cells:
+/// about 4·10⁸ cells, 1.6 GB) is refused before the grid is allocated, naming the city and the
+/// way out; with a coarser cell the same run succeeds, so the limit is what refused it.
+#[test]
+fn oversized_polygon_grid_is_refused_before_allocating() {
+    let (inp, out) = dirs("grid-limit");
+    let graph = inp.join("china.graph");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/china-highways-coarse.osm.pbf");
+    let o = metroreach(
+        &args(&["import", &s(&shipped), "-o", &s(&graph), "-q"]),
+        &inp,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let circle = |cell: &str, file: &str| {
+        args(&[
+            "circles",
+            &s(&graph),
+            "--at",
+            "116.40,39.90",
+            "--label",
+            "Beijing",
+            "--minutes",
+            "1440",
+            "--cell",
+            cell,
+            "-o",
+            &s(&out.join(file)),
+        ])
+    };
+    let started = std::time::Instant::now();
+    assert_all(run_cases(
+        &out,
+        &[case(
+            "1440 min at 100 m",
+            circle("100", "big.geojson"),
+            1,
+            &["Beijing", "grid of", "--cell"],
+        )],
+    ));
+    assert!(
+        started.elapsed().as_secs_f64() < 10.0,
+        "refused only after {:?}",
+        started.elapsed()
+    );
+    let ok = out.join("ok.geojson");
+    let o = metroreach(&circle("2000", "ok.geojson"), &inp);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(ok.exists());
+}
+
 // ---------------------------------------------------------------------------------------------
 // The fuzzers' seed corpus (fuzz/corpus/<target>/), written by this generator.
 // ---------------------------------------------------------------------------------------------

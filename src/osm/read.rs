@@ -341,9 +341,7 @@ pub fn import_pbf(
         border_margin_m: opts.border_margin_m,
         extract_bbox,
     };
-    eprintln!("before build_graph {:?}", stage.elapsed());
     let (mut graph, bstats) = build_graph(&input, &speed_model, &build_opts);
-    eprintln!("after build_graph {:?}", stage.elapsed());
     stats.missing_node_refs = bstats.missing_node_refs;
     stats.clipped_ways = bstats.clipped_ways;
     stats.dropped_ways = bstats.dropped_ways;
