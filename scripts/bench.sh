@@ -69,6 +69,12 @@ for name in porto yuba malta mosaic; do
   "$MR" info "$OUT/$name.graph" --json > "$OUT/info-$name.json"
 done
 
+if [ -n "$MOSAIC" ]; then
+  echo "== import: where the time goes (one more mosaic import with METROREACH_TIMING=1)"
+  METROREACH_TIMING=1 "$MR" -q import "$MOSAIC" -o "$OUT/mosaic-timing.graph" 2> "$OUT/import-stages-mosaic.log"
+  rm -f "$OUT/mosaic-timing.graph"
+fi
+
 echo "== import: peers"
 if [ $PEERS_OK = 1 ]; then
   for name in porto yuba malta mosaic; do

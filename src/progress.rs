@@ -58,3 +58,32 @@ impl Progress {
         self.notes
     }
 }
+
+/// Stage timings printed on stderr when `METROREACH_TIMING` is set (for `scripts/bench.sh` and
+/// profiling); free otherwise. Each [`Laps::lap`] prints the time since the previous one.
+pub struct Laps {
+    prefix: &'static str,
+    last: Option<std::cell::Cell<std::time::Instant>>,
+}
+
+impl Laps {
+    pub fn from_env(prefix: &'static str) -> Laps {
+        Laps {
+            prefix,
+            last: std::env::var_os("METROREACH_TIMING")
+                .map(|_| std::cell::Cell::new(std::time::Instant::now())),
+        }
+    }
+    /// Prints `timing PREFIX WHAT: N ms` for the time since the previous lap.
+    pub fn lap(&self, what: &str) {
+        if let Some(last) = &self.last {
+            let now = std::time::Instant::now();
+            eprintln!(
+                "timing {} {what}: {:.0} ms",
+                self.prefix,
+                (now - last.get()).as_secs_f64() * 1000.0
+            );
+            last.set(now);
+        }
+    }
+}

@@ -103,6 +103,7 @@ pub fn build_graph(
 ) -> (RoadGraph, BuildStats) {
     let mut stats = BuildStats::default();
     let n_in = input.node_ids.len();
+    let laps = crate::progress::Laps::from_env("build");
 
     // 1. Junctions: nodes used more than once, way ends, and nodes next to a missing node.
     let mut uses = vec![0u8; n_in];
@@ -163,6 +164,7 @@ pub fn build_graph(
     }
     drop(uses);
 
+    laps.lap("junctions and way lengths (sequential)");
     // 2. Pieces between junctions, ways in parallel (chunks keep the way order).
     let chunked: Vec<(Vec<Piece>, Vec<u32>)> = input
         .ways
@@ -244,6 +246,7 @@ pub fn build_graph(
         piece_geom.extend(geom);
     }
 
+    laps.lap("pieces (parallel)");
     // Dense numbering of junction nodes used by pieces.
     let mut node_of = vec![u32::MAX; n_in];
     let mut nodes: Vec<u32> = Vec::new(); // graph node -> input node
@@ -257,11 +260,13 @@ pub fn build_graph(
     }
     stats.nodes_before_contraction = nodes.len() as u64;
 
+    laps.lap("node numbering");
     // 3. Contract degree-2 nodes joining two compatible pieces.
     let (chains, removed) =
         contract_chains(&pieces, &node_of, nodes.len(), &border, input, &way_length);
     stats.contracted_nodes = removed as u64;
 
+    laps.lap("chain contraction");
     // 4. Roads (merged chains) and directed edges.
     struct Road {
         a: u32,
@@ -338,6 +343,7 @@ pub fn build_graph(
         }
     }
 
+    laps.lap("roads and edges");
     // 5. Islands: keep nodes that can reach or be reached from a core component.
     let alive: Vec<bool> = {
         let mut deg = vec![false; n_nodes];
@@ -399,6 +405,7 @@ pub fn build_graph(
     drop(first);
     drop(heads);
 
+    laps.lap("islands (SCC)");
     // 6. Final node order: Hilbert curve over the kept nodes.
     let kept: Vec<u32> = (0..n_nodes as u32)
         .filter(|&v| keep[v as usize] && alive[v as usize])
@@ -416,6 +423,7 @@ pub fn build_graph(
             )
         })
         .collect();
+    laps.lap("Hilbert keys");
     order.par_sort_unstable();
     let mut new_id = vec![u32::MAX; n_nodes];
     for (i, &(_, v)) in order.iter().enumerate() {
@@ -439,6 +447,7 @@ pub fn build_graph(
         }
     }
 
+    laps.lap("Hilbert sort, renumbering, edge sort");
     let node_coords = order
         .iter()
         .map(|&(_, v)| input.node_coords[nodes[v as usize] as usize])
@@ -464,6 +473,7 @@ pub fn build_graph(
             f
         })
         .collect();
+    laps.lap("node arrays");
     let mut first_out = vec![0; n_final + 1];
     for e in &edge_list {
         first_out[e.0 as usize + 1] += 1;
@@ -482,6 +492,7 @@ pub fn build_graph(
         .iter()
         .map(|e| road_new[(e.3 >> 1) as usize] << 1 | (e.3 & 1))
         .collect();
+    laps.lap("CSR and edge arrays");
     let mut road_geom_start = Vec::with_capacity(road_order.len() + 1);
     road_geom_start.push(0);
     let mut geom = Vec::new();
@@ -500,6 +511,7 @@ pub fn build_graph(
         road_flags_v.push(if road.ferry { road_flags::FERRY } else { 0 });
         road_way_id.push(road.way_id);
     }
+    laps.lap("road geometry");
     let g = RoadGraph {
         node_coords,
         node_osm_ids,

@@ -290,12 +290,14 @@ pub fn import_pbf(
     let read_seconds = stage.elapsed().as_secs_f64();
     let stage = Instant::now();
     let spinner = progress.spinner("building graph");
+    let laps = crate::progress::Laps::from_env("import");
     let index = IdIndex::new(&needed);
     let refs_idx: Vec<u32> = ways
         .refs
         .par_iter()
         .map(|&id| index.find(id).unwrap_or(u32::MAX))
         .collect();
+    laps.lap("way refs to node indices");
     let mut build_ways = Vec::with_capacity(ways.roads.len());
     let mut start = 0u32;
     for w in &ways.roads {
@@ -312,6 +314,7 @@ pub fn import_pbf(
 
     // Urban / suburban / rural from road density.
     let density = DensityGrid::build(&build_ways, &refs_idx, &node_coords);
+    laps.lap("road density grid");
     let speed_model = ProfileSpeeds {
         profile,
         rules: ways.roads.iter().map(|w| w.rule).collect(),
@@ -341,7 +344,9 @@ pub fn import_pbf(
         border_margin_m: opts.border_margin_m,
         extract_bbox,
     };
+    laps.lap("build inputs");
     let (mut graph, bstats) = build_graph(&input, &speed_model, &build_opts);
+    laps.lap("graph build (total)");
     stats.missing_node_refs = bstats.missing_node_refs;
     stats.clipped_ways = bstats.clipped_ways;
     stats.dropped_ways = bstats.dropped_ways;
@@ -366,6 +371,7 @@ pub fn import_pbf(
             stats.km_by_area_type.insert(name.into(), km[k]);
         }
     }
+    laps.lap("area types");
     spinner.finish_and_clear();
 
     if graph.num_nodes() == 0 {
@@ -566,6 +572,7 @@ fn read_elements(
     limit: Option<u64>,
     path: &Path,
 ) -> Result<Option<Elements>, ImportError> {
+    let laps = crate::progress::Laps::from_env("read");
     let n = blobs.data.len();
     let all: Vec<usize> = (0..n).collect();
     let (rel_blobs, way_blobs, node_blobs, f, r) = if general {
@@ -597,9 +604,12 @@ fn read_elements(
         )
     };
 
+    laps.lap("locate node/way/relation blobs");
     let (rel, rel_kinds) = relation_phase(blobs, &rel_blobs, bar)?;
+    laps.lap("relations");
     let member_ways = member_way_ids(&rel);
     let (ways, way_kinds) = way_phase(blobs, &way_blobs, profile, &member_ways, bar)?;
+    laps.lap("ways");
     if !general {
         // Relations range: only its first blob (r) may hold ways, and nodes only if it is also
         // the node→way transition blob (f).
@@ -661,10 +671,12 @@ fn read_elements(
     needed.dedup();
     needed.shrink_to_fit();
 
+    laps.lap("needed node ids (sort, dedup)");
     let coords: Vec<AtomicU64> = (0..needed.len())
         .map(|_| AtomicU64::new(u64::MAX))
         .collect();
     let (nodes, node_kinds) = node_phase(blobs, &node_blobs, &needed, &coords, &rel_nodes, bar)?;
+    laps.lap("nodes (coordinates of needed ids)");
     if !general
         && node_blobs
             .iter()
