@@ -1750,8 +1750,8 @@ fn minutes_bad() {
 // Limits.
 // ---------------------------------------------------------------------------------------------
 
-/// A run that would need more memory than allowed stops at once with an estimate. Needs the
-/// `--max-memory` option of `import` (src/osm/read.rs); fails until it exists.
+/// A run that would need more memory than allowed stops at once with an estimate (the
+/// `--max-memory` option of `import`, src/osm/read.rs).
 #[test]
 fn memory_estimate_refuses_early() {
     let (_inp, out) = dirs("memory");
