@@ -7,7 +7,7 @@ use metroreach::analysis::overlay::coverage;
 use metroreach::analysis::units::Units;
 use metroreach::graph::RoadGraph;
 use metroreach::isochrone::search::SearchScratch;
-use metroreach::isochrone::{CircleParams, CitySpec, Direction, Engine, OriginSpec};
+use metroreach::isochrone::{CircleParams, CitySpec, Direction, Engine};
 use metroreach::osm::{import_pbf, ImportOptions, Profile};
 use metroreach::progress::Progress;
 use std::path::PathBuf;
@@ -28,17 +28,7 @@ fn graph(name: &str, profile: &str) -> RoadGraph {
 }
 
 fn city(lon: f64, lat: f64) -> CitySpec {
-    CitySpec {
-        name: "o".into(),
-        id: None,
-        source: "bench".into(),
-        population: None,
-        origins: vec![OriginSpec {
-            label: "o".into(),
-            lon,
-            lat,
-        }],
-    }
+    CitySpec::at("o", "bench", lon, lat)
 }
 
 fn bench(c: &mut Criterion) {

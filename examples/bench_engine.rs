@@ -10,22 +10,12 @@
 //! - with --batch: circles for every town/city place node, on 1 and 2 threads (cities/s).
 use metroreach::graph::store;
 use metroreach::isochrone::search::SearchScratch;
-use metroreach::isochrone::{CircleParams, CitySpec, Direction, Engine, OriginSpec};
+use metroreach::isochrone::{CircleParams, CitySpec, Direction, Engine};
 use rayon::prelude::*;
 use std::time::Instant;
 
 fn city(name: &str, lon: f64, lat: f64) -> CitySpec {
-    CitySpec {
-        name: name.into(),
-        id: None,
-        source: "bench".into(),
-        population: None,
-        origins: vec![OriginSpec {
-            label: name.into(),
-            lon,
-            lat,
-        }],
-    }
+    CitySpec::at(name, "bench", lon, lat)
 }
 
 fn stats(mut v: Vec<f64>) -> serde_json::Value {

@@ -272,9 +272,9 @@ try:
         p("| stage | ms |")
         p("|---|---:|")
         for line in open(stages_log):
-            m = re.match(r"timing (\w+) (.*): (\d+) ms", line.strip())
+            m = re.match(r"timing (\w+) (.*): ([\d.]+) ms", line.strip())
             if m:
-                p(f"| {m.group(1)}: {m.group(2)} | {int(m.group(3)):,} |")
+                p(f"| {m.group(1)}: {m.group(2)} | {float(m.group(3)):,.0f} |")
         p("")
     p("Reading alone is about twice the raw decode: the way phase decodes only the way blobs but")
     p("evaluates the profile on every way's tags (access, oneway, maxspeed, ferry rules) and keeps")

@@ -79,7 +79,7 @@ impl Laps {
         if let Some(last) = &self.last {
             let now = std::time::Instant::now();
             eprintln!(
-                "timing {} {what}: {:.0} ms",
+                "timing {} {what}: {:.1} ms",
                 self.prefix,
                 (now - last.get()).as_secs_f64() * 1000.0
             );

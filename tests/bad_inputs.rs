@@ -1783,16 +1783,16 @@ fn memory_estimate_refuses_early() {
     );
 }
 
-/// A circle whose polygon grid would be too large (a day's drive across China at 100 m cells:
+/// A circle whose polygon grid would be too large (a day's drive across China's coarse network,
+/// read from the shared data, at 100 m cells:
 /// about 4·10⁸ cells, 1.6 GB) is refused before the grid is allocated, naming the city and the
 /// way out; with a coarser cell the same run succeeds, so the limit is what refused it.
 #[test]
 fn oversized_polygon_grid_is_refused_before_allocating() {
     let (inp, out) = dirs("grid-limit");
     let graph = inp.join("china.graph");
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/china-highways-coarse.osm.pbf");
     let o = metroreach(
-        &args(&["import", &s(&shipped), "-o", &s(&graph), "-q"]),
+        &args(&["import", &s(&osm(CHINA)), "-o", &s(&graph), "-q"]),
         &inp,
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

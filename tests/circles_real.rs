@@ -8,7 +8,7 @@ use metroreach::geom::polyindex::PolyIndex;
 use metroreach::geom::projection::LocalProjection;
 use metroreach::graph::{node_flags, RoadGraph};
 use metroreach::isochrone::search::{SearchScratch, Source, INF};
-use metroreach::isochrone::{CircleParams, CitySpec, Direction, Engine, Extras, OriginSpec};
+use metroreach::isochrone::{CircleParams, CitySpec, Direction, Engine, Extras};
 use petgraph::visit::Reversed;
 use rstar::primitives::GeomWithData;
 use rstar::RTree;
@@ -123,20 +123,6 @@ fn search_matches_petgraph_dijkstra_on_real_graphs() {
                 assert!(reached > 0);
             }
         }
-    }
-}
-
-fn city(label: &str, lon: f64, lat: f64) -> CitySpec {
-    CitySpec {
-        name: label.into(),
-        id: None,
-        source: "test".into(),
-        population: None,
-        origins: vec![OriginSpec {
-            label: label.into(),
-            lon,
-            lat,
-        }],
     }
 }
 

@@ -10,7 +10,7 @@ use metroreach::geom::haversine_m;
 use metroreach::geom::polyindex::PolyIndex;
 use metroreach::graph::RoadGraph;
 use metroreach::isochrone::search::SearchScratch;
-use metroreach::isochrone::{CircleParams, CitySpec, Engine, OriginSpec};
+use metroreach::isochrone::{CircleParams, CitySpec, Engine};
 use metroreach::output::layers::{from_circles, from_reach, MapLayers};
 use metroreach::output::map::{
     band_colour, blend, city_colour, default_font, font_covers, render_pixmap, render_png,
@@ -19,20 +19,6 @@ use metroreach::output::map::{
 use std::path::Path;
 use std::time::Instant;
 use tiny_skia::Pixmap;
-
-fn city(label: &str, lon: f64, lat: f64) -> CitySpec {
-    CitySpec {
-        name: label.into(),
-        id: None,
-        source: "test".into(),
-        population: None,
-        origins: vec![OriginSpec {
-            label: label.into(),
-            lon,
-            lat,
-        }],
-    }
-}
 
 fn circle_layers(g: &RoadGraph, cities: &[CitySpec], minutes: &[f64]) -> MapLayers {
     let engine = Engine::new(g);

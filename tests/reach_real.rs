@@ -10,22 +10,8 @@ use metroreach::analysis::reach::{run, MembershipRule, ReachParams, ReachResult}
 use metroreach::analysis::units::Units;
 use metroreach::geom::area::multipolygon_km2;
 use metroreach::graph::RoadGraph;
-use metroreach::isochrone::{CircleParams, CitySpec, Engine, OriginSpec};
+use metroreach::isochrone::{CircleParams, CitySpec, Engine};
 use std::path::PathBuf;
-
-fn city(label: &str, lon: f64, lat: f64) -> CitySpec {
-    CitySpec {
-        name: label.into(),
-        id: None,
-        source: "test".into(),
-        population: None,
-        origins: vec![OriginSpec {
-            label: label.into(),
-            lon,
-            lat,
-        }],
-    }
-}
 
 fn params(minutes: Vec<f64>, rule: MembershipRule) -> ReachParams {
     ReachParams {

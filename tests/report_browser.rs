@@ -14,7 +14,7 @@ use metroreach::analysis::population::Population;
 use metroreach::analysis::reach::{run, MembershipRule, ReachParams};
 use metroreach::analysis::units::Units;
 use metroreach::isochrone::search::SearchScratch;
-use metroreach::isochrone::{CircleParams, CitySpec, Engine, OriginSpec};
+use metroreach::isochrone::{CircleParams, Engine};
 use metroreach::output::layers::{from_circles, from_reach, MapLayers};
 use metroreach::output::report::{write_report, LEAFLET_VERSION, SELFTEST_ID};
 use serde_json::{json, Value};
@@ -25,20 +25,6 @@ use std::time::{Duration, Instant};
 
 /// Longest a single Chromium run may take.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(180);
-
-fn city(label: &str, lon: f64, lat: f64) -> CitySpec {
-    CitySpec {
-        name: label.into(),
-        id: None,
-        source: "test".into(),
-        population: None,
-        origins: vec![OriginSpec {
-            label: label.into(),
-            lon,
-            lat,
-        }],
-    }
-}
 
 /// The Chromium binary: `$METROREACH_CHROMIUM`, else `/usr/bin/chromium`. Missing is a failure.
 fn chromium() -> PathBuf {

@@ -10,7 +10,7 @@ use metroreach::analysis::units::Units;
 use metroreach::graph::store::{self, FORMAT_VERSION, MAGIC};
 use metroreach::graph::RoadGraph;
 use metroreach::isochrone::search::SearchScratch;
-use metroreach::isochrone::{CircleParams, CitySpec, Engine, OriginSpec};
+use metroreach::isochrone::{CircleParams, CitySpec, Engine};
 use std::path::Path;
 
 fn exercise(g: &RoadGraph) {
@@ -29,17 +29,7 @@ fn exercise(g: &RoadGraph) {
     let small = hi.0 - lo.0 < 0.5 && hi.1 - lo.1 < 0.5;
     if small && g.num_nodes() < 10_000 {
         let engine = Engine::new(g);
-        let city = CitySpec {
-            name: "fuzz".into(),
-            id: None,
-            source: "fuzz".into(),
-            population: None,
-            origins: vec![OriginSpec {
-                label: "fuzz".into(),
-                lon: first.lon(),
-                lat: first.lat(),
-            }],
-        };
+        let city = CitySpec::at("fuzz", "fuzz", first.lon(), first.lat());
         let p = CircleParams {
             minutes: vec![0.5, 1.0],
             cell_m: 250.0,

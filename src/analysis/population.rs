@@ -244,27 +244,14 @@ fn parse_cell(s: &str) -> Option<CellSize> {
 /// Reads `lon,lat,population` (plus optional `name`) points.
 fn read_points(path: &Path) -> Result<Vec<PopPoint>, InputError> {
     let t = Table::read(path)?;
-    let c_lon = t
-        .column_any(&["lon", "lng", "longitude", "x"])
-        .ok_or_else(|| t.require("lon").unwrap_err())?;
-    let c_lat = t
-        .column_any(&["lat", "latitude", "y"])
-        .ok_or_else(|| t.require("lat").unwrap_err())?;
+    let c_point = t.lon_lat_columns()?;
     let c_pop = t
         .column_any(&["population", "pop"])
         .ok_or_else(|| t.require("population").unwrap_err())?;
     let c_name = t.column("name");
     let mut out = Vec::with_capacity(t.rows.len());
     for (line, row) in &t.rows {
-        let lon = t.number(*line, row, c_lon)?;
-        let lat = t.number(*line, row, c_lat)?;
-        if !((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)) {
-            return Err(InputError::Line {
-                path: t.path.clone(),
-                line: *line,
-                message: format!("({lon}, {lat}) is outside WGS-84"),
-            });
-        }
+        let (lon, lat) = t.lon_lat(*line, row, c_point)?;
         let raw = t.cell(row, c_pop);
         let population = parse_population(raw)
             .map(|n| n as f64)

@@ -94,6 +94,27 @@ pub fn polyline_length_m(points: &[CoordE7]) -> f64 {
     points.windows(2).map(|w| distance_m(w[0], w[1])).sum()
 }
 
+/// Where distance `d` falls along a polyline whose vertices are at the cumulative lengths `cum`
+/// (`cum[0] = 0`, at least two vertices): the segment `i` (from vertex `i - 1` to vertex `i`) and
+/// the fraction of it, both clamped to the polyline.
+///
+/// ```
+/// use metroreach::geom::locate_along;
+/// let cum = [0.0, 10.0, 30.0];
+/// assert_eq!(locate_along(&cum, 20.0), (2, 0.5));
+/// assert_eq!(locate_along(&cum, 99.0), (2, 1.0));
+/// ```
+pub fn locate_along(cum: &[f64], d: f64) -> (usize, f64) {
+    let i = cum.partition_point(|&c| c <= d).clamp(1, cum.len() - 1);
+    let seg = cum[i] - cum[i - 1];
+    let f = if seg > 0.0 {
+        ((d - cum[i - 1]) / seg).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (i, f)
+}
+
 /// A lon/lat bounding box in degrees.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BBox {

@@ -177,13 +177,7 @@ pub fn resolve(req: &OriginRequest, places: &[Place]) -> Result<Vec<CitySpec>, I
             .get(i)
             .cloned()
             .unwrap_or_else(|| format!("{lon:.5},{lat:.5}"));
-        out.push(CitySpec {
-            name: label.clone(),
-            id: None,
-            source: "--at".into(),
-            population: None,
-            origins: vec![OriginSpec { label, lon, lat }],
-        });
+        out.push(CitySpec::at(label, "--at", lon, lat));
     }
     if let Some(path) = &req.cities_csv {
         out.extend(read_cities_csv(&Table::read(path)?)?);
@@ -245,12 +239,7 @@ pub fn resolve(req: &OriginRequest, places: &[Place]) -> Result<Vec<CitySpec>, I
 /// `group` form one city with several origins (its time is the minimum over them).
 pub fn read_cities_csv(t: &Table) -> Result<Vec<CitySpec>, InputError> {
     let c_name = t.require("name")?;
-    let c_lon = t
-        .column_any(&["lon", "lng", "longitude", "x"])
-        .ok_or_else(|| t.require("lon").unwrap_err())?;
-    let c_lat = t
-        .column_any(&["lat", "latitude", "y"])
-        .ok_or_else(|| t.require("lat").unwrap_err())?;
+    let c_point = t.lon_lat_columns()?;
     let c_id = t.column_any(&["id", "adcode", "code"]);
     let c_group = t.column("group");
     let c_pop = t.column("population");
@@ -265,15 +254,7 @@ pub fn read_cities_csv(t: &Table) -> Result<Vec<CitySpec>, InputError> {
                 message: "empty 'name'".into(),
             });
         }
-        let lon = t.number(*line, row, c_lon)?;
-        let lat = t.number(*line, row, c_lat)?;
-        if !((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)) {
-            return Err(InputError::Line {
-                path: t.path.clone(),
-                line: *line,
-                message: format!("({lon}, {lat}) is outside WGS-84 (are lon and lat swapped?)"),
-            });
-        }
+        let (lon, lat) = t.lon_lat(*line, row, c_point)?;
         let population = match c_pop.map(|c| t.cell(row, c)).filter(|v| !v.is_empty()) {
             None => None,
             Some(v) => {

@@ -155,6 +155,40 @@ impl Table {
         row.get(col).map(String::as_str).unwrap_or("")
     }
 
+    /// The longitude and latitude columns (`lon`/`lng`/`longitude`/`x`, `lat`/`latitude`/`y`);
+    /// a missing one is an error listing the columns the file has.
+    pub fn lon_lat_columns(&self) -> Result<(usize, usize), InputError> {
+        let c_lon = match self.column_any(&["lon", "lng", "longitude", "x"]) {
+            Some(c) => c,
+            None => self.require("lon")?,
+        };
+        let c_lat = match self.column_any(&["lat", "latitude", "y"]) {
+            Some(c) => c,
+            None => self.require("lat")?,
+        };
+        Ok((c_lon, c_lat))
+    }
+
+    /// A WGS-84 point from the columns of [`Table::lon_lat_columns`], with an error naming the line
+    /// when a value is not a number or the point is outside WGS-84.
+    pub fn lon_lat(
+        &self,
+        line: usize,
+        row: &[String],
+        (c_lon, c_lat): (usize, usize),
+    ) -> Result<(f64, f64), InputError> {
+        let lon = self.number(line, row, c_lon)?;
+        let lat = self.number(line, row, c_lat)?;
+        if !((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)) {
+            return Err(InputError::Line {
+                path: self.path.clone(),
+                line,
+                message: format!("({lon}, {lat}) is outside WGS-84 (are lon and lat swapped?)"),
+            });
+        }
+        Ok((lon, lat))
+    }
+
     /// A numeric cell, with an error naming the line and the column.
     pub fn number(&self, line: usize, row: &[String], col: usize) -> Result<f64, InputError> {
         let v = self.cell(row, col);

@@ -62,6 +62,26 @@ pub struct CitySpec {
     pub origins: Vec<OriginSpec>,
 }
 
+impl CitySpec {
+    /// A city with one origin point, named after it, without id or population.
+    ///
+    /// ```
+    /// use metroreach::isochrone::CitySpec;
+    /// let c = CitySpec::at("Marysville", "--at", -121.5914, 39.1457);
+    /// assert_eq!(c.origins[0].label, "Marysville");
+    /// ```
+    pub fn at(label: impl Into<String>, source: impl Into<String>, lon: f64, lat: f64) -> CitySpec {
+        let label = label.into();
+        CitySpec {
+            name: label.clone(),
+            id: None,
+            source: source.into(),
+            population: None,
+            origins: vec![OriginSpec { label, lon, lat }],
+        }
+    }
+}
+
 /// Parameters of a circle computation. All of them are recorded in outputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CircleParams {
@@ -424,18 +444,11 @@ impl<'g> Engine<'g> {
         let (lon0, lat0) = centroid(&city.origins);
         let proj = LocalProjection::new(lon0, lat0);
         let limit_s = p.max_minutes() * 60.0;
-        let timing = std::env::var_os("METROREACH_TIMING").is_some();
-        let lap = |what: &str, t: &mut Instant| {
-            if timing {
-                eprintln!("  {what}: {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
-            }
-            *t = Instant::now();
-        };
-        let mut t = Instant::now();
+        let laps = crate::progress::Laps::from_env("circle");
         let stretches = self.stretches(&snaps, p.direction, limit_s, scratch);
-        lap("stretches", &mut t);
+        laps.lap("stretches");
         let samples = stamp::sample_roads(self.graph, &proj, &stretches, limit_s, p.cell_m);
-        lap("samples", &mut t);
+        laps.lap("samples");
         let grid = TimeGrid::stamp_reusing(
             &samples,
             &p.grid(),
@@ -448,7 +461,7 @@ impl<'g> Engine<'g> {
             cell_m: e.cell_m,
             minutes: p.max_minutes(),
         })?;
-        lap("grid", &mut t);
+        laps.lap("grid");
         let thresholds: Vec<f64> = p.minutes.iter().map(|m| m * 60.0).collect();
         let polygons = polygon::band_polygons_reusing(
             &grid,
@@ -458,9 +471,9 @@ impl<'g> Engine<'g> {
             p.simplify_m,
             &mut scratch.tracer_buffers,
         );
-        lap("polygons", &mut t);
+        laps.lap("polygons");
         let road_km = reach::reached_road_km(self.graph, &stretches, &thresholds);
-        lap("road km", &mut t);
+        laps.lap("road km");
         let bands: Vec<Band> = p
             .minutes
             .iter()

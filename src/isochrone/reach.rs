@@ -9,7 +9,7 @@
 use super::search::SearchScratch;
 use super::snap::Snapped;
 use super::Direction;
-use crate::geom::{distance_m, CoordE7};
+use crate::geom::{distance_m, locate_along, CoordE7};
 use crate::graph::{ReverseGraph, RoadGraph};
 
 /// A reached part of a road: time grows linearly from `anchor` toward one end of the road.
@@ -225,13 +225,7 @@ pub fn cut_polyline(
         d0 + (d1_full - d0) * ((limit - t0) / (t1 - t0))
     };
     let at = |d: f64| -> [f64; 2] {
-        let i = cum.partition_point(|&c| c <= d).clamp(1, cum.len() - 1);
-        let seg = cum[i] - cum[i - 1];
-        let f = if seg > 0.0 {
-            ((d - cum[i - 1]) / seg).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        let (i, f) = locate_along(&cum, d);
         let (a, b) = (geom[i - 1], geom[i]);
         [
             a.lon() + (b.lon() - a.lon()) * f,

@@ -228,6 +228,15 @@ mod tests {
     use crate::graph::{EdgeTarget, ReverseGraph};
     use proptest::prelude::*;
 
+    /// One source at `node`, time 0, label 0.
+    fn from(node: u32) -> [Source; 1] {
+        [Source {
+            node,
+            time_ms: 0,
+            label: 0,
+        }]
+    }
+
     /// A graph given as CSR, as the search sees it.
     struct Csr {
         first: Vec<u32>,
@@ -350,27 +359,9 @@ mod tests {
     fn scratch_is_reused_without_leaking_state() {
         let g = csr(3, vec![(0, 1, 5), (1, 2, 5)]);
         let mut s = SearchScratch::new(3);
-        bounded_dijkstra(
-            &g,
-            &[Source {
-                node: 0,
-                time_ms: 0,
-                label: 0,
-            }],
-            100,
-            &mut s,
-        );
+        bounded_dijkstra(&g, &from(0), 100, &mut s);
         assert_eq!(s.time(2), 10);
-        bounded_dijkstra(
-            &g,
-            &[Source {
-                node: 2,
-                time_ms: 0,
-                label: 0,
-            }],
-            100,
-            &mut s,
-        );
+        bounded_dijkstra(&g, &from(2), 100, &mut s);
         assert_eq!(s.time(0), INF);
         assert_eq!(s.time(2), 0);
         assert_eq!(s.settled, vec![2]);
@@ -399,27 +390,9 @@ mod tests {
         };
         let r: ReverseGraph = g.reversed();
         let mut s = SearchScratch::new(3);
-        bounded_dijkstra(
-            &r,
-            &[Source {
-                node: 2,
-                time_ms: 0,
-                label: 0,
-            }],
-            100,
-            &mut s,
-        );
+        bounded_dijkstra(&r, &from(2), 100, &mut s);
         assert_eq!((s.time(0), s.time(1), s.time(2)), (7, 4, 0));
-        bounded_dijkstra(
-            &g,
-            &[Source {
-                node: 2,
-                time_ms: 0,
-                label: 0,
-            }],
-            100,
-            &mut s,
-        );
+        bounded_dijkstra(&g, &from(2), 100, &mut s);
         assert_eq!(s.time(0), INF);
     }
 }

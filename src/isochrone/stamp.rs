@@ -11,6 +11,7 @@
 //! crossed only where the allowance itself spans it.
 
 use super::reach::{by_road, Stretch};
+use crate::geom::locate_along;
 use crate::geom::projection::LocalProjection;
 use crate::graph::RoadGraph;
 
@@ -78,13 +79,7 @@ pub fn sample_roads(
             }
             let Some((t, label)) = best else { return };
             let d = s * total;
-            let i = cum.partition_point(|&c| c <= d).clamp(1, cum.len() - 1);
-            let seg = cum[i] - cum[i - 1];
-            let f = if seg > 0.0 {
-                ((d - cum[i - 1]) / seg).clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
+            let (i, f) = locate_along(&cum, d);
             let (a, b) = (pts[i - 1], pts[i]);
             out.push(Sample {
                 x: (a.0 + (b.0 - a.0) * f) as f32,

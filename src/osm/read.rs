@@ -193,6 +193,24 @@ fn kinds_of(block: &PrimitiveBlock) -> Kinds {
     k
 }
 
+/// Refuses an import estimated to need more memory than `limit` (if any), saying `why`.
+fn check_memory(
+    path: &Path,
+    limit: Option<u64>,
+    needed: u64,
+    why: impl FnOnce() -> String,
+) -> Result<(), ImportError> {
+    match limit {
+        Some(limit) if needed > limit => Err(ImportError::Memory {
+            path: path.display().to_string(),
+            needed,
+            limit,
+            why: why(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Imports an extract into a routing graph.
 pub fn import_pbf(
     path: &Path,
@@ -202,20 +220,17 @@ pub fn import_pbf(
     let started = Instant::now();
     let file = PbfFile::open(path)?;
     let limit = opts.max_memory.or_else(available_memory);
-    if let Some(limit) = limit {
-        let needed = file.size_bytes.saturating_mul(MIN_BYTES_PER_PBF_BYTE);
-        if needed > limit {
-            return Err(ImportError::Memory {
-                path: path.display().to_string(),
-                needed,
-                limit,
-                why: format!(
-                    "at least {MIN_BYTES_PER_PBF_BYTE}× the {} file",
-                    human_bytes(file.size_bytes)
-                ),
-            });
-        }
-    }
+    check_memory(
+        path,
+        limit,
+        file.size_bytes.saturating_mul(MIN_BYTES_PER_PBF_BYTE),
+        || {
+            format!(
+                "at least {MIN_BYTES_PER_PBF_BYTE}× the {} file",
+                human_bytes(file.size_bytes)
+            )
+        },
+    )?;
     let blobs = file.blobs()?;
     let n = blobs.data.len();
     let profile = &opts.profile;
@@ -635,20 +650,12 @@ fn read_elements(
             .iter()
             .map(|w| w.1.len() as u64)
             .sum::<u64>();
-    if let Some(limit) = limit {
-        let needed = refs_total * BYTES_PER_REF + 50_000_000;
-        if needed > limit {
-            return Err(ImportError::Memory {
-                path: path.display().to_string(),
-                needed,
-                limit,
-                why: format!(
-                    "{refs_total} node references of {} road ways",
-                    ways.roads.len()
-                ),
-            });
-        }
-    }
+    check_memory(path, limit, refs_total * BYTES_PER_REF + 50_000_000, || {
+        format!(
+            "{refs_total} node references of {} road ways",
+            ways.roads.len()
+        )
+    })?;
 
     // Node ids needed: road refs, boundary member way refs, admin_centre/label nodes.
     let rel_nodes: Vec<i64> = {

@@ -8,6 +8,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// A city with one origin point (`CitySpec::at`, source "test").
+pub fn city(label: &str, lon: f64, lat: f64) -> metroreach::isochrone::CitySpec {
+    metroreach::isochrone::CitySpec::at(label, "test", lon, lat)
+}
+
 /// The shared data directory: `$METROREACH_DATA`, else `../shared/data` beside the repository.
 /// Tests fail (never skip) when it is missing, so CI cannot pass without the real data.
 pub fn data_dir() -> PathBuf {

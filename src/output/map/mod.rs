@@ -1015,25 +1015,10 @@ fn draw_title(pix: &mut Pixmap, frame: &MapFrame, layers: &MapLayers, fonts: &Fo
     }
     let x = PAD * ui * 1.25;
     let attribution = "Roads © OpenStreetMap contributors";
-    let small = TextStyle {
-        size: 13.0 * ui,
-        colour: [110, 110, 110, 255],
-        bold: false,
-        halo: None,
-    };
+    let small = TextStyle::new(13.0 * ui, [110, 110, 110, 255], false);
     let aw = fonts.measure(attribution, small.size, false);
-    let title = TextStyle {
-        size: 30.0 * ui,
-        colour: INK,
-        bold: true,
-        halo: None,
-    };
-    let sub = TextStyle {
-        size: 17.5 * ui,
-        colour: [85, 85, 85, 255],
-        bold: false,
-        halo: None,
-    };
+    let title = TextStyle::new(30.0 * ui, INK, true);
+    let sub = TextStyle::new(17.5 * ui, [85, 85, 85, 255], false);
     let t = fonts.fit(&layers.title, title.size, true, w - 2.0 * x);
     fonts.draw(pix, &t, x, 38.0 * ui, &title);
     let s = fonts.fit(&layers.subtitle, sub.size, false, w - 3.0 * x - aw);
@@ -1064,12 +1049,7 @@ fn draw_scale_bar(pix: &mut Pixmap, frame: &MapFrame, fonts: &Fonts) {
             None,
         );
     }
-    let style = TextStyle {
-        size: 14.0 * ui,
-        colour: INK,
-        bold: false,
-        halo: None,
-    };
+    let style = TextStyle::new(14.0 * ui, INK, false);
     let ty = sb.y - 6.0 * ui;
     if fonts.available() {
         let zw = fonts.measure("0", style.size, false);
@@ -1104,12 +1084,7 @@ fn draw_scale_bar(pix: &mut Pixmap, frame: &MapFrame, fonts: &Fonts) {
         );
     }
     if fonts.available() {
-        let ns = TextStyle {
-            size: 13.0 * ui,
-            colour: INK,
-            bold: true,
-            halo: None,
-        };
+        let ns = TextStyle::new(13.0 * ui, INK, true);
         let nw = fonts.measure("N", ns.size, true);
         fonts.draw(pix, "N", ax - nw / 2.0, top + 11.0 * ui, &ns);
     }
@@ -1227,24 +1202,9 @@ fn draw_legend(pix: &mut Pixmap, frame: &MapFrame, layers: &MapLayers, fonts: &F
     let x = r[0] + 14.0 * ui;
     let tx = x + 40.0 * ui;
     let max_w = r[2] - tx - 10.0 * ui;
-    let body = TextStyle {
-        size: 15.0 * ui,
-        colour: INK,
-        bold: false,
-        halo: None,
-    };
-    let head = TextStyle {
-        size: 15.5 * ui,
-        colour: INK,
-        bold: true,
-        halo: None,
-    };
-    let note = TextStyle {
-        size: 13.0 * ui,
-        colour: [90, 90, 90, 255],
-        bold: false,
-        halo: None,
-    };
+    let body = TextStyle::new(15.0 * ui, INK, false);
+    let head = TextStyle::new(15.5 * ui, INK, true);
+    let note = TextStyle::new(13.0 * ui, [90, 90, 90, 255], false);
     let mut y = r[1] + 6.0 * ui;
     let text = |pix: &mut Pixmap, s: &str, x: f32, y: f32, st: &TextStyle, max_w: f32| {
         if fonts.available() {

@@ -178,6 +178,18 @@ pub(crate) struct TextStyle {
     pub halo: Option<([u8; 4], f32)>,
 }
 
+impl TextStyle {
+    /// A style without halo.
+    pub fn new(size: f32, colour: [u8; 4], bold: bool) -> TextStyle {
+        TextStyle {
+            size,
+            colour,
+            bold,
+            halo: None,
+        }
+    }
+}
+
 /// The pixel box a drawn text covers: x0, y0, x1, y1.
 pub(crate) type TextBox = [f32; 4];
 
