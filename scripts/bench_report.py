@@ -169,9 +169,12 @@ if os.path.exists(hist_path):
         "bd36d47": "own marching squares (rings grouped by construction), per-road sampling, seeded stamping, authalic areas",
         "0bb9851": "snap index over runs of 8 roads (wide R-tree nodes), mmap graph loading, dense density grid, flat road geometry, streamed graph save",
         "09e1048": "radix heap instead of a binary heap",
+        "1a8195a": "b7a7343's import work (id lookup through a cached sample, pieces built in parallel, parallel sorts); per-thread polygon buffers",
     }
-    current_note = ("current (since 09e1048: b7a7343's import work — id lookup through a cached sample, "
-                    "pieces built in parallel, parallel sorts; per-thread polygon buffers)")
+    current_note = ("current: nodes sampled once, each road walked once (union of its stretches, ends "
+                    "left to the nodes, segment by segment, on the cell lattice), stretches grouped "
+                    "by road without sorting, row-wise disc stamping, tracer buffers kept clean "
+                    "instead of refilled, rounding without libm")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:

@@ -557,7 +557,8 @@ fn catchments(
     engine.search(&sources, direction, p.circle.limit_ms(), &mut scratch);
     let limit = p.circle.max_minutes() * 60.0;
     let reverse = (direction == Direction::Arrive).then(|| engine.reverse());
-    let stretches = reached_stretches(g, reverse, &snaps, direction, limit, &scratch);
+    let mut marks = Default::default();
+    let stretches = reached_stretches(g, reverse, &snaps, direction, limit, &scratch, &mut marks);
     let n = cities.len() as f64;
     let lon0 = cities
         .iter()
@@ -570,16 +571,16 @@ fn catchments(
         .sum::<f64>()
         / n;
     let proj = LocalProjection::new(lon0, lat0);
-    let samples = sample_roads(g, &proj, &stretches, limit, p.circle.cell_m);
+    let samples = sample_roads(g, &proj, &stretches, &scratch, limit, p.circle.cell_m);
     // Buckets of samples for per-city windows.
     let bucket = 20_000.0f64;
     let mut buckets: HashMap<(i64, i64), Vec<u32>> = HashMap::new();
+    let cell = p.circle.cell_m;
+    let xy = |s: &Sample| (s.i as f64 * cell, s.j as f64 * cell);
     for (i, s) in samples.iter().enumerate() {
+        let (x, y) = xy(s);
         buckets
-            .entry((
-                (s.x as f64 / bucket).floor() as i64,
-                (s.y as f64 / bucket).floor() as i64,
-            ))
+            .entry(((x / bucket).floor() as i64, (y / bucket).floor() as i64))
             .or_default()
             .push(i as u32);
     }
@@ -594,10 +595,11 @@ fn catchments(
             }
             let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
             for s in &own {
-                x0 = x0.min(s.x as f64);
-                y0 = y0.min(s.y as f64);
-                x1 = x1.max(s.x as f64);
-                y1 = y1.max(s.y as f64);
+                let (x, y) = xy(s);
+                x0 = x0.min(x);
+                y0 = y0.min(y);
+                x1 = x1.max(x);
+                y1 = y1.max(y);
             }
             let pad = 2.0 * grid_params.offroad_m + 4.0 * grid_params.cell_m;
             let (bx0, by0) = (
@@ -613,7 +615,7 @@ fn catchments(
                 for by in by0..=by1 {
                     for &i in buckets.get(&(bx, by)).map(Vec::as_slice).unwrap_or(&[]) {
                         let s = samples[i as usize];
-                        let (x, y) = (s.x as f64, s.y as f64);
+                        let (x, y) = xy(&s);
                         if x >= x0 - pad && x <= x1 + pad && y >= y0 - pad && y <= y1 + pad {
                             window.push(s);
                         }

@@ -26,12 +26,15 @@ pub struct Field<'a> {
     /// across a cell); an edge to an unreached (infinite) vertex is cut where the value reaches
     /// the threshold at that rate, but never past its middle.
     pub step_beyond: f32,
+    /// Per row, the columns `[first, last + 1)` outside which every value is infinite, when the
+    /// caller knows them (else they are found by scanning the values).
+    pub rows: Option<&'a [(usize, usize)]>,
 }
 
 const NONE: u32 = u32::MAX;
 
-/// Reusable state for tracing several thresholds of one field.
-/// The tracer's big arrays, kept between grids to reuse their memory.
+/// The tracer's big arrays, kept between grids to reuse their memory. At rest every entry is
+/// `NONE` / `false`: a tracer resets only what it wrote, so a large grid costs nothing to clear.
 #[derive(Default)]
 pub struct TracerBuffers {
     next: Vec<u32>,
@@ -68,24 +71,28 @@ impl<'a> Tracer<'a> {
     pub fn with_buffers(f: Field<'a>, b: TracerBuffers) -> Tracer<'a> {
         let n = f.nx * f.ny;
         let (mut next, mut left, mut ins) = (b.next, b.left, b.ins);
-        next.clear();
-        next.resize(2 * n, NONE);
-        left.clear();
-        left.resize(2 * n, NONE);
-        ins.clear();
-        ins.resize(n, false);
-        let rows = (0..f.ny)
-            .map(|j| {
-                let row = &f.values[j * f.nx..(j + 1) * f.nx];
-                match row.iter().position(|v| v.is_finite()) {
-                    Some(a) => (
-                        a,
-                        f.nx - row.iter().rev().position(|v| v.is_finite()).unwrap_or(0),
-                    ),
-                    None => (0, 0),
-                }
-            })
-            .collect();
+        if next.len() < 2 * n {
+            next.resize(2 * n, NONE);
+            left.resize(2 * n, NONE);
+        }
+        if ins.len() < n {
+            ins.resize(n, false);
+        }
+        let rows = match f.rows {
+            Some(rows) => rows.to_vec(),
+            None => (0..f.ny)
+                .map(|j| {
+                    let row = &f.values[j * f.nx..(j + 1) * f.nx];
+                    match row.iter().position(|v| v.is_finite()) {
+                        Some(a) => (
+                            a,
+                            f.nx - row.iter().rev().position(|v| v.is_finite()).unwrap_or(0),
+                        ),
+                        None => (0, 0),
+                    }
+                })
+                .collect(),
+        };
         Tracer {
             next,
             left,
@@ -271,7 +278,15 @@ impl<'a> Tracer<'a> {
     }
 
     /// Gives the arrays back for the next grid.
-    pub fn into_buffers(self) -> TracerBuffers {
+    pub fn into_buffers(mut self) -> TracerBuffers {
+        for &e in &self.touched {
+            self.next[e as usize] = NONE;
+            self.left[e as usize] = NONE;
+        }
+        let nx = self.f.nx;
+        for (j, &(a, b)) in self.rows.iter().enumerate() {
+            self.ins[j * nx + a..j * nx + b].fill(false);
+        }
         TracerBuffers {
             next: self.next,
             left: self.left,
@@ -343,6 +358,7 @@ mod tests {
             cell: 1.0,
             values,
             step_beyond: 7.0,
+            rows: None,
         }
     }
 

@@ -409,10 +409,15 @@ impl<'g> Engine<'g> {
         snaps: &[(Snapped, u32)],
         direction: Direction,
         limit_s: f64,
-        scratch: &SearchScratch,
+        scratch: &mut SearchScratch,
     ) -> Vec<Stretch> {
         let reverse = (direction == Direction::Arrive).then(|| self.reverse());
-        reach::stretches(self.graph, reverse, snaps, direction, limit_s, scratch)
+        let mut marks = std::mem::take(&mut scratch.road_marks);
+        let out = reach::stretches(
+            self.graph, reverse, snaps, direction, limit_s, scratch, &mut marks,
+        );
+        scratch.road_marks = marks;
+        out
     }
 
     /// Computes a city's circle: one search to the largest band, then every band's polygon.
@@ -447,7 +452,16 @@ impl<'g> Engine<'g> {
         let laps = crate::progress::Laps::from_env("circle");
         let stretches = self.stretches(&snaps, p.direction, limit_s, scratch);
         laps.lap("stretches");
-        let samples = stamp::sample_roads(self.graph, &proj, &stretches, limit_s, p.cell_m);
+        let mut samples = std::mem::take(&mut scratch.samples);
+        stamp::sample_roads_into(
+            self.graph,
+            &proj,
+            &stretches,
+            scratch,
+            limit_s,
+            p.cell_m,
+            &mut samples,
+        );
         laps.lap("samples");
         let grid = TimeGrid::stamp_reusing(
             &samples,
@@ -461,6 +475,7 @@ impl<'g> Engine<'g> {
             cell_m: e.cell_m,
             minutes: p.max_minutes(),
         })?;
+        scratch.samples = samples;
         laps.lap("grid");
         let thresholds: Vec<f64> = p.minutes.iter().map(|m| m * 60.0).collect();
         let polygons = polygon::band_polygons_reusing(
@@ -518,7 +533,11 @@ impl<'g> Engine<'g> {
             scratch.grid_buffer = grid.values;
             None
         };
-        let stretches = extras.keep_stretches.then_some(stretches);
+        let stretches = extras.keep_stretches.then(|| {
+            let mut s = stretches;
+            reach::sort_by_road(&mut s);
+            s
+        });
         if bands.iter().all(|b| b.polygon.0.is_empty()) {
             return Err(CircleError::Empty {
                 city: city.name.clone(),

@@ -52,6 +52,7 @@ pub fn band_polygons_reusing(
             cell: grid.cell,
             values: &grid.values,
             step_beyond: walk_secs_per_cell as f32,
+            rows: Some(&grid.rows),
         },
         std::mem::take(buffers),
     );
@@ -81,6 +82,7 @@ pub fn mask_polygon(
         cell: grid.cell,
         values: &values,
         step_beyond: 1.0, // cut half way between a masked and an unmasked vertex
+        rows: None,
     });
     finish(vec![tracer.region(0.5)], proj, simplify_m)
         .pop()
@@ -167,5 +169,5 @@ pub fn to_lonlat(mp: &MultiPolygon<f64>, proj: &LocalProjection) -> MultiPolygon
 
 /// Rounds to 6 decimals (≈ 0.1 m), the precision written to GeoJSON.
 pub fn round6(v: f64) -> f64 {
-    (v * 1e6).round() / 1e6
+    crate::geom::round_fast(v * 1e6) / 1e6
 }

@@ -6,7 +6,7 @@
 //! the minimum over them. Polygons, reached road length and the `--edges` output all read these,
 //! so they agree with each other and with the search.
 
-use super::search::SearchScratch;
+use super::search::{SearchScratch, INF};
 use super::snap::Snapped;
 use super::Direction;
 use crate::geom::{distance_m, locate_along, CoordE7};
@@ -54,6 +54,16 @@ impl Stretch {
         };
         (d >= -1e-12).then(|| self.t_anchor + d.max(0.0) * self.w)
     }
+    /// The time along the stretch as `c0 + c1·s` for road positions `s` on its side of the
+    /// anchor.
+    #[inline]
+    pub fn linear(&self) -> (f64, f64) {
+        if self.toward_end {
+            (self.t_anchor - self.anchor * self.w, self.w)
+        } else {
+            (self.t_anchor + self.anchor * self.w, -self.w)
+        }
+    }
     /// Position where the stretch ends within `limit` (the cut point, or the road's end).
     pub fn end(&self, limit: f64) -> f64 {
         match self.interval(limit) {
@@ -69,9 +79,42 @@ impl Stretch {
     }
 }
 
-/// The stretches a search reached within `limit` (s), sorted by road. Depart: edges leave
-/// settled nodes (timed from the tail). Arrive: edges enter settled nodes (timed back from the
-/// head). Plus each origin's own road, from the snapped point. Ferries included.
+/// Marks roads already visited by one pass (generation stamps: no clearing between passes).
+#[derive(Default)]
+pub struct RoadMarks {
+    stamp: Vec<u32>,
+    generation: u32,
+}
+
+impl RoadMarks {
+    /// Starts a pass over a graph with `num_roads` roads.
+    pub fn begin(&mut self, num_roads: usize) {
+        if self.stamp.len() != num_roads {
+            self.stamp = vec![0; num_roads];
+            self.generation = 0;
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamp.fill(0);
+            self.generation = 1;
+        }
+    }
+    /// Whether this is the pass's first visit of `road` (and marks it).
+    #[inline]
+    pub fn first_visit(&mut self, road: usize) -> bool {
+        let fresh = self.stamp[road] != self.generation;
+        self.stamp[road] = self.generation;
+        fresh
+    }
+}
+
+/// The stretches a search reached within `limit` (s), grouped by road (roads in a deterministic
+/// order: the origins' roads, then in order of settling; not sorted by road id). Depart: edges
+/// leave settled nodes (timed from the tail). Arrive: edges enter settled nodes (timed back from
+/// the head). Plus each origin's own road, from the snapped point. Ferries included.
+///
+/// A road is visited once, when the search first meets it: its stretches (one per direction
+/// whose timing end was reached) come out together, so grouping needs no sort.
 pub fn stretches(
     g: &RoadGraph,
     reverse: Option<&ReverseGraph>,
@@ -79,83 +122,126 @@ pub fn stretches(
     direction: Direction,
     limit: f64,
     scratch: &SearchScratch,
+    marks: &mut RoadMarks,
 ) -> Vec<Stretch> {
-    let mut out = Vec::with_capacity(scratch.settled.len() * 3);
-    let mut push = |e: usize, node: u32, t: f64, from_tail: bool| {
+    marks.begin(g.num_roads());
+    let mut out = Vec::with_capacity(scratch.settled.len() * 2 + 2 * snaps.len());
+    let depart = direction == Direction::Depart;
+    // The stretch of edge `e` (from `tail` to `head`) if its timing end was reached in time.
+    let push_edge = |out: &mut Vec<Stretch>, e: usize, tail: u32, head: u32| {
+        let node = if depart { tail } else { head };
+        let t_ms = scratch.time(node);
+        if t_ms == INF {
+            return;
+        }
+        let t = t_ms as f64 / 1000.0;
         if t > limit {
             return;
         }
         let (road, rev) = g.edge_road(e);
         // The edge runs along the geometry unless reversed; timed from the tail it grows in the
         // edge's own direction, timed from the head against it.
-        let along = !rev;
-        let toward_end = if from_tail { along } else { !along };
         let tail_pos = if rev { 1.0 } else { 0.0 };
         out.push(Stretch {
             road: road as u32,
-            anchor: if from_tail { tail_pos } else { 1.0 - tail_pos },
-            toward_end,
+            anchor: if depart { tail_pos } else { 1.0 - tail_pos },
+            toward_end: if depart { !rev } else { rev },
             t_anchor: t,
             w: g.edges[e].time_ms as f64 / 1000.0,
             label: scratch.label(node).unwrap_or(0),
         });
     };
+    // Edge `e` from `tail` to `head`, then the road's edge the other way, if it has one.
+    let push_road = |out: &mut Vec<Stretch>, e: usize, tail: u32, head: u32| {
+        push_edge(out, e, tail, head);
+        let opposite = g.edge_road[e] ^ 1;
+        if let Some(p) = g.out_range(head).find(|&p| g.edge_road[p] == opposite) {
+            push_edge(out, p, head, tail);
+        }
+    };
+    for (i, (s, _)) in snaps.iter().enumerate() {
+        if !marks.first_visit(s.road as usize) {
+            continue;
+        }
+        // Every origin on this road, from its snapped point. Depart: the forward edge carries
+        // us toward the road's end, the backward toward its start. Arrive: points before the
+        // snapped point drive to it on the forward edge, points after it on the backward edge.
+        for (s2, label) in snaps[i..].iter().filter(|(s2, _)| s2.road == s.road) {
+            let edges = [(s2.ends.forward, depart), (s2.ends.backward, !depart)];
+            for (edge, toward_end) in edges {
+                if let Some(e) = edge {
+                    out.push(Stretch {
+                        road: s2.road,
+                        anchor: s2.fraction,
+                        toward_end,
+                        t_anchor: 0.0,
+                        w: g.edges[e as usize].time_ms as f64 / 1000.0,
+                        label: *label,
+                    });
+                }
+            }
+        }
+        // The road's own edges, timed from its ends.
+        if let Some(fe) = s.ends.forward {
+            push_edge(&mut out, fe as usize, s.ends.a, s.ends.b);
+        }
+        if let Some(be) = s.ends.backward {
+            push_edge(&mut out, be as usize, s.ends.b, s.ends.a);
+        }
+    }
     match direction {
         Direction::Depart => {
             for &u in &scratch.settled {
-                let t = scratch.time(u) as f64 / 1000.0;
                 for e in g.out_range(u) {
-                    push(e, u, t, true);
+                    if marks.first_visit(g.edge_road(e).0) {
+                        push_road(&mut out, e, u, g.edges[e].head);
+                    }
                 }
             }
         }
         Direction::Arrive => {
             let r = reverse.expect("arrival searches need the reverse graph");
             for &v in &scratch.settled {
-                let t = scratch.time(v) as f64 / 1000.0;
                 for k in r.first_in[v as usize] as usize..r.first_in[v as usize + 1] as usize {
-                    push(r.forward_edge[k] as usize, v, t, false);
+                    let e = r.forward_edge[k] as usize;
+                    if marks.first_visit(g.edge_road(e).0) {
+                        push_road(&mut out, e, r.edges[k].head, v);
+                    }
                 }
             }
         }
     }
-    for (s, label) in snaps {
-        // Depart: the forward edge carries us toward the road's end, the backward toward its
-        // start. Arrive: points before the snapped point drive to it on the forward edge, points
-        // after it on the backward edge.
-        let edges = [
-            (s.ends.forward, direction == Direction::Depart),
-            (s.ends.backward, direction == Direction::Arrive),
-        ];
-        for (edge, toward_end) in edges {
-            if let Some(e) = edge {
-                out.push(Stretch {
-                    road: s.road,
-                    anchor: s.fraction,
-                    toward_end,
-                    t_anchor: 0.0,
-                    w: g.edges[e as usize].time_ms as f64 / 1000.0,
-                    label: *label,
-                });
-            }
-        }
-    }
-    // Group by road, keeping the (deterministic) build order within a road: sort compact
-    // (road, index) keys rather than the records themselves.
-    let mut keys: Vec<u64> = out
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.road as u64) << 32 | i as u64)
-        .collect();
-    keys.sort_unstable();
-    keys.into_iter()
-        .map(|k| out[(k & 0xffff_ffff) as usize])
-        .collect()
+    out
 }
 
-/// Groups of stretches by road (input sorted by road).
+/// Sorts stretches by road, keeping each road's order (for lookups by road).
+pub fn sort_by_road(stretches: &mut [Stretch]) {
+    stretches.sort_by_key(|s| s.road);
+}
+
+/// Groups of stretches by road (input grouped by road, as [`stretches`] gives it).
 pub fn by_road(stretches: &[Stretch]) -> impl Iterator<Item = &[Stretch]> {
     stretches.chunk_by(|a, b| a.road == b.road)
+}
+
+/// Share of a road (one group of stretches) reached within `limit`: the length of the union of
+/// the stretches' intervals. `ivs` is scratch space.
+pub fn reached_share(group: &[Stretch], limit: f64, ivs: &mut Vec<(f64, f64)>) -> f64 {
+    match group {
+        // Most roads have one or two stretches: no sorting for those.
+        [a] => a.interval(limit).map_or(0.0, |(lo, hi)| hi - lo),
+        [a, b] => match (a.interval(limit), b.interval(limit)) {
+            (Some((a0, a1)), Some((b0, b1))) if a0 <= b1 && b0 <= a1 => a1.max(b1) - a0.min(b0),
+            (Some((a0, a1)), Some((b0, b1))) => (a1 - a0) + (b1 - b0),
+            (Some((lo, hi)), None) | (None, Some((lo, hi))) => hi - lo,
+            (None, None) => 0.0,
+        },
+        _ => {
+            ivs.clear();
+            ivs.extend(group.iter().filter_map(|s| s.interval(limit)));
+            union_length(ivs)
+        }
+    }
 }
 
 /// Length of the union of intervals (each within [0, 1]).
@@ -191,9 +277,8 @@ pub fn reached_road_km(g: &RoadGraph, stretches: &[Stretch], limits: &[f64]) -> 
             let mut total_m = 0.0;
             let mut ivs = Vec::new();
             for group in by_road(stretches) {
-                ivs.clear();
-                ivs.extend(group.iter().filter_map(|s| s.interval(limit)));
-                total_m += union_length(&mut ivs) * g.road_length_m[group[0].road as usize] as f64;
+                let share = reached_share(group, limit, &mut ivs);
+                total_m += share * g.road_length_m[group[0].road as usize] as f64;
             }
             total_m / 1000.0
         })
@@ -267,6 +352,43 @@ mod tests {
     }
 
     #[test]
+    fn reached_share_is_the_union_length() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut unit = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut ivs = Vec::new();
+        for _ in 0..20_000 {
+            let n = 1 + (unit() * 3.0) as usize;
+            let group: Vec<Stretch> = (0..n)
+                .map(|_| Stretch {
+                    road: 0,
+                    anchor: if unit() < 0.3 {
+                        (unit() * 2.0).floor()
+                    } else {
+                        unit()
+                    },
+                    toward_end: unit() < 0.5,
+                    t_anchor: unit() * 100.0,
+                    w: unit() * 200.0,
+                    label: 0,
+                })
+                .collect();
+            let limit = 50.0 + unit() * 100.0;
+            let mut all: Vec<(f64, f64)> = group.iter().filter_map(|s| s.interval(limit)).collect();
+            let expect = union_length(&mut all);
+            let got = reached_share(&group, limit, &mut ivs);
+            assert!(
+                (got - expect).abs() < 1e-12,
+                "{group:?} at {limit}: {got} vs {expect}"
+            );
+        }
+    }
+
+    #[test]
     fn stretch_geometry() {
         let s = Stretch {
             road: 0,
@@ -286,5 +408,13 @@ mod tests {
         };
         assert_eq!(b.interval(1000.0), Some((0.0, 0.2)));
         assert_eq!(b.time_at(0.0), Some(30.0));
+        for st in [s, b] {
+            let (c0, c1) = st.linear();
+            for pos in [0.0, 0.2, 0.5] {
+                if let Some(t) = st.time_at(pos) {
+                    assert!((c0 + c1 * pos - t).abs() < 1e-9);
+                }
+            }
+        }
     }
 }

@@ -104,6 +104,8 @@ pub struct SearchScratch {
     /// The polygon stage's big arrays, reused from city to city on this thread.
     pub grid_buffer: Vec<f32>,
     pub tracer_buffers: super::marching::TracerBuffers,
+    pub samples: Vec<super::stamp::Sample>,
+    pub road_marks: super::reach::RoadMarks,
 }
 
 impl SearchScratch {
@@ -118,6 +120,8 @@ impl SearchScratch {
             settled: Vec::new(),
             grid_buffer: Vec::new(),
             tracer_buffers: Default::default(),
+            samples: Vec::new(),
+            road_marks: Default::default(),
         }
     }
 
@@ -125,9 +129,13 @@ impl SearchScratch {
         if self.dist.len() != num_nodes {
             let grid = std::mem::take(&mut self.grid_buffer);
             let tracer = std::mem::take(&mut self.tracer_buffers);
+            let samples = std::mem::take(&mut self.samples);
+            let road_marks = std::mem::take(&mut self.road_marks);
             *self = SearchScratch::new(num_nodes);
+            self.road_marks = road_marks;
             self.grid_buffer = grid;
             self.tracer_buffers = tracer;
+            self.samples = samples;
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {

@@ -11,17 +11,20 @@
 //! crossed only where the allowance itself spans it.
 
 use super::reach::{by_road, Stretch};
-use crate::geom::locate_along;
+use super::search::SearchScratch;
 use crate::geom::projection::LocalProjection;
+use crate::geom::round_i64;
 use crate::graph::RoadGraph;
 
-/// A point of a reached road, in local metres, with its travel time in seconds.
+/// A point of a reached road on the sampling lattice: its nearest lattice vertex `(i, j)` (at
+/// `(i·cell, j·cell)` in local metres, so at most half a cell diagonal away), with the travel
+/// time (s) of the road point.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sample {
-    pub x: f32,
-    pub y: f32,
+    pub i: i32,
+    pub j: i32,
     pub t: f32,
-    /// Label of the source (city) that reached it first.
+    /// Label of the source (city) that reached it.
     pub label: u32,
 }
 
@@ -36,68 +39,234 @@ pub struct GridParams {
     pub offroad_mps: f64,
 }
 
-/// Samples every reached road (ferries excluded) every `step_m` metres within `limit` seconds.
+/// Samples every reached road (ferries excluded) about every `cell_m` metres within `limit`
+/// seconds, onto the lattice of that cell size (see [`sample_roads_into`]).
 pub fn sample_roads(
     g: &RoadGraph,
     proj: &LocalProjection,
     stretches: &[Stretch],
+    reached: &SearchScratch,
     limit: f64,
-    step_m: f64,
+    cell_m: f64,
 ) -> Vec<Sample> {
     let mut out = Vec::new();
-    let mut pts: Vec<(f64, f64)> = Vec::new();
-    let mut cum: Vec<f64> = Vec::new();
+    sample_roads_into(g, proj, stretches, reached, limit, cell_m, &mut out);
+    out
+}
+
+/// [`sample_roads`] into `out` (cleared first; its allocation is reused).
+///
+/// Every node the search settled is one sample, with its time: a node's time is the minimum
+/// over the roads that meet there. Each road is then walked once over the union of its reached
+/// intervals at a regular spacing of at most one cell, its ends excluded where they are nodes
+/// (they are sampled already), so a short road between two reached nodes costs nothing. The time
+/// at a point of a road is the minimum over the road's stretches that reach it (ties to the
+/// smaller label). Consecutive points of a walk that fall on the same lattice vertex become one
+/// sample with the smaller time.
+pub fn sample_roads_into(
+    g: &RoadGraph,
+    proj: &LocalProjection,
+    stretches: &[Stretch],
+    reached: &SearchScratch,
+    limit: f64,
+    cell_m: f64,
+    out: &mut Vec<Sample>,
+) {
+    out.clear();
+    let inv_h = 1.0 / cell_m;
+    for &u in &reached.settled {
+        let c = g.node_coords[u as usize];
+        let (x, y) = proj.forward(c.lon(), c.lat());
+        out.push(Sample {
+            i: round_i64(x * inv_h) as i32,
+            j: round_i64(y * inv_h) as i32,
+            t: (reached.time(u) as f64 / 1000.0).min(limit) as f32,
+            label: reached.label(u).unwrap_or(0),
+        });
+    }
+    let mut walker = Walker {
+        inv_h,
+        road: usize::MAX,
+        pts: Vec::new(),
+        cum: Vec::new(),
+    };
+    let mut ivs: Vec<(f64, f64, usize)> = Vec::new();
+    let mut pieces: Vec<(f64, f64)> = Vec::new();
     for group in by_road(stretches) {
         let road = group[0].road as usize;
         if g.is_ferry(road) {
             continue;
         }
-        let geom = g.road_geometry(road);
-        pts.clear();
-        pts.extend(geom.iter().map(|c| proj.forward(c.lon(), c.lat())));
-        cum.clear();
-        cum.push(0.0);
-        for w in pts.windows(2) {
-            let d = ((w[1].0 - w[0].0).powi(2) + (w[1].1 - w[0].1).powi(2)).sqrt();
-            cum.push(cum[cum.len() - 1] + d);
+        ivs.clear();
+        ivs.extend(
+            group
+                .iter()
+                .enumerate()
+                .filter_map(|(k, st)| st.interval(limit).map(|(lo, hi)| (lo, hi, k))),
+        );
+        if ivs.is_empty() {
+            continue;
         }
-        let total = cum[cum.len() - 1];
-        // Positions to sample: a regular spacing over each reached interval, ends included. The
-        // order does not matter (the grid keeps minima), so no sorting is needed; the time at a
-        // position is the minimum over the road's stretches.
-        let emit = |s: f64, out: &mut Vec<Sample>| {
-            let mut best: Option<(f64, u32)> = None;
-            for st in group {
-                if let (Some(t), Some((lo, hi))) = (st.time_at(s), st.interval(limit)) {
-                    if s >= lo - 1e-9
-                        && s <= hi + 1e-9
-                        && best.is_none_or(|b| t < b.0 || (t == b.0 && st.label < b.1))
-                    {
-                        best = Some((t, st.label));
+        if let [(lo, hi, k)] = ivs[..] {
+            // One stretch: the time is linear along the walk.
+            let st = &group[k];
+            let (c0, c1) = st.linear();
+            let (ta, tb) = ((c0 + c1 * lo).min(limit), (c0 + c1 * hi).min(limit));
+            walker.walk(g, proj, road, lo, hi, out, |_, frac| {
+                ((ta + (tb - ta) * frac) as f32, st.label)
+            });
+            continue;
+        }
+        // Several stretches (a road reached from both ends, or with an origin on it): walk each
+        // piece of their union once, taking the minimum (ties to the smaller label).
+        ivs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        pieces.clear();
+        for &(lo, hi, _) in &ivs {
+            match pieces.last_mut() {
+                Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+                _ => pieces.push((lo, hi)),
+            }
+        }
+        for &(a, b) in &pieces {
+            walker.walk(g, proj, road, a, b, out, |s, _| {
+                let mut best = (f64::INFINITY, u32::MAX);
+                for &(lo, hi, k) in &ivs {
+                    if s >= lo - 1e-9 && s <= hi + 1e-9 {
+                        let (c0, c1) = group[k].linear();
+                        let (t, l) = (c0 + c1 * s, group[k].label);
+                        if t < best.0 || (t == best.0 && l < best.1) {
+                            best = (t, l);
+                        }
                     }
                 }
-            }
-            let Some((t, label)) = best else { return };
-            let d = s * total;
-            let (i, f) = locate_along(&cum, d);
-            let (a, b) = (pts[i - 1], pts[i]);
-            out.push(Sample {
-                x: (a.0 + (b.0 - a.0) * f) as f32,
-                y: (a.1 + (b.1 - a.1) * f) as f32,
-                t: t.min(limit) as f32,
-                label,
+                (best.0.min(limit) as f32, best.1)
             });
-        };
-        for st in group {
-            if let Some((lo, hi)) = st.interval(limit) {
-                let n = ((hi - lo) * total / step_m).ceil().max(1.0) as usize;
-                for k in 0..=n {
-                    emit(lo + (hi - lo) * k as f64 / n as f64, &mut out);
+        }
+    }
+}
+
+/// One road's shape in local metres (projected when first walked), walked at a regular spacing
+/// onto the lattice.
+struct Walker {
+    inv_h: f64,
+    /// The road whose shape `pts` and `cum` hold.
+    road: usize,
+    pts: Vec<(f64, f64)>,
+    /// Cumulative length at each vertex.
+    cum: Vec<f64>,
+}
+
+/// Projected lengths differ from geodesic ones by well under this share within a circle's reach.
+const PROJECTED_LENGTH_SLACK: f64 = 1.05;
+
+impl Walker {
+    fn project(&mut self, g: &RoadGraph, proj: &LocalProjection, road: usize) {
+        if self.road == road {
+            return;
+        }
+        self.road = road;
+        self.pts.clear();
+        self.pts.extend(
+            g.road_geometry(road)
+                .iter()
+                .map(|c| proj.forward(c.lon(), c.lat())),
+        );
+        self.cum.clear();
+        self.cum.push(0.0);
+        let mut acc = 0.0;
+        for w in self.pts.windows(2) {
+            let (dx, dy) = (w[1].0 - w[0].0, w[1].1 - w[0].1);
+            acc += (dx * dx + dy * dy).sqrt();
+            self.cum.push(acc);
+        }
+    }
+
+    /// Samples road positions `lo..=hi` (shares of its length) at `n + 1` evenly spaced points,
+    /// `n` the fewest that keeps the spacing within one cell, leaving out the road's own ends
+    /// (positions exactly 0 and 1: nodes, sampled on their own). `time(s, k/n)` gives the time
+    /// and label at point `k`, at position `s`.
+    #[allow(clippy::too_many_arguments)]
+    fn walk(
+        &mut self,
+        g: &RoadGraph,
+        proj: &LocalProjection,
+        road: usize,
+        lo: f64,
+        hi: f64,
+        out: &mut Vec<Sample>,
+        time: impl Fn(f64, f64) -> (f32, u32),
+    ) {
+        if lo == 0.0
+            && hi == 1.0
+            && g.road_length_m[road] as f64 * PROJECTED_LENGTH_SLACK * self.inv_h <= 1.0
+        {
+            return; // a short road between two reached nodes: nothing between them to add
+        }
+        self.project(g, proj, road);
+        let cum = &self.cum;
+        let total = cum[cum.len() - 1];
+        let n = ceil_usize((hi - lo) * total * self.inv_h).max(1);
+        let k_first = usize::from(lo == 0.0);
+        let k_last = if hi == 1.0 { n - 1 } else { n };
+        if k_first > k_last {
+            return;
+        }
+        let inv_n = 1.0 / n as f64;
+        let (d0, dd) = (lo * total, (hi - lo) * total * inv_n);
+        let last = cum.len() - 1;
+        let first = out.len();
+        let mut k = k_first;
+        // Segment by segment: the points on a segment are an arithmetic run, so no search.
+        for seg in 1..=last {
+            let (c0, c1) = (cum[seg - 1], cum[seg]);
+            let end_k = if seg == last || dd <= 0.0 {
+                k_last
+            } else {
+                let e = (c1 - d0) / dd;
+                if e < k as f64 {
+                    continue;
                 }
+                (e as usize).min(k_last) // truncation is floor here: e ≥ 0
+            };
+            let (a, b) = (self.pts[seg - 1], self.pts[seg]);
+            let len = c1 - c0;
+            let (ux, uy) = if len > 0.0 {
+                ((b.0 - a.0) / len, (b.1 - a.1) / len)
+            } else {
+                (0.0, 0.0)
+            };
+            for kk in k..=end_k {
+                let d = d0 + kk as f64 * dd;
+                let off = (d - c0).clamp(0.0, len);
+                let (x, y) = (a.0 + ux * off, a.1 + uy * off);
+                let frac = kk as f64 * inv_n;
+                let (t, label) = time(lo + (hi - lo) * frac, frac);
+                let (i, j) = (
+                    round_i64(x * self.inv_h) as i32,
+                    round_i64(y * self.inv_h) as i32,
+                );
+                if out.len() > first {
+                    let prev = out.last_mut().expect("a sample of this walk");
+                    if prev.i == i && prev.j == j && prev.label == label {
+                        prev.t = prev.t.min(t);
+                        continue;
+                    }
+                }
+                out.push(Sample { i, j, t, label });
+            }
+            k = end_k + 1;
+            if k > k_last {
+                break;
             }
         }
     }
-    out
+}
+
+/// `x.ceil() as usize` for `x ≥ 0` without a call into libm.
+#[inline]
+fn ceil_usize(x: f64) -> usize {
+    let i = x as usize;
+    i + usize::from((i as f64) < x)
 }
 
 /// Largest grid (vertices) a polygon is drawn on: about 2 GB of working memory. A larger one means
@@ -123,6 +292,17 @@ pub struct TimeGrid {
     pub values: Vec<f32>,
     /// Source label per vertex (catchments), `u32::MAX` where unreached; empty without labels.
     pub labels: Vec<u32>,
+    /// Per row, the columns `[first, last + 1)` outside which every value is infinite (`(0, 0)`
+    /// for an empty row): contouring skips the rest.
+    pub rows: Vec<(usize, usize)>,
+}
+
+/// One row of the walking disc: the vertices `dj` rows from a seed and at most `half_width`
+/// columns from it, with the walking time to each (left to right).
+struct KernelRow {
+    dj: isize,
+    half_width: isize,
+    costs: Vec<f32>,
 }
 
 impl TimeGrid {
@@ -145,22 +325,22 @@ impl TimeGrid {
     ) -> Result<TimeGrid, GridTooLarge> {
         let h = p.cell_m;
         let r = p.offroad_m.max(h);
-        let (mut minx, mut miny, mut maxx, mut maxy) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        let (mut mini, mut minj, mut maxi, mut maxj) = (i32::MAX, i32::MAX, i32::MIN, i32::MIN);
         for s in samples {
-            minx = minx.min(s.x as f64);
-            miny = miny.min(s.y as f64);
-            maxx = maxx.max(s.x as f64);
-            maxy = maxy.max(s.y as f64);
+            mini = mini.min(s.i);
+            minj = minj.min(s.j);
+            maxi = maxi.max(s.i);
+            maxj = maxj.max(s.j);
         }
         if samples.is_empty() {
-            (minx, miny, maxx, maxy) = (0.0, 0.0, 0.0, 0.0);
+            (mini, minj, maxi, maxj) = (0, 0, 0, 0);
         }
-        let margin = r + 2.0 * h;
-        // Align the lattice to multiples of the cell size so grids of one projection agree.
-        let x0 = ((minx - margin) / h).floor() * h;
-        let y0 = ((miny - margin) / h).floor() * h;
-        let nx = (((maxx + margin) - x0) / h).ceil() as usize + 1;
-        let ny = (((maxy + margin) - y0) / h).ceil() as usize + 1;
+        // The lattice is the samples' own (multiples of the cell size), so grids of one
+        // projection agree; the margin is wider than the walking disc.
+        let margin = ((r + 2.0 * h) / h).ceil() as i64;
+        let (i0, j0) = (mini as i64 - margin, minj as i64 - margin);
+        let nx = (maxi as i64 + margin - i0 + 1) as usize;
+        let ny = (maxj as i64 + margin - j0 + 1) as usize;
         if nx.saturating_mul(ny) > MAX_GRID_CELLS {
             return Err(GridTooLarge {
                 cells: nx.saturating_mul(ny),
@@ -169,95 +349,106 @@ impl TimeGrid {
         }
         let inv_v = 1.0 / p.offroad_mps;
 
-        // 1. Seeds: each sample marks its nearest vertex (at most h/√2 away) with its time.
+        // 1. Seeds: each sample marks its lattice vertex with its time (the minimum over the
+        // samples there; on ties the smaller label).
         buffer.clear();
         buffer.resize(nx * ny, f32::INFINITY);
-        let mut seeds = buffer;
-        let mut seed_labels = if with_labels {
+        let mut values = buffer;
+        let mut labels = if with_labels {
             vec![u32::MAX; nx * ny]
         } else {
             Vec::new()
         };
-        let mut seeded: Vec<u32> = Vec::with_capacity(samples.len());
+        let mut seeded: Vec<u32> = Vec::with_capacity(samples.len() / 2);
+        let index =
+            |s: &Sample| -> usize { (s.j as i64 - j0) as usize * nx + (s.i as i64 - i0) as usize };
         for s in samples {
-            let i = ((s.x as f64 - x0) / h).round() as usize;
-            let j = ((s.y as f64 - y0) / h).round() as usize;
-            let k = j * nx + i;
-            if seeds[k].is_infinite() {
+            let k = index(s);
+            if values[k] == f32::INFINITY {
                 seeded.push(k as u32);
             }
-            if s.t < seeds[k] || (with_labels && s.t == seeds[k] && s.label < seed_labels[k]) {
-                seeds[k] = s.t;
+            if s.t < values[k] || (with_labels && s.t == values[k] && s.label < labels[k]) {
+                values[k] = s.t;
                 if with_labels {
-                    seed_labels[k] = s.label;
+                    labels[k] = s.label;
                 }
             }
         }
-        // Deterministic order (samples come in road order; the minimum does not depend on it,
-        // labels on ties are resolved by the smaller label).
-        seeded.sort_unstable();
-
-        // 2. Walking from each seed within the allowance (a precomputed disc of offsets). The
-        // seed is up to h/√2 from its road point, so the disc is that much smaller (but at least
-        // one cell, so that consecutive samples' vertices always connect). The grid's margin is
-        // wider than the disc, so offsets never leave the grid.
-        let r = (r - h * std::f64::consts::FRAC_1_SQRT_2).max(h);
-        let reach = (r / h).floor() as isize;
-        let mut kernel: Vec<(isize, f32)> = Vec::new();
-        for dj in -reach..=reach {
-            for di in -reach..=reach {
-                let d = ((di * di + dj * dj) as f64).sqrt() * h;
-                if d <= r + 1e-9 && (di, dj) != (0, 0) {
-                    kernel.push((dj * nx as isize + di, (d * inv_v) as f32));
-                }
-            }
-        }
-        // Seed values by vertex, then the same arrays become the result.
-        let seed_list: Vec<(u32, f32, u32)> = seeded
+        // Seed values are read before any walking lowers them: a vertex is reached by one walk
+        // of at most the allowance from one road point, never by a chain of walks.
+        let seeds: Vec<(u32, f32, u32)> = seeded
             .iter()
             .map(|&k| {
-                (
-                    k,
-                    seeds[k as usize],
-                    if with_labels {
-                        seed_labels[k as usize]
-                    } else {
-                        0
-                    },
-                )
+                let l = if with_labels { labels[k as usize] } else { 0 };
+                (k, values[k as usize], l)
             })
             .collect();
-        let mut values = seeds;
-        let mut labels = seed_labels;
-        for &(k, t0, l0) in &seed_list {
-            let k = k as isize;
-            if with_labels {
-                for &(off, c) in &kernel {
-                    let kk = (k + off) as usize;
-                    let t = t0 + c;
-                    if t < values[kk] || (t == values[kk] && l0 < labels[kk]) {
-                        values[kk] = t;
-                        labels[kk] = l0;
+
+        // 2. Walking from each seed within the allowance (a precomputed disc, row by row). The
+        // seed is up to h/√2 from its road point, so the disc is that much smaller (but at least
+        // one cell, so that consecutive samples' vertices always connect).
+        let r = (r - h * std::f64::consts::FRAC_1_SQRT_2).max(h);
+        let reach = (r / h).floor() as isize;
+        let kernel: Vec<KernelRow> = (-reach..=reach)
+            .map(|dj| {
+                let mut half_width = 0;
+                while ((((half_width + 1) * (half_width + 1) + dj * dj) as f64).sqrt() * h)
+                    <= r + 1e-9
+                {
+                    half_width += 1;
+                }
+                let costs = (-half_width..=half_width)
+                    .map(|di| ((((di * di + dj * dj) as f64).sqrt() * h) * inv_v) as f32)
+                    .collect();
+                KernelRow {
+                    dj,
+                    half_width,
+                    costs,
+                }
+            })
+            .collect();
+        let mut rows: Vec<(usize, usize)> = vec![(usize::MAX, 0); ny];
+        let nxi = nx as isize;
+        for &(k, t0, l0) in &seeds {
+            let (ci, cj) = ((k as usize % nx) as isize, (k as usize / nx) as isize);
+            for row in &kernel {
+                let (a, b) = (ci - row.half_width, ci + row.half_width + 1);
+                let jr = (cj + row.dj) as usize;
+                let span = &mut rows[jr];
+                span.0 = span.0.min(a as usize);
+                span.1 = span.1.max(b as usize);
+                let start = ((cj + row.dj) * nxi + a) as usize;
+                let dst = &mut values[start..start + row.costs.len()];
+                if with_labels {
+                    let lab = &mut labels[start..start + row.costs.len()];
+                    for ((v, l), &c) in dst.iter_mut().zip(lab.iter_mut()).zip(&row.costs) {
+                        let t = t0 + c;
+                        if t < *v || (t == *v && l0 < *l) {
+                            *v = t;
+                            *l = l0;
+                        }
+                    }
+                } else {
+                    for (v, &c) in dst.iter_mut().zip(&row.costs) {
+                        *v = v.min(t0 + c);
                     }
                 }
-            } else {
-                for &(off, c) in &kernel {
-                    let kk = (k + off) as usize;
-                    let t = t0 + c;
-                    if t < values[kk] {
-                        values[kk] = t;
-                    }
-                }
+            }
+        }
+        for span in rows.iter_mut() {
+            if span.0 >= span.1 {
+                *span = (0, 0);
             }
         }
         Ok(TimeGrid {
-            x0,
-            y0,
+            x0: i0 as f64 * h,
+            y0: j0 as f64 * h,
             cell: h,
             nx,
             ny,
             values,
             labels,
+            rows,
         })
     }
 
@@ -281,14 +472,14 @@ mod tests {
         // Samples exactly on vertices: the seed is the sample's own time; the disc is 30 m.
         let s = [
             Sample {
-                x: 0.0,
-                y: 0.0,
+                i: 0,
+                j: 0,
                 t: 5.0,
                 label: 1,
             },
             Sample {
-                x: 20.0,
-                y: 0.0,
+                i: 2,
+                j: 0,
                 t: 100.0,
                 label: 0,
             },
@@ -303,6 +494,16 @@ mod tests {
         assert!(g.at(i0 + 6, j0).is_infinite());
         assert_eq!(g.labels[j0 * g.nx + i0 + 2], 1);
         assert_eq!(g.labels[j0 * g.nx + i0 + 4], 0);
+        // Row spans cover every finite value.
+        for j in 0..g.ny {
+            let (a, b) = g.rows[j];
+            for i in 0..g.nx {
+                assert!(
+                    g.at(i, j).is_infinite() || (a..b).contains(&i),
+                    "row {j} col {i}"
+                );
+            }
+        }
         // Every reached vertex is within the allowance of some sample.
         for j in 0..g.ny {
             for i in 0..g.nx {
@@ -310,7 +511,10 @@ mod tests {
                     let (x, y) = (g.x0 + i as f64 * 10.0, g.y0 + j as f64 * 10.0);
                     let d = s
                         .iter()
-                        .map(|s| ((x - s.x as f64).powi(2) + (y - s.y as f64).powi(2)).sqrt())
+                        .map(|s| {
+                            ((x - s.i as f64 * 10.0).powi(2) + (y - s.j as f64 * 10.0).powi(2))
+                                .sqrt()
+                        })
                         .fold(f64::MAX, f64::min);
                     assert!(d <= p.offroad_m + 1e-6, "vertex {x},{y} reached from {d} m");
                 }
