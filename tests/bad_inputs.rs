@@ -2117,3 +2117,78 @@ fn memory_estimate_refuses_early_for_a_pbf_input() {
         )],
     ));
 }
+
+/// A polygon edge case built with the same encoder: a ferry made of two ways that meet at sea.
+/// The graph keeps a node at the joint, the search settles it, but it is no point of a road: the
+/// circle must not draw a walking disc around it in the water, while the island beyond the ferry
+/// is drawn.
+#[test]
+fn ferry_joints_at_sea_are_not_drawn() {
+    use metroreach::geom::polyindex::PolyIndex;
+    use metroreach::isochrone::search::SearchScratch;
+    use metroreach::isochrone::{CircleParams, CitySpec, Engine};
+    use metroreach::osm::{import_pbf, ImportOptions};
+    use metroreach::progress::Progress;
+    let mut t = osm::town();
+    let lat = osm::LAT0 + 5.0 * osm::STEP;
+    let east = osm::grid_node_id(5, osm::GRID - 1);
+    t.nodes.push(osm::node(7001, 10.06, lat, &[])); // at sea, ~3 km from both shores
+    t.nodes.push(osm::node(7002, 10.10, lat, &[]));
+    t.nodes.push(osm::node(7003, 10.102, lat, &[]));
+    t.ways
+        .push(osm::way(300, &[east, 7001], &[("route", "ferry")]));
+    t.ways
+        .push(osm::way(301, &[7001, 7002], &[("route", "ferry")]));
+    t.ways
+        .push(osm::way(302, &[7002, 7003], &[("highway", "residential")]));
+    let d = scratch("ferry-joint");
+    let p = d.join("ferry.osm.pbf");
+    std::fs::write(&p, t.to_pbf()).unwrap();
+    let opts = ImportOptions {
+        min_component_nodes: 1,
+        ..Default::default()
+    };
+    let g = import_pbf(&p, &opts, &Progress::hidden()).unwrap();
+    let engine = Engine::new(&g);
+    let city = CitySpec::at("Testville", "--at", osm::LON0 + 0.009, osm::LAT0 + 0.009);
+    let params = CircleParams {
+        minutes: vec![120.0],
+        ..Default::default()
+    };
+    let c = engine
+        .circle(&city, &params, &mut SearchScratch::new(g.num_nodes()))
+        .unwrap();
+    let joint = g
+        .node_osm_ids
+        .iter()
+        .position(|&id| id == 7001)
+        .expect("the joint of the two ferry ways is a graph node");
+    let index = PolyIndex::new(&c.bands[0].polygon);
+    let t_joint = engine_time(&engine, joint as u32, &city, &params);
+    assert!(t_joint.is_some(), "the search reaches the ferry joint");
+    assert!(
+        !index.contains(10.06, lat),
+        "a disc is drawn around the ferry joint at sea"
+    );
+    assert!(
+        index.contains(10.101, lat),
+        "the island beyond the ferry is drawn"
+    );
+    assert!(index.contains(osm::LON0 + 0.009, osm::LAT0 + 0.009));
+}
+
+/// Travel time (s) from a city to a node, from one search.
+fn engine_time(
+    engine: &metroreach::isochrone::Engine,
+    node: u32,
+    city: &metroreach::isochrone::CitySpec,
+    p: &metroreach::isochrone::CircleParams,
+) -> Option<f64> {
+    let mut scratch = metroreach::isochrone::search::SearchScratch::new(engine.graph.num_nodes());
+    let origins = engine.snap_city(city, p.max_snap_m).ok()?;
+    let snaps: Vec<_> = origins.iter().map(|o| (o.snap, 0)).collect();
+    let sources = engine.sources(&snaps, p.direction);
+    engine.search(&sources, p.direction, p.limit_ms(), &mut scratch);
+    let t = scratch.time(node);
+    (t != metroreach::isochrone::search::INF).then(|| t as f64 / 1000.0)
+}

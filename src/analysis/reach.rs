@@ -13,7 +13,7 @@ use crate::isochrone::polygon::mask_polygon;
 use crate::isochrone::reach::stretches as reached_stretches;
 use crate::isochrone::search::{SearchScratch, Source};
 use crate::isochrone::snap::Snapped;
-use crate::isochrone::stamp::{sample_roads, Sample, TimeGrid};
+use crate::isochrone::stamp::{sample_roads, Reached, Sample, TimeGrid};
 use crate::isochrone::{
     CircleError, CircleParams, CitySpec, CommuteCircle, Direction, Engine, Extras,
 };
@@ -571,7 +571,12 @@ fn catchments(
         .sum::<f64>()
         / n;
     let proj = LocalProjection::new(lon0, lat0);
-    let samples = sample_roads(g, &proj, &stretches, &scratch, limit, p.circle.cell_m);
+    let reached = Reached {
+        stretches: &stretches,
+        search: &scratch,
+        origins: &snaps,
+    };
+    let samples = sample_roads(g, &proj, &reached, limit, p.circle.cell_m);
     // Buckets of samples for per-city windows.
     let bucket = 20_000.0f64;
     let mut buckets: HashMap<(i64, i64), Vec<u32>> = HashMap::new();

@@ -456,8 +456,11 @@ impl<'g> Engine<'g> {
         stamp::sample_roads_into(
             self.graph,
             &proj,
-            &stretches,
-            scratch,
+            &stamp::Reached {
+                stretches: &stretches,
+                search: scratch,
+                origins: &snaps,
+            },
             limit_s,
             p.cell_m,
             &mut samples,

@@ -12,8 +12,10 @@
 
 use super::reach::{by_road, Stretch};
 use super::search::SearchScratch;
+use super::snap::Snapped;
 use crate::geom::projection::LocalProjection;
 use crate::geom::round_i64;
+use crate::geom::CoordE7;
 use crate::graph::RoadGraph;
 
 /// A point of a reached road on the sampling lattice: its nearest lattice vertex `(i, j)` (at
@@ -39,60 +41,101 @@ pub struct GridParams {
     pub offroad_mps: f64,
 }
 
+/// What a search reached, as the sampler reads it.
+pub struct Reached<'a> {
+    /// Reached stretches, grouped by road ([`super::reach::stretches`]).
+    pub stretches: &'a [Stretch],
+    /// The search's settled nodes, times and labels.
+    pub search: &'a SearchScratch,
+    /// The snapped origins and their labels (time 0 at each).
+    pub origins: &'a [(Snapped, u32)],
+}
+
 /// Samples every reached road (ferries excluded) about every `cell_m` metres within `limit`
 /// seconds, onto the lattice of that cell size (see [`sample_roads_into`]).
 pub fn sample_roads(
     g: &RoadGraph,
     proj: &LocalProjection,
-    stretches: &[Stretch],
-    reached: &SearchScratch,
+    reached: &Reached,
     limit: f64,
     cell_m: f64,
 ) -> Vec<Sample> {
     let mut out = Vec::new();
-    sample_roads_into(g, proj, stretches, reached, limit, cell_m, &mut out);
+    sample_roads_into(g, proj, reached, limit, cell_m, &mut out);
     out
 }
 
 /// [`sample_roads`] into `out` (cleared first; its allocation is reused).
 ///
-/// Every node the search settled is one sample, with its time: a node's time is the minimum
-/// over the roads that meet there. Each road is then walked once over the union of its reached
-/// intervals at a regular spacing of at most one cell, its ends excluded where they are nodes
-/// (they are sampled already), so a short road between two reached nodes costs nothing. The time
-/// at a point of a road is the minimum over the road's stretches that reach it (ties to the
-/// smaller label). Consecutive points of a walk that fall on the same lattice vertex become one
-/// sample with the smaller time.
+/// Every origin's snapped point is a sample at time 0, and every node the search settled that
+/// lies on a road (not only on ferry lines, which may meet at sea) is one sample with its time: a
+/// node's time is the minimum over the roads that meet there. Each road is then walked once over
+/// the union of its reached intervals at a regular spacing of at most one cell, its ends excluded
+/// where they are nodes (they are sampled already), so a short road between two reached nodes
+/// costs nothing. The time at a point of a road is the minimum over the road's stretches that
+/// reach it (ties to the smaller label); along a road it has local minima only at its nodes and
+/// origins, which are sampled exactly. Consecutive points of a walk that fall on the same lattice
+/// vertex become one sample with the smaller time.
 pub fn sample_roads_into(
     g: &RoadGraph,
     proj: &LocalProjection,
-    stretches: &[Stretch],
-    reached: &SearchScratch,
+    reached: &Reached,
     limit: f64,
     cell_m: f64,
     out: &mut Vec<Sample>,
 ) {
     out.clear();
     let inv_h = 1.0 / cell_m;
-    for &u in &reached.settled {
-        let c = g.node_coords[u as usize];
+    let lattice = |c: CoordE7| -> (i32, i32) {
         let (x, y) = proj.forward(c.lon(), c.lat());
+        (round_i64(x * inv_h) as i32, round_i64(y * inv_h) as i32)
+    };
+    for (snap, label) in reached.origins {
+        let (i, j) = lattice(snap.point);
         out.push(Sample {
-            i: round_i64(x * inv_h) as i32,
-            j: round_i64(y * inv_h) as i32,
-            t: (reached.time(u) as f64 / 1000.0).min(limit) as f32,
-            label: reached.label(u).unwrap_or(0),
+            i,
+            j,
+            t: 0.0,
+            label: *label,
         });
     }
+    let search = reached.search;
+    let (mut lat_lo, mut lat_hi) = (i32::MAX, i32::MIN);
+    for &u in &search.settled {
+        let c = g.node_coords[u as usize];
+        lat_lo = lat_lo.min(c.lat);
+        lat_hi = lat_hi.max(c.lat);
+        // Every node keeps at least one out-edge (islands are dropped at import); one on a road
+        // is a point of that road.
+        if g.out_range(u).all(|e| g.is_ferry(g.edge_road(e).0)) {
+            continue;
+        }
+        let (i, j) = lattice(c);
+        out.push(Sample {
+            i,
+            j,
+            t: (search.time(u) as f64 / 1000.0).min(limit) as f32,
+            label: search.label(u).unwrap_or(0),
+        });
+    }
+    // How much longer a road can be in the projection than on the ground (east-west lengths
+    // scale by cos φ₀ / cos φ), over the latitudes reached plus a margin for road shapes.
+    let far_lat = (lat_lo.unsigned_abs().max(lat_hi.unsigned_abs()) as f64 * 1e-7 + 0.1).min(89.0);
+    let stretch_factor = if search.settled.is_empty() {
+        f64::INFINITY // nothing to bound with: never skip a road
+    } else {
+        (proj.lat0.to_radians().cos() / far_lat.to_radians().cos()).max(1.0) * 1.01
+    };
     let mut walker = Walker {
         inv_h,
+        stretch_factor,
         road: usize::MAX,
         pts: Vec::new(),
         cum: Vec::new(),
     };
     let mut ivs: Vec<(f64, f64, usize)> = Vec::new();
     let mut pieces: Vec<(f64, f64)> = Vec::new();
-    for group in by_road(stretches) {
+    for group in by_road(reached.stretches) {
         let road = group[0].road as usize;
         if g.is_ferry(road) {
             continue;
@@ -149,15 +192,14 @@ pub fn sample_roads_into(
 /// onto the lattice.
 struct Walker {
     inv_h: f64,
+    /// Bound on projected length ÷ ground length.
+    stretch_factor: f64,
     /// The road whose shape `pts` and `cum` hold.
     road: usize,
     pts: Vec<(f64, f64)>,
     /// Cumulative length at each vertex.
     cum: Vec<f64>,
 }
-
-/// Projected lengths differ from geodesic ones by well under this share within a circle's reach.
-const PROJECTED_LENGTH_SLACK: f64 = 1.05;
 
 impl Walker {
     fn project(&mut self, g: &RoadGraph, proj: &LocalProjection, road: usize) {
@@ -198,7 +240,7 @@ impl Walker {
     ) {
         if lo == 0.0
             && hi == 1.0
-            && g.road_length_m[road] as f64 * PROJECTED_LENGTH_SLACK * self.inv_h <= 1.0
+            && g.road_length_m[road] as f64 * self.stretch_factor * self.inv_h <= 1.0
         {
             return; // a short road between two reached nodes: nothing between them to add
         }
