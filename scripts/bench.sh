@@ -1,30 +1,36 @@
 #!/usr/bin/env bash
 # The benchmark suite: one run, one machine, the same inputs for us and the peer engines.
 #
-#   scripts/bench.sh [--quick] [--runs N] [--out DIR]
+#   scripts/bench.sh [--quick] [--circles] [--runs N] [--out DIR]
 #
 # Times whole commands with repeated runs (median and spread) and peak memory (GNU time -v), runs
 # the peers of ../shared/bench/peers on the same extracts and origins, and writes
 # docs/performance.md (tables + this exact command) from the JSON it collects in DIR
 # (default ~/.cache/metroreach-bench). --quick skips the slow peer builds on the province mosaic
 # (Valhalla ~3.5 min, OSRM > 40 min: stopped after BENCH_OSRM_TIMEOUT, default 1800 s; osm2pgrouting
-# ~27 min and ~17 GB: only with BENCH_OSM2PGROUTING=1).
+# ~27 min and ~17 GB: only with BENCH_OSM2PGROUTING=1). --circles re-runs only the one-circle
+# comparison (ours and the peers, same extracts and origins, ~5 min) on the graphs of an earlier
+# full run in DIR, then rewrites the report: for re-measuring circles after a change to them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-QUICK=0; RUNS=3; OUT="${HOME}/.cache/metroreach-bench"
+QUICK=0; CIRCLES_ONLY=0; RUNS=3; OUT="${HOME}/.cache/metroreach-bench"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; shift ;;
+    --circles) CIRCLES_ONLY=1; shift ;;
     --runs) RUNS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    *) echo "usage: scripts/bench.sh [--quick] [--runs N] [--out DIR]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [--quick] [--circles] [--runs N] [--out DIR]" >&2; exit 2 ;;
   esac
 done
 DATA="${METROREACH_DATA:-$ROOT/../shared/data}"
 KIT="$ROOT/../shared/bench"
 mkdir -p "$OUT"
 export METROREACH_CACHE="$OUT/cache"
+# Which runs the results in OUT come from (a --circles run adds to the full run before it).
+[ $CIRCLES_ONLY = 1 ] || : > "$OUT/runs.log"
+echo "$(date -u +%Y-%m-%dT%H:%MZ) $(git rev-parse --short HEAD) scripts/bench.sh $*" >> "$OUT/runs.log"
 echo "== building"
 cargo build --release --quiet --examples --bin metroreach || exit 1
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -56,6 +62,7 @@ time_cmd() {
   rm -f "$tf"
   return $st
 }
+if [ $CIRCLES_ONLY = 0 ]; then
 : > "$OUT/times.jsonl"
 
 echo "== import: ours vs raw decode ($RUNS runs each)"
@@ -91,6 +98,7 @@ if [ $PEERS_OK = 1 ]; then
     rm -rf "$OUT/peer-$name"
   done
 fi
+fi # CIRCLES_ONLY
 
 echo "== one circle: ours (in-process, cold and warm) and the peers, same extract and origin"
 circle() { # tag pbf-name lon lat minutes
@@ -101,6 +109,12 @@ circle() { # tag pbf-name lon lat minutes
     "$KIT/peers/run_all.sh" "${PBF[$name]}" "$lon" "$lat" "$min" "$OUT/peers-$tag" "$tag" --peers valhalla,pgrouting,osmnx > "$OUT/peers-$tag.log" 2>&1
     "$KIT/peers/compare.py" "$OUT/peers-$tag/valhalla-$tag.geojson" "$OUT/ours-$tag.geojson" \
       "$OUT/peers-$tag/pgrouting-$tag.geojson" "$OUT/peers-$tag/osmnx-$tag.geojson" --json "$OUT/compare-$tag.json" > "$OUT/compare-$tag.log" 2>&1
+    # The kit times one call on a fresh Actor (tiles loaded on first access): also Valhalla warm,
+    # the same request repeated on one Actor, to set against our warm median.
+    rm -rf "$OUT/vh-$tag"
+    "$KIT/peers/valhalla/valhalla_iso.py" build "$OUT/vh-$tag" "${PBF[$name]}" > "$OUT/vh-$tag.log" 2>&1 &&
+      "$ROOT/scripts/valhalla_warm.py" "$OUT/vh-$tag" "$lon" "$lat" "$min" 30 2>> "$OUT/vh-$tag.log" | tail -1 > "$OUT/valhalla-warm-$tag.json"
+    rm -rf "$OUT/vh-$tag"
   fi
 }
 circle yuba60 yuba -121.5914 39.1457 60
@@ -108,19 +122,21 @@ circle porto20 porto -8.6110 41.1496 20
 circle malta60 malta 14.5146 35.8989 60
 
 echo "== mosaic: one circle, the search floor, batch of every town on 1 and 2 threads, reach"
-if [ -n "$MOSAIC" ]; then
+if [ -n "$MOSAIC" ] && [ $CIRCLES_ONLY = 0 ]; then
   "$EX/bench_engine" "$OUT/mosaic.graph" 116.3422217 35.4194989 60 20 --batch --towns-csv "$OUT/mosaic-towns.csv" > "$OUT/engine-mosaic60.json"
   time_cmd "reach-mosaic" "$MR" -q reach "$OUT/mosaic.graph" --cities "$OUT/mosaic-towns.csv" --minutes 30,60 \
     --units "$ROOT/data/china/county.geojson" --unit-name name --unit-code gb --unit-parent prefecture -o "$OUT/reach-mosaic"
 fi
 
-if [ $QUICK = 0 ]; then
+if [ $QUICK = 0 ] && [ $CIRCLES_ONLY = 0 ]; then
   echo "== before/after the optimisations (older commits rebuilt in worktrees)"
   "$ROOT/scripts/bench_history.sh" "$OUT" > "$OUT/history.log" 2>&1 || echo "history failed: see $OUT/history.log"
 fi
 
-echo "== criterion (inner pieces)"
-cargo bench --bench engine -- --noplot > "$OUT/criterion.log" 2>&1
+if [ $CIRCLES_ONLY = 0 ]; then
+  echo "== criterion (inner pieces)"
+  cargo bench --bench engine -- --noplot > "$OUT/criterion.log" 2>&1
+fi
 
 echo "== report"
 python3 "$ROOT/scripts/bench_report.py" "$OUT" "scripts/bench.sh $*" > "$ROOT/docs/performance.md"

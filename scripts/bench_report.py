@@ -52,8 +52,16 @@ p("# Performance\n")
 p("Measured by `scripts/bench.sh` in one run on one machine: ours and the peer engines of")
 p("`../shared/bench/peers` on the same extracts and origins. Times vary by 15–35 % between runs on")
 p("these machines, so compare within a table, as ratios.\n")
-p(f"- command: `{command.strip()}`")
-p(f"- date: {sh('date -u +%Y-%m-%dT%H:%MZ')}, commit `{sh('git rev-parse --short HEAD')}`")
+runs_log = os.path.join(out, "runs.log")
+run_lines = [l.split(" ", 2) for l in open(runs_log).read().splitlines() if l.strip()] if os.path.exists(runs_log) else []
+if len(run_lines) > 1:
+    p("- runs (the one-circle tables and the circle targets come from the last `--circles` run;")
+    p("  everything else from the full run):")
+    for date, commit, cmd in run_lines:
+        p(f"  - `{cmd.strip()}` at {date}, commit `{commit}`")
+else:
+    p(f"- command: `{command.strip()}`")
+    p(f"- date: {sh('date -u +%Y-%m-%dT%H:%MZ')}, commit `{sh('git rev-parse --short HEAD')}`")
 cpu = sh("lscpu | grep 'Model name' | sed 's/.*: *//'")
 ram = sh("free -g | awk '/Mem:/ {print $2}'")
 p(f"- machine: {cpu}, {sh('nproc')} cores, {ram} GB RAM")
@@ -87,10 +95,21 @@ for name in ["porto", "yuba", "malta", "mosaic"]:
 p("\n## One isochrone, same extract and origin\n")
 p("Ours: in-process, after loading the graph; first call (cold buffers) and the median of 30 warm")
 p("calls, split into search and polygon. Peers: `engine_ms` of `run_all.sh` (the isochrone call")
-p("only, in a fresh process: Valhalla's `actor.isochrone()`, pgRouting's `pgr_drivingDistance` +")
-p("hull on the server clock, OSMnx's Dijkstra + hull).\n")
-p("| case | ours first call ms | ours warm ms (search + polygon) | Valhalla ms | Valhalla ÷ ours (first / warm) | pgRouting ms | OSMnx ms |")
-p("|---|---:|---:|---:|---:|---:|---:|")
+p("only, in a fresh process: Valhalla's `actor.isochrone()` with its tiles loaded on first access,")
+p("pgRouting's `pgr_drivingDistance` + hull on the server clock, OSMnx's Dijkstra + hull). Valhalla")
+p("warm: the same request repeated 30 times on one `Actor` (`scripts/valhalla_warm.py`, median).")
+p("Ratios compare like with like: first call with first call, warm with warm.\n")
+p("| case | ours first call ms | ours warm ms (search + polygon) | Valhalla first call ms | Valhalla warm ms | Valhalla ÷ ours (first / warm) | pgRouting ms | OSMnx ms |")
+p("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def valhalla_warm(tag):
+    try:
+        return json.load(open(os.path.join(out, f"valhalla-warm-{tag}.json")))["warm_median_ms"]
+    except Exception:
+        return None
+
+
 cmp_rows = []
 for tag, label in [("yuba60", "Yuba, Marysville, 60 min"), ("porto20", "Porto, 20 min"), ("malta60", "Malta, Valletta, 60 min")]:
     try:
@@ -105,8 +124,9 @@ for tag, label in [("yuba60", "Yuba, Marysville, 60 min"), ("porto20", "Porto, 2
         return peers.get(n, {}).get("engine_query_ms")
     v = eng("valhalla")
     first, warm = e["first_call_ms"], e["circle_total"]["median_ms"]
-    p(f"| {label} | {first:.1f} | {warm:.1f} ({e['circle_search']['median_ms']:.1f} + {e['circle_polygon']['median_ms']:.1f}) | {fmt(v, 1)} | "
-      f"{fmt(v / first if v else None, 1)} / {fmt(v / warm if v else None, 1)} | {fmt(eng('pgrouting'), 1)} | {fmt(eng('osmnx'), 1)} |")
+    vw = valhalla_warm(tag)
+    p(f"| {label} | {first:.1f} | {warm:.1f} ({e['circle_search']['median_ms']:.1f} + {e['circle_polygon']['median_ms']:.1f}) | {fmt(v, 1)} | {fmt(vw, 1)} | "
+      f"{fmt(v / first if v else None, 1)} / {fmt(vw / warm if vw else None, 1)} | {fmt(eng('pgrouting'), 1)} | {fmt(eng('osmnx'), 1)} |")
     try:
         c = json.load(open(os.path.join(out, f"compare-{tag}.json")))
         cmp_rows.append((label, c))
@@ -235,9 +255,15 @@ for tag in ["yuba60", "porto20", "malta60"]:
         v = peers.get("valhalla", {}).get("engine_query_ms")
     except Exception:
         continue
+    vw = valhalla_warm(tag)
     if v:
         first, warm = e["first_call_ms"], e["circle_total"]["median_ms"]
-        p(f"| circle ≥ 10× faster than Valhalla ({tag}) | {v / warm:.1f}× warm, {v / first:.1f}× first call | {verdict(v / warm >= 10)} |")
+        if vw:
+            worst = min(vw / warm, v / first)
+            p(f"| circle ≥ 10× faster than Valhalla ({tag}) | {vw / warm:.1f}× warm ({vw:.1f} vs {warm:.1f} ms), "
+              f"{v / first:.1f}× first call ({v:.1f} vs {first:.1f} ms) | {verdict(worst >= 10)} |")
+        else:
+            p(f"| circle ≥ 10× faster than Valhalla ({tag}) | {v / first:.1f}× first call (Valhalla warm not measured) | {verdict(v / first >= 10)} |")
 try:
     e = json.load(open(os.path.join(out, "engine-mosaic60.json")))
     w = e["circle_total"]["median_ms"]
@@ -331,17 +357,19 @@ for tag in ["yuba60", "porto20", "malta60"]:
     try:
         e = json.load(open(os.path.join(out, f"engine-{tag}.json")))
         v = json.load(open(glob.glob(os.path.join(out, f"peers-{tag}", f"summary-{tag}.json"))[0]))["peers"]["valhalla"]["engine_query_ms"]
-        (met if v / e["circle_total"]["median_ms"] >= 10 else unmet).append(f"{tag} ({v / e['circle_total']['median_ms']:.1f}×)")
+        vw = valhalla_warm(tag) or v
+        worst = min(vw / e["circle_total"]["median_ms"], v / e["first_call_ms"])
+        (met if worst >= 10 else unmet).append(f"{tag} ({worst:.1f}×)")
     except Exception:
         pass
 if unmet:
     p(f"**The ≥ 10× target against Valhalla is not met on {', '.join(unmet)}**"
-      + (f" (met on {', '.join(met)})" if met else "") + " in this run, warm; on a first call")
-    p("the ratio is lower. Valhalla's own time for the Yuba query was 40 ms in an earlier run on this")
-    p("machine, so the ratio also moves with the machine's load. What is left in a circle: the")
-    p("stretch list (one record per reached road direction), walking road shapes, and the search")
-    p("itself. A first call pays for allocating and faulting in the grid; a batch pays it once per")
-    p("thread.")
+      + (f" (met on {', '.join(met)})" if met else "") + " in this run, taking the lower of the")
+    p("warm and first-call ratios. Earlier reports divided Valhalla's first call (tiles loaded on")
+    p("first access) by our warm median, which flattered us by about 1.5–2×; Valhalla warm is now")
+    p("measured too. What is left in a circle: the stretch list (one record per reached road")
+    p("direction), walking road shapes, the tracer, and the search itself; a first call also pays for")
+    p("allocating and faulting in the grid and the search arrays (a batch pays it once per thread).")
 elif met:
-    p(f"The ≥ 10× target against Valhalla is met on {', '.join(met)} in this run (warm); on a first")
-    p("call, which also allocates and faults in the grid and the search arrays, the ratio is lower.")
+    p(f"The ≥ 10× target against Valhalla is met on {', '.join(met)} in this run, warm against warm")
+    p("and first call against first call.")

@@ -558,7 +558,16 @@ fn catchments(
     let limit = p.circle.max_minutes() * 60.0;
     let reverse = (direction == Direction::Arrive).then(|| engine.reverse());
     let mut marks = Default::default();
-    let stretches = reached_stretches(g, reverse, &snaps, direction, limit, &scratch, &mut marks);
+    let stretches = reached_stretches(
+        g,
+        reverse,
+        &snaps,
+        direction,
+        limit,
+        &scratch,
+        &mut marks,
+        Vec::new(),
+    );
     let n = cities.len() as f64;
     let lon0 = cities
         .iter()

@@ -40,6 +40,11 @@ pub struct TracerBuffers {
     next: Vec<u32>,
     left: Vec<u32>,
     ins: Vec<bool>,
+    touched: Vec<u32>,
+    parent: Vec<u32>,
+    runs: Vec<(u32, u32)>,
+    row_runs: Vec<(u32, u32)>,
+    rows: Vec<(usize, usize)>,
 }
 
 pub struct Tracer<'a> {
@@ -78,29 +83,35 @@ impl<'a> Tracer<'a> {
         if ins.len() < n {
             ins.resize(n, false);
         }
-        let rows = match f.rows {
-            Some(rows) => rows.to_vec(),
-            None => (0..f.ny)
-                .map(|j| {
-                    let row = &f.values[j * f.nx..(j + 1) * f.nx];
-                    match row.iter().position(|v| v.is_finite()) {
-                        Some(a) => (
-                            a,
-                            f.nx - row.iter().rev().position(|v| v.is_finite()).unwrap_or(0),
-                        ),
-                        None => (0, 0),
-                    }
-                })
-                .collect(),
-        };
+        let mut rows = b.rows;
+        rows.clear();
+        match f.rows {
+            Some(r) => rows.extend_from_slice(r),
+            None => rows.extend((0..f.ny).map(|j| {
+                let row = &f.values[j * f.nx..(j + 1) * f.nx];
+                match row.iter().position(|v| v.is_finite()) {
+                    Some(a) => (
+                        a,
+                        f.nx - row.iter().rev().position(|v| v.is_finite()).unwrap_or(0),
+                    ),
+                    None => (0, 0),
+                }
+            })),
+        }
+        let (mut touched, mut parent, mut runs, mut row_runs) =
+            (b.touched, b.parent, b.runs, b.row_runs);
+        touched.clear();
+        parent.clear();
+        runs.clear();
+        row_runs.clear();
         Tracer {
             next,
             left,
             ins,
-            touched: Vec::new(),
-            parent: Vec::new(),
-            runs: Vec::new(),
-            row_runs: Vec::new(),
+            touched,
+            parent,
+            runs,
+            row_runs,
             rows,
             f,
         }
@@ -184,7 +195,6 @@ impl<'a> Tracer<'a> {
         }
         // Segments. Corners: a = (i, j), b = (i+1, j), c = (i+1, j+1), d = (i, j+1).
         // Edges: bottom = H(a), right = V(b), top = H(d), left = V(a).
-        let mut starts: Vec<u32> = Vec::new();
         for j in 0..ny.saturating_sub(1) {
             let (a0, b0) = self.rows[j];
             let (a1, b1) = self.rows[j + 1];
@@ -227,13 +237,14 @@ impl<'a> Tracer<'a> {
                     self.next[from as usize] = to;
                     self.left[from as usize] = corner;
                     self.touched.push(from);
-                    starts.push(from);
                 }
             }
         }
         // Follow the segments into rings, grouped by the component on their left.
         let mut rings: Vec<(u32, Vec<Coord<f64>>, bool)> = Vec::new(); // (component, points, ccw)
-        for &s in &starts {
+        // Every segment written by this call is in `touched`: start a ring at each unused one.
+        for k in 0..self.touched.len() {
+            let s = self.touched[k];
             if self.next[s as usize] == NONE {
                 continue; // already used
             }
@@ -287,10 +298,16 @@ impl<'a> Tracer<'a> {
         for (j, &(a, b)) in self.rows.iter().enumerate() {
             self.ins[j * nx + a..j * nx + b].fill(false);
         }
+        self.touched.clear();
         TracerBuffers {
             next: self.next,
             left: self.left,
             ins: self.ins,
+            touched: self.touched,
+            parent: self.parent,
+            runs: self.runs,
+            row_runs: self.row_runs,
+            rows: self.rows,
         }
     }
 

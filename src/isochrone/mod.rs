@@ -413,8 +413,9 @@ impl<'g> Engine<'g> {
     ) -> Vec<Stretch> {
         let reverse = (direction == Direction::Arrive).then(|| self.reverse());
         let mut marks = std::mem::take(&mut scratch.road_marks);
+        let buffer = std::mem::take(&mut scratch.stretch_buffer);
         let out = reach::stretches(
-            self.graph, reverse, snaps, direction, limit_s, scratch, &mut marks,
+            self.graph, reverse, snaps, direction, limit_s, scratch, &mut marks, buffer,
         );
         scratch.road_marks = marks;
         out
@@ -536,11 +537,14 @@ impl<'g> Engine<'g> {
             scratch.grid_buffer = grid.values;
             None
         };
-        let stretches = extras.keep_stretches.then(|| {
+        let stretches = if extras.keep_stretches {
             let mut s = stretches;
             reach::sort_by_road(&mut s);
-            s
-        });
+            Some(s)
+        } else {
+            scratch.stretch_buffer = stretches;
+            None
+        };
         if bands.iter().all(|b| b.polygon.0.is_empty()) {
             return Err(CircleError::Empty {
                 city: city.name.clone(),

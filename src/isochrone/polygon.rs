@@ -89,12 +89,17 @@ pub fn mask_polygon(
         .unwrap_or_else(|| MultiPolygon(vec![]))
 }
 
-/// Lossless cleanup, optional simplification (then re-nesting by clipping), lon/lat rounding.
+/// Optional simplification (then re-nesting by clipping), lon/lat rounding and lossless cleanup
+/// (repeated and collinear points, collapsed rings: [`to_lonlat`]).
 fn finish(
     metric: Vec<MultiPolygon<f64>>,
     proj: &LocalProjection,
     simplify_m: f64,
 ) -> Vec<MultiPolygon<f64>> {
+    if simplify_m <= 0.0 {
+        return metric.iter().map(|mp| to_lonlat(mp, proj)).collect();
+    }
+    // Straight runs go first so the simplification sees the shape, not the grid's steps.
     let mut metric: Vec<MultiPolygon<f64>> = metric
         .into_iter()
         .map(|mp| {
@@ -118,15 +123,13 @@ fn finish(
             )
         })
         .collect();
-    if simplify_m > 0.0 {
-        let eps = simplify_m * simplify_m / 2.0;
-        for mp in metric.iter_mut() {
-            *mp = mp.simplify_vw_preserve(eps);
-        }
-        // Keep bands nested after simplifying each on its own.
-        for k in (0..metric.len().saturating_sub(1)).rev() {
-            metric[k] = metric[k].intersection(&metric[k + 1]);
-        }
+    let eps = simplify_m * simplify_m / 2.0;
+    for mp in metric.iter_mut() {
+        *mp = mp.simplify_vw_preserve(eps);
+    }
+    // Keep bands nested after simplifying each on its own.
+    for k in (0..metric.len().saturating_sub(1)).rev() {
+        metric[k] = metric[k].intersection(&metric[k + 1]);
     }
     metric.iter().map(|mp| to_lonlat(mp, proj)).collect()
 }

@@ -115,6 +115,7 @@ impl RoadMarks {
 ///
 /// A road is visited once, when the search first meets it: its stretches (one per direction
 /// whose timing end was reached) come out together, so grouping needs no sort.
+#[allow(clippy::too_many_arguments)] // the search's inputs, then two reusable buffers
 pub fn stretches(
     g: &RoadGraph,
     reverse: Option<&ReverseGraph>,
@@ -123,9 +124,13 @@ pub fn stretches(
     limit: f64,
     scratch: &SearchScratch,
     marks: &mut RoadMarks,
+    buffer: Vec<Stretch>,
 ) -> Vec<Stretch> {
     marks.begin(g.num_roads());
-    let mut out = Vec::with_capacity(scratch.settled.len() * 2 + 2 * snaps.len());
+    // The buffer's allocation is reused (a batch does not fault in fresh memory per city).
+    let mut out = buffer;
+    out.clear();
+    out.reserve(scratch.settled.len() * 2 + 2 * snaps.len());
     let depart = direction == Direction::Depart;
     // The stretch of edge `e` (from `tail` to `head`) if its timing end was reached in time.
     let push_edge = |out: &mut Vec<Stretch>, e: usize, tail: u32, head: u32| {

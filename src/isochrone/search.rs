@@ -106,6 +106,7 @@ pub struct SearchScratch {
     pub tracer_buffers: super::marching::TracerBuffers,
     pub samples: Vec<super::stamp::Sample>,
     pub road_marks: super::reach::RoadMarks,
+    pub stretch_buffer: Vec<super::reach::Stretch>,
 }
 
 impl SearchScratch {
@@ -122,6 +123,7 @@ impl SearchScratch {
             tracer_buffers: Default::default(),
             samples: Vec::new(),
             road_marks: Default::default(),
+            stretch_buffer: Vec::new(),
         }
     }
 
@@ -131,8 +133,10 @@ impl SearchScratch {
             let tracer = std::mem::take(&mut self.tracer_buffers);
             let samples = std::mem::take(&mut self.samples);
             let road_marks = std::mem::take(&mut self.road_marks);
+            let stretch_buffer = std::mem::take(&mut self.stretch_buffer);
             *self = SearchScratch::new(num_nodes);
             self.road_marks = road_marks;
+            self.stretch_buffer = stretch_buffer;
             self.grid_buffer = grid;
             self.tracer_buffers = tracer;
             self.samples = samples;
