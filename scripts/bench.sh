@@ -14,6 +14,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+ARGS="$*"
 QUICK=0; CIRCLES_ONLY=0; RUNS=3; OUT="${HOME}/.cache/metroreach-bench"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,7 +31,7 @@ mkdir -p "$OUT"
 export METROREACH_CACHE="$OUT/cache"
 # Which runs the results in OUT come from (a --circles run adds to the full run before it).
 [ $CIRCLES_ONLY = 1 ] || : > "$OUT/runs.log"
-echo "$(date -u +%Y-%m-%dT%H:%MZ) $(git rev-parse --short HEAD) scripts/bench.sh $*" >> "$OUT/runs.log"
+echo "$(date -u +%Y-%m-%dT%H:%MZ) $(git rev-parse --short HEAD) scripts/bench.sh $ARGS" >> "$OUT/runs.log"
 echo "== building"
 cargo build --release --quiet --examples --bin metroreach || exit 1
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -139,5 +140,5 @@ if [ $CIRCLES_ONLY = 0 ]; then
 fi
 
 echo "== report"
-python3 "$ROOT/scripts/bench_report.py" "$OUT" "scripts/bench.sh $*" > "$ROOT/docs/performance.md"
+python3 "$ROOT/scripts/bench_report.py" "$OUT" "scripts/bench.sh $ARGS" > "$ROOT/docs/performance.md"
 echo "wrote docs/performance.md (raw results in $OUT)"

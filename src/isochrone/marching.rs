@@ -240,9 +240,9 @@ impl<'a> Tracer<'a> {
                 }
             }
         }
-        // Follow the segments into rings, grouped by the component on their left.
+        // Follow the segments into rings, grouped by the component on their left. Every segment
+        // written by this call is in `touched`: a ring starts at each one not used yet.
         let mut rings: Vec<(u32, Vec<Coord<f64>>, bool)> = Vec::new(); // (component, points, ccw)
-        // Every segment written by this call is in `touched`: start a ring at each unused one.
         for k in 0..self.touched.len() {
             let s = self.touched[k];
             if self.next[s as usize] == NONE {
