@@ -17,3 +17,6 @@ pub mod isochrone;
 pub mod osm;
 pub mod output;
 pub mod progress;
+
+#[cfg(test)]
+mod testing;

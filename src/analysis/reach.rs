@@ -557,17 +557,7 @@ fn catchments(
     engine.search(&sources, direction, p.circle.limit_ms(), &mut scratch);
     let limit = p.circle.max_minutes() * 60.0;
     let reverse = (direction == Direction::Arrive).then(|| engine.reverse());
-    let mut marks = Default::default();
-    let stretches = reached_stretches(
-        g,
-        reverse,
-        &snaps,
-        direction,
-        limit,
-        &scratch,
-        &mut marks,
-        Vec::new(),
-    );
+    let stretches = reached_stretches(g, reverse, &snaps, direction, limit, &scratch);
     let n = cities.len() as f64;
     let lon0 = cities
         .iter()

@@ -213,13 +213,7 @@ impl BBox {
 mod tests {
     #[test]
     fn round_fast_equals_round() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::testing::XorShift(0x2545_f491_4f6c_dd1d);
         let specials = [
             0.5,
             -0.5,
@@ -238,7 +232,7 @@ mod tests {
             assert_eq!(super::round_fast(x).to_bits(), x.round().to_bits(), "{x}");
         }
         for _ in 0..200_000 {
-            let bits = next();
+            let bits = rng.next_u64();
             // Mix of magnitudes: lon/lat × 1e6, grid coordinates, halves.
             let x = match bits % 3 {
                 0 => ((bits >> 8) as i64 as f64) / 2f64.powi((bits % 61) as i32),

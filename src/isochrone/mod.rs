@@ -22,6 +22,17 @@ use stamp::{GridParams, TimeGrid};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+/// The polygon stage's arrays, reused from city to city on one thread (kept in
+/// [`SearchScratch`]): a batch does not fault in fresh memory for every city.
+#[derive(Default)]
+pub struct PolygonBuffers {
+    pub grid: Vec<f32>,
+    pub tracer: marching::TracerBuffers,
+    pub samples: Vec<stamp::Sample>,
+    pub road_marks: reach::RoadMarks,
+    pub stretches: Vec<Stretch>,
+}
+
 /// Which way the trips go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -403,22 +414,20 @@ impl<'g> Engine<'g> {
         }
     }
 
-    /// Stretches reached by the last search within `limit_s` (see [`reach::stretches`]).
-    pub fn stretches(
+    /// Stretches reached by the last search within `limit_s` (see [`reach::stretches`]), into
+    /// `buffers.stretches`.
+    pub fn stretches_into(
         &self,
         snaps: &[(Snapped, u32)],
         direction: Direction,
         limit_s: f64,
-        scratch: &mut SearchScratch,
-    ) -> Vec<Stretch> {
+        scratch: &SearchScratch,
+        buffers: &mut PolygonBuffers,
+    ) {
         let reverse = (direction == Direction::Arrive).then(|| self.reverse());
-        let mut marks = std::mem::take(&mut scratch.road_marks);
-        let buffer = std::mem::take(&mut scratch.stretch_buffer);
-        let out = reach::stretches(
-            self.graph, reverse, snaps, direction, limit_s, scratch, &mut marks, buffer,
+        reach::stretches_into(
+            self.graph, reverse, snaps, direction, limit_s, scratch, buffers,
         );
-        scratch.road_marks = marks;
-        out
     }
 
     /// Computes a city's circle: one search to the largest band, then every band's polygon.
@@ -451,9 +460,11 @@ impl<'g> Engine<'g> {
         let proj = LocalProjection::new(lon0, lat0);
         let limit_s = p.max_minutes() * 60.0;
         let laps = crate::progress::Laps::from_env("circle");
-        let stretches = self.stretches(&snaps, p.direction, limit_s, scratch);
+        // The buffers go back into the scratch on every path out of here except errors.
+        let mut buf = std::mem::take(&mut scratch.polygon);
+        self.stretches_into(&snaps, p.direction, limit_s, scratch, &mut buf);
+        let stretches = std::mem::take(&mut buf.stretches);
         laps.lap("stretches");
-        let mut samples = std::mem::take(&mut scratch.samples);
         stamp::sample_roads_into(
             self.graph,
             &proj,
@@ -464,14 +475,14 @@ impl<'g> Engine<'g> {
             },
             limit_s,
             p.cell_m,
-            &mut samples,
+            &mut buf.samples,
         );
         laps.lap("samples");
         let grid = TimeGrid::stamp_reusing(
-            &samples,
+            &buf.samples,
             &p.grid(),
             false,
-            std::mem::take(&mut scratch.grid_buffer),
+            std::mem::take(&mut buf.grid),
         )
         .map_err(|e| CircleError::GridTooLarge {
             city: city.name.clone(),
@@ -479,7 +490,6 @@ impl<'g> Engine<'g> {
             cell_m: e.cell_m,
             minutes: p.max_minutes(),
         })?;
-        scratch.samples = samples;
         laps.lap("grid");
         let thresholds: Vec<f64> = p.minutes.iter().map(|m| m * 60.0).collect();
         let polygons = polygon::band_polygons_reusing(
@@ -488,7 +498,7 @@ impl<'g> Engine<'g> {
             p.cell_m / (p.offroad_kmh / 3.6),
             &proj,
             p.simplify_m,
-            &mut scratch.tracer_buffers,
+            &mut buf.tracer,
         );
         laps.lap("polygons");
         let road_km = reach::reached_road_km(self.graph, &stretches, &thresholds);
@@ -534,7 +544,7 @@ impl<'g> Engine<'g> {
         let grid = if extras.keep_grid {
             Some((grid, proj))
         } else {
-            scratch.grid_buffer = grid.values;
+            buf.grid = grid.values;
             None
         };
         let stretches = if extras.keep_stretches {
@@ -542,9 +552,10 @@ impl<'g> Engine<'g> {
             reach::sort_by_road(&mut s);
             Some(s)
         } else {
-            scratch.stretch_buffer = stretches;
+            buf.stretches = stretches;
             None
         };
+        scratch.polygon = buf;
         if bands.iter().all(|b| b.polygon.0.is_empty()) {
             return Err(CircleError::Empty {
                 city: city.name.clone(),

@@ -9,6 +9,7 @@
 use super::search::{SearchScratch, INF};
 use super::snap::Snapped;
 use super::Direction;
+use super::PolygonBuffers;
 use crate::geom::{distance_m, locate_along, CoordE7};
 use crate::graph::{ReverseGraph, RoadGraph};
 
@@ -115,7 +116,6 @@ impl RoadMarks {
 ///
 /// A road is visited once, when the search first meets it: its stretches (one per direction
 /// whose timing end was reached) come out together, so grouping needs no sort.
-#[allow(clippy::too_many_arguments)] // the search's inputs, then two reusable buffers
 pub fn stretches(
     g: &RoadGraph,
     reverse: Option<&ReverseGraph>,
@@ -123,12 +123,29 @@ pub fn stretches(
     direction: Direction,
     limit: f64,
     scratch: &SearchScratch,
-    marks: &mut RoadMarks,
-    buffer: Vec<Stretch>,
 ) -> Vec<Stretch> {
+    let mut buffers = PolygonBuffers::default();
+    stretches_into(g, reverse, snaps, direction, limit, scratch, &mut buffers);
+    buffers.stretches
+}
+
+/// [`stretches`] into `buffers.stretches` (cleared first), marking roads in
+/// `buffers.road_marks`: a batch does not fault in fresh memory for every city.
+pub fn stretches_into(
+    g: &RoadGraph,
+    reverse: Option<&ReverseGraph>,
+    snaps: &[(Snapped, u32)],
+    direction: Direction,
+    limit: f64,
+    scratch: &SearchScratch,
+    buffers: &mut PolygonBuffers,
+) {
+    let PolygonBuffers {
+        road_marks: marks,
+        stretches: out,
+        ..
+    } = buffers;
     marks.begin(g.num_roads());
-    // The buffer's allocation is reused (a batch does not fault in fresh memory per city).
-    let mut out = buffer;
     out.clear();
     out.reserve(scratch.settled.len() * 2 + 2 * snaps.len());
     let depart = direction == Direction::Depart;
@@ -188,10 +205,10 @@ pub fn stretches(
         }
         // The road's own edges, timed from its ends.
         if let Some(fe) = s.ends.forward {
-            push_edge(&mut out, fe as usize, s.ends.a, s.ends.b);
+            push_edge(out, fe as usize, s.ends.a, s.ends.b);
         }
         if let Some(be) = s.ends.backward {
-            push_edge(&mut out, be as usize, s.ends.b, s.ends.a);
+            push_edge(out, be as usize, s.ends.b, s.ends.a);
         }
     }
     match direction {
@@ -199,7 +216,7 @@ pub fn stretches(
             for &u in &scratch.settled {
                 for e in g.out_range(u) {
                     if marks.first_visit(g.edge_road(e).0) {
-                        push_road(&mut out, e, u, g.edges[e].head);
+                        push_road(out, e, u, g.edges[e].head);
                     }
                 }
             }
@@ -210,13 +227,12 @@ pub fn stretches(
                 for k in r.first_in[v as usize] as usize..r.first_in[v as usize + 1] as usize {
                     let e = r.forward_edge[k] as usize;
                     if marks.first_visit(g.edge_road(e).0) {
-                        push_road(&mut out, e, r.edges[k].head, v);
+                        push_road(out, e, r.edges[k].head, v);
                     }
                 }
             }
         }
     }
-    out
 }
 
 /// Sorts stretches by road, keeping each road's order (for lookups by road).
@@ -358,13 +374,8 @@ mod tests {
 
     #[test]
     fn reached_share_is_the_union_length() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut unit = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = crate::testing::XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut unit = || rng.unit();
         let mut ivs = Vec::new();
         for _ in 0..20_000 {
             let n = 1 + (unit() * 3.0) as usize;

@@ -102,11 +102,7 @@ pub struct SearchScratch {
     /// Nodes settled by the last search, in order of settling (non-decreasing time).
     pub settled: Vec<u32>,
     /// The polygon stage's big arrays, reused from city to city on this thread.
-    pub grid_buffer: Vec<f32>,
-    pub tracer_buffers: super::marching::TracerBuffers,
-    pub samples: Vec<super::stamp::Sample>,
-    pub road_marks: super::reach::RoadMarks,
-    pub stretch_buffer: Vec<super::reach::Stretch>,
+    pub polygon: super::PolygonBuffers,
 }
 
 impl SearchScratch {
@@ -119,27 +115,15 @@ impl SearchScratch {
             generation: 0,
             heap: RadixHeap::new(),
             settled: Vec::new(),
-            grid_buffer: Vec::new(),
-            tracer_buffers: Default::default(),
-            samples: Vec::new(),
-            road_marks: Default::default(),
-            stretch_buffer: Vec::new(),
+            polygon: Default::default(),
         }
     }
 
     fn reset(&mut self, num_nodes: usize) {
         if self.dist.len() != num_nodes {
-            let grid = std::mem::take(&mut self.grid_buffer);
-            let tracer = std::mem::take(&mut self.tracer_buffers);
-            let samples = std::mem::take(&mut self.samples);
-            let road_marks = std::mem::take(&mut self.road_marks);
-            let stretch_buffer = std::mem::take(&mut self.stretch_buffer);
+            let polygon = std::mem::take(&mut self.polygon);
             *self = SearchScratch::new(num_nodes);
-            self.road_marks = road_marks;
-            self.stretch_buffer = stretch_buffer;
-            self.grid_buffer = grid;
-            self.tracer_buffers = tracer;
-            self.samples = samples;
+            self.polygon = polygon;
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {

@@ -88,7 +88,7 @@ pub fn sample_roads_into(
     let inv_h = 1.0 / cell_m;
     let lattice = |c: CoordE7| -> (i32, i32) {
         let (x, y) = proj.forward(c.lon(), c.lat());
-        (round_i64(x * inv_h) as i32, round_i64(y * inv_h) as i32)
+        lattice_vertex(x, y, inv_h)
     };
     for (snap, label) in reached.origins {
         let (i, j) = lattice(snap.point);
@@ -283,10 +283,7 @@ impl Walker {
                 let (x, y) = (a.0 + ux * off, a.1 + uy * off);
                 let frac = kk as f64 * inv_n;
                 let (t, label) = time(lo + (hi - lo) * frac, frac);
-                let (i, j) = (
-                    round_i64(x * self.inv_h) as i32,
-                    round_i64(y * self.inv_h) as i32,
-                );
+                let (i, j) = lattice_vertex(x, y, self.inv_h);
                 if out.len() > first {
                     let prev = out.last_mut().expect("a sample of this walk");
                     if prev.i == i && prev.j == j && prev.label == label {
@@ -302,6 +299,12 @@ impl Walker {
             }
         }
     }
+}
+
+/// The lattice vertex nearest to local metres `(x, y)`, for cells of `1 / inv_h` metres.
+#[inline]
+fn lattice_vertex(x: f64, y: f64, inv_h: f64) -> (i32, i32) {
+    (round_i64(x * inv_h) as i32, round_i64(y * inv_h) as i32)
 }
 
 /// `x.ceil() as usize` for `x ≥ 0` without a call into libm.
