@@ -164,6 +164,17 @@ fn check_circle(name: &str, g: &RoadGraph, c: &CitySpec, p: &CircleParams) {
             },
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
+    // Road km, summed while sampling for the largest band, equals the separate pass's sum.
+    let snaps: Vec<_> = circle.origins.iter().map(|o| (o.snap, 0u32)).collect();
+    let reverse = (p.direction == Direction::Arrive).then(|| engine.reverse());
+    let limit = p.max_minutes() * 60.0;
+    let stretches =
+        metroreach::isochrone::reach::stretches(g, reverse, &snaps, p.direction, limit, &scratch);
+    for band in &circle.bands {
+        let km =
+            metroreach::isochrone::reach::reached_road_km(g, &stretches, &[band.minutes * 60.0]);
+        assert_eq!(band.reached_road_km, km[0], "{name} {} min", band.minutes);
+    }
     let edges = circle.edges.clone().unwrap();
     let pts = reached_points(&edges);
     assert!(!pts.is_empty());

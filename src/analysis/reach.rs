@@ -574,6 +574,7 @@ fn catchments(
         stretches: &stretches,
         search: &scratch,
         origins: &snaps,
+        sea_nodes: engine.sea_nodes(),
     };
     let samples = sample_roads(g, &proj, &reached, limit, p.circle.cell_m);
     // Buckets of samples for per-city windows.

@@ -277,6 +277,8 @@ pub struct Engine<'g> {
     pub graph: &'g RoadGraph,
     reverse: OnceLock<ReverseGraph>,
     snap: SnapIndex,
+    /// Nodes on ferry lines only, never sampled ([`stamp::sea_nodes`]).
+    sea_nodes: Vec<u32>,
 }
 
 impl<'g> Engine<'g> {
@@ -285,6 +287,7 @@ impl<'g> Engine<'g> {
             graph,
             reverse: OnceLock::new(),
             snap: SnapIndex::build(graph),
+            sea_nodes: stamp::sea_nodes(graph),
         }
     }
 
@@ -294,6 +297,11 @@ impl<'g> Engine<'g> {
 
     pub fn snap_index(&self) -> &SnapIndex {
         &self.snap
+    }
+
+    /// Nodes on ferry lines only, ascending ([`stamp::sea_nodes`]).
+    pub fn sea_nodes(&self) -> &[u32] {
+        &self.sea_nodes
     }
 
     /// Snaps every origin of a city, with errors naming the city and the origin.
@@ -465,13 +473,14 @@ impl<'g> Engine<'g> {
         self.stretches_into(&snaps, p.direction, limit_s, scratch, &mut buf);
         let stretches = std::mem::take(&mut buf.stretches);
         laps.lap("stretches");
-        stamp::sample_roads_into(
+        let reached_m = stamp::sample_roads_into(
             self.graph,
             &proj,
             &stamp::Reached {
                 stretches: &stretches,
                 search: scratch,
                 origins: &snaps,
+                sea_nodes: &self.sea_nodes,
             },
             limit_s,
             p.cell_m,
@@ -501,7 +510,17 @@ impl<'g> Engine<'g> {
             &mut buf.tracer,
         );
         laps.lap("polygons");
-        let road_km = reach::reached_road_km(self.graph, &stretches, &thresholds);
+        // The largest band's road km came with the samples.
+        let road_km: Vec<f64> = thresholds
+            .iter()
+            .map(|&t| {
+                if t == limit_s {
+                    reached_m / 1000.0
+                } else {
+                    reach::reached_road_km(self.graph, &stretches, &[t])[0]
+                }
+            })
+            .collect();
         laps.lap("road km");
         let bands: Vec<Band> = p
             .minutes

@@ -10,7 +10,7 @@
 //! reached by a walk longer than `R` from a road point. Only road geometry is stamped, never ferry lines, so water is
 //! crossed only where the allowance itself spans it.
 
-use super::reach::{by_road, Stretch};
+use super::reach::{by_road, reached_share, Stretch};
 use super::search::SearchScratch;
 use super::snap::Snapped;
 use crate::geom::projection::LocalProjection;
@@ -49,6 +49,17 @@ pub struct Reached<'a> {
     pub search: &'a SearchScratch,
     /// The snapped origins and their labels (time 0 at each).
     pub origins: &'a [(Snapped, u32)],
+    /// Nodes on ferry lines only (e.g. where two ferry ways meet at sea), ascending: never
+    /// sampled ([`sea_nodes`]).
+    pub sea_nodes: &'a [u32],
+}
+
+/// The nodes whose every out-edge is a ferry, ascending. Every node keeps at least one out-edge
+/// (islands are dropped at import), so any other node is a point of some road.
+pub fn sea_nodes(g: &RoadGraph) -> Vec<u32> {
+    (0..g.num_nodes() as u32)
+        .filter(|&u| g.out_range(u).all(|e| g.is_ferry(g.edge_road(e).0)))
+        .collect()
 }
 
 /// Samples every reached road (ferries excluded) about every `cell_m` metres within `limit`
@@ -76,6 +87,9 @@ pub fn sample_roads(
 /// reach it (ties to the smaller label); along a road it has local minima only at its nodes and
 /// origins, which are sampled exactly. Consecutive points of a walk that fall on the same lattice
 /// vertex become one sample with the smaller time.
+///
+/// Returns the length of road (ferries included) reached within `limit`, in metres: the same sum,
+/// in the same order, as [`super::reach::reached_road_km`] (× 1000), from the same pass.
 pub fn sample_roads_into(
     g: &RoadGraph,
     proj: &LocalProjection,
@@ -83,7 +97,7 @@ pub fn sample_roads_into(
     limit: f64,
     cell_m: f64,
     out: &mut Vec<Sample>,
-) {
+) -> f64 {
     out.clear();
     let inv_h = 1.0 / cell_m;
     let lattice = |c: CoordE7| -> (i32, i32) {
@@ -105,9 +119,7 @@ pub fn sample_roads_into(
         let c = g.node_coords[u as usize];
         lat_lo = lat_lo.min(c.lat);
         lat_hi = lat_hi.max(c.lat);
-        // Every node keeps at least one out-edge (islands are dropped at import); one on a road
-        // is a point of that road.
-        if g.out_range(u).all(|e| g.is_ferry(g.edge_road(e).0)) {
+        if !reached.sea_nodes.is_empty() && reached.sea_nodes.binary_search(&u).is_ok() {
             continue;
         }
         let (i, j) = lattice(c);
@@ -134,10 +146,20 @@ pub fn sample_roads_into(
         cum: Vec::new(),
     };
     let mut ivs: Vec<(f64, f64, usize)> = Vec::new();
+    let mut share_ivs: Vec<(f64, f64)> = Vec::new();
+    let mut reached_m = 0.0;
     let mut pieces: Vec<(f64, f64)> = Vec::new();
     for group in by_road(reached.stretches) {
         let road = group[0].road as usize;
-        if g.is_ferry(road) {
+        let length_m = g.road_length_m[road] as f64;
+        let share = reached_share(group, limit, &mut share_ivs);
+        reached_m += share * length_m;
+        if share == 0.0 || g.is_ferry(road) {
+            continue;
+        }
+        // Most roads are short and reached whole (from both ends): nothing to walk (the walk
+        // would find the same, after building the intervals).
+        if share == 1.0 && length_m * stretch_factor * inv_h <= 1.0 {
             continue;
         }
         ivs.clear();
@@ -186,6 +208,7 @@ pub fn sample_roads_into(
             });
         }
     }
+    reached_m
 }
 
 /// One road's shape in local metres (projected when first walked), walked at a regular spacing
