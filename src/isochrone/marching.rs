@@ -398,11 +398,22 @@ impl<'a> Tracer<'a> {
                 _ => seg.cell + nx,
             };
             let comp = self.component_of(corner);
-            let mut pts = Vec::new();
+            let mut pts: Vec<Coord<f64>> = Vec::new();
             let mut e = s;
             loop {
                 let seg = self.segments[e];
-                pts.push(self.crossing(edge_id(seg.cell, seg.from, nx), t));
+                let p = self.crossing(edge_id(seg.cell, seg.from, nx), t);
+                // A point inside a straight run along a grid row or column (common where the
+                // boundary faces unreached land, cut at a fixed share of the cell) is dropped
+                // now: the lossless cleanup would drop it anyway, with the same result.
+                if let [.., a, b] = pts[..] {
+                    if (a.y == b.y && b.y == p.y && (b.x - a.x) * (p.x - b.x) > 0.0)
+                        || (a.x == b.x && b.x == p.x && (b.y - a.y) * (p.y - b.y) > 0.0)
+                    {
+                        pts.pop();
+                    }
+                }
+                pts.push(p);
                 let n = self.next[e];
                 self.next[e] = NONE;
                 if n == NONE || n as usize == s {
