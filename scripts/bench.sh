@@ -8,9 +8,10 @@
 # docs/performance.md (tables + this exact command) from the JSON it collects in DIR
 # (default ~/.cache/metroreach-bench). --quick skips the slow peer builds on the province mosaic
 # (Valhalla ~3.5 min, OSRM > 40 min: stopped after BENCH_OSRM_TIMEOUT, default 1800 s; osm2pgrouting
-# ~27 min and ~17 GB: only with BENCH_OSM2PGROUTING=1). --circles re-runs only the one-circle
-# comparison (ours and the peers, same extracts and origins, ~5 min) on the graphs of an earlier
-# full run in DIR, then rewrites the report: for re-measuring circles after a change to them.
+# ~27 min and ~17 GB: only with BENCH_OSM2PGROUTING=1). --circles re-runs everything about circles
+# on the graphs of an earlier full run in DIR (the one-circle comparison with the peers, the mosaic
+# circle, batch and reach, the before/after history; ~15 min) and keeps that run's import and
+# criterion results, then rewrites the report: for re-measuring after a change to circles.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -123,13 +124,13 @@ circle porto20 porto -8.6110 41.1496 20
 circle malta60 malta 14.5146 35.8989 60
 
 echo "== mosaic: one circle, the search floor, batch of every town on 1 and 2 threads, reach"
-if [ -n "$MOSAIC" ] && [ $CIRCLES_ONLY = 0 ]; then
+if [ -n "$MOSAIC" ]; then
   "$EX/bench_engine" "$OUT/mosaic.graph" 116.3422217 35.4194989 60 20 --batch --towns-csv "$OUT/mosaic-towns.csv" > "$OUT/engine-mosaic60.json"
   time_cmd "reach-mosaic" "$MR" -q reach "$OUT/mosaic.graph" --cities "$OUT/mosaic-towns.csv" --minutes 30,60 \
     --units "$ROOT/data/china/county.geojson" --unit-name name --unit-code gb --unit-parent prefecture -o "$OUT/reach-mosaic"
 fi
 
-if [ $QUICK = 0 ] && [ $CIRCLES_ONLY = 0 ]; then
+if [ $QUICK = 0 ]; then
   echo "== before/after the optimisations (older commits rebuilt in worktrees)"
   "$ROOT/scripts/bench_history.sh" "$OUT" > "$OUT/history.log" 2>&1 || echo "history failed: see $OUT/history.log"
 fi

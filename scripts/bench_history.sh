@@ -10,7 +10,7 @@ ROOT=$(pwd)
 OUT=${1:-$HOME/.cache/metroreach-bench}
 MOSAIC_PBF=$("$ROOT/../shared/bench/mosaic/make.sh" province 2>/dev/null | tail -1)
 # commit: what it introduced (the commit before it is the "before")
-COMMITS=(5a2f86c bd36d47 0bb9851 09e1048 1a8195a "$(git rev-parse --short HEAD)")
+COMMITS=(5a2f86c bd36d47 0bb9851 09e1048 1a8195a eab1986 "$(git rev-parse --short HEAD)")
 mkdir -p "$OUT/history"
 : > "$OUT/history.jsonl"
 for c in "${COMMITS[@]}"; do
@@ -20,7 +20,7 @@ for c in "${COMMITS[@]}"; do
   cp "$ROOT/scripts/history_driver.rs" "$wt/examples/history_driver.rs"
   (cd "$wt" && CARGO_TARGET_DIR="$OUT/history/target-$c" cargo build --release --quiet --example history_driver --bin metroreach)
   bin="$OUT/history/target-$c/release"
-  for case in "yuba -121.5914 39.1457 60" "porto -8.6110 41.1496 20" "mosaic 116.3422217 35.4194989 60"; do
+  for case in "yuba -121.5914 39.1457 60" "porto -8.6110 41.1496 20" "malta 14.5146 35.8989 60" "mosaic 116.3422217 35.4194989 60"; do
     set -- $case
     line=$("$bin/examples/history_driver" "$OUT/$1.graph" "$2" "$3" "$4" 30)
     echo "{\"commit\": \"$c\", \"case\": \"$1-$4\", \"result\": $line}" >> "$OUT/history.jsonl"

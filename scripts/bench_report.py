@@ -55,8 +55,9 @@ p("these machines, so compare within a table, as ratios.\n")
 runs_log = os.path.join(out, "runs.log")
 run_lines = [l.split(" ", 2) for l in open(runs_log).read().splitlines() if l.strip()] if os.path.exists(runs_log) else []
 if len(run_lines) > 1:
-    p("- runs (the one-circle tables and the circle targets come from the last `--circles` run;")
-    p("  everything else from the full run):")
+    p("- runs (the import tables and criterion come from the full run; everything about circles,")
+    p("  the peers' circles, the mosaic circle, batch and reach, the before/after table and the")
+    p("  circle targets, from the last `--circles` run):")
     for date, commit, cmd in run_lines:
         p(f"  - `{cmd.strip()}` at {date}, commit `{commit}`")
 else:
@@ -190,11 +191,12 @@ if os.path.exists(hist_path):
         "0bb9851": "snap index over runs of 8 roads (wide R-tree nodes), mmap graph loading, dense density grid, flat road geometry, streamed graph save",
         "09e1048": "radix heap instead of a binary heap",
         "1a8195a": "b7a7343's import work (id lookup through a cached sample, pieces built in parallel, parallel sorts); per-thread polygon buffers",
+        "eab1986": "nodes sampled once, each road walked once (union of its stretches, ends left to the nodes, segment by segment, on the cell lattice), stretches grouped by road without sorting, row-wise disc stamping, tracer buffers kept clean instead of refilled, rounding without libm",
     }
-    current_note = ("current: nodes sampled once, each road walked once (union of its stretches, ends "
-                    "left to the nodes, segment by segment, on the cell lattice), stretches grouped "
-                    "by road without sorting, row-wise disc stamping, tracer buffers kept clean "
-                    "instead of refilled, rounding without libm")
+    current_note = ("current: marching squares on runs of inside vertices (crossed cells found by "
+                    "sweeping run ends, no per-vertex tracer arrays), straight runs dropped while "
+                    "tracing, short roads reached whole skipped before building intervals, road km "
+                    "summed in the sampling pass")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
@@ -203,12 +205,12 @@ if os.path.exists(hist_path):
     p("\n## Optimisations, before and after (same run, older commits rebuilt)\n")
     p("Each row is a commit, rebuilt in a git worktree by `scripts/bench_history.sh` and run on the same")
     p("graphs with `scripts/history_driver.rs` (median of 30 warm calls) and the same mosaic import.\n")
-    p("| commit | change | Yuba 60 circle ms | Porto 20 circle ms | mosaic 60 circle ms | mosaic search ms | mosaic snap index ms | mosaic load ms | mosaic import s (peak MB) |")
-    p("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    p("| commit | change | Yuba 60 circle ms | Porto 20 circle ms | Malta 60 circle ms | mosaic 60 circle ms | mosaic search ms | mosaic snap index ms | mosaic load ms | mosaic import s (peak MB) |")
+    p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in commits:
         res = {r["case"]: r["result"] for r in rows if r["commit"] == c}
-        y, po, m, imp = res.get("yuba-60", {}), res.get("porto-20", {}), res.get("mosaic-60", {}), res.get("import-mosaic", {})
-        p(f"| `{c}` | {notes.get(c, current_note)} | {fmt(y.get('circle_ms'), 1)} | {fmt(po.get('circle_ms'), 1)} | {fmt(m.get('circle_ms'), 1)} | "
+        y, po, ma, m, imp = res.get("yuba-60", {}), res.get("porto-20", {}), res.get("malta-60", {}), res.get("mosaic-60", {}), res.get("import-mosaic", {})
+        p(f"| `{c}` | {notes.get(c, current_note)} | {fmt(y.get('circle_ms'), 1)} | {fmt(po.get('circle_ms'), 1)} | {fmt(ma.get('circle_ms'), 1)} | {fmt(m.get('circle_ms'), 1)} | "
           f"{fmt(m.get('search_ms'), 2)} | {fmt(m.get('snap_index_ms'), 0)} | {fmt(m.get('load_ms'), 0)} | "
           f"{fmt(imp.get('wall_s'), 1)} ({fmt(imp.get('maxrss_kb', 0) / 1024 if imp.get('maxrss_kb') else None, 0)}) |")
 
@@ -342,16 +344,20 @@ p("**Polygons** take most of a circle's time: every settled node is one sample w
 p("reached road is walked once at cell spacing (the union of the parts reached from either end, its")
 p("end nodes left to the node samples, so a road shorter than a cell between two reached nodes")
 p("costs nothing), each sample stamps the 100 m grid with the off-road allowance row by row, and")
-p("marching squares trace each band over the rows that hold values; the grid and tracer buffers are")
-p("kept per thread between cities and the tracer resets only what it wrote. The current commit")
-p("(last row of the before/after table) roughly halves the polygon time of the previous one: the")
-p("old sampling walked each direction of a road separately with a binary search per point, sorted")
-p("all stretches by road, and refilled multi-megabyte tracer arrays for every grid. An attempt to")
-p("split one circle's polygon across both cores (samples per road in parallel, stamping by row")
-p("stripes) was slower on this 2-core machine (9.6 → 11.9 ms for Yuba) and was dropped. In the")
-p("before/after table the polygon rewrites (`bd36d47`, the current commit) are the largest gains")
-p("for circles, the snap index (`0bb9851`) for loading a province graph, and the import work for")
-p("the import (rows of one run each: expect ±20 %).\n")
+p("marching squares trace each band from runs of inside vertices per row: the cells a boundary")
+p("crosses are found by sweeping the run ends of two neighbouring rows and linked to their")
+p("neighbours as they are found, so beyond one comparison per vertex the tracer's work and memory")
+p("grow with the boundary, not the grid. `eab1986` roughly halved the polygon time of `1a8195a`")
+p("(each road walked once, no sort by road). The current commit drops the tracer's per-vertex")
+p("arrays (16 bytes per grid vertex, 3 MB for Yuba's 200,000-vertex grid, which a first call had")
+p("to fault in: on this VM a fresh 4 MB costs 1–28 ms), skips the many short roads reached whole")
+p("before building their intervals (Malta: 22,000 of 27,800 roads), and sums road km in the")
+p("sampling pass. An attempt to split one circle's polygon across both cores (samples per road in")
+p("parallel, stamping by row stripes) was slower on this 2-core machine (9.6 → 11.9 ms for Yuba)")
+p("and was dropped; so was packing the search's four per-node arrays into one record (no change")
+p("at these sizes). In the before/after table the polygon rewrites are the largest gains for")
+p("circles, the snap index (`0bb9851`) for loading a province graph, and the import work for the")
+p("import (rows of one run each: expect ±20 %).\n")
 met, unmet = [], []
 for tag in ["yuba60", "porto20", "malta60"]:
     try:
@@ -367,9 +373,12 @@ if unmet:
       + (f" (met on {', '.join(met)})" if met else "") + " in this run, taking the lower of the")
     p("warm and first-call ratios. Earlier reports divided Valhalla's first call (tiles loaded on")
     p("first access) by our warm median, which flattered us by about 1.5–2×; Valhalla warm is now")
-    p("measured too. What is left in a circle: the stretch list (one record per reached road")
-    p("direction), walking road shapes, the tracer, and the search itself; a first call also pays for")
-    p("allocating and faulting in the grid and the search arrays (a batch pays it once per thread).")
+    p("measured too. What is left in a circle (Yuba, warm, about 4.3 ms, from `METROREACH_TIMING=1`")
+    p("`profile_circle`): sampling 1.2 ms (walking")
+    p("5,500 long rural roads at cell spacing), stamping 0.6 ms (25,000 samples × a 21-vertex disc),")
+    p("marching squares and the lon/lat conversion 1.2 ms (a 358 × 556 grid), the search 0.6 ms and")
+    p("the stretch list 0.4 ms; a first call also pays for faulting in the grid, the sample and")
+    p("stretch lists and the search arrays (a batch pays it once per thread).")
 elif met:
     p(f"The ≥ 10× target against Valhalla is met on {', '.join(met)} in this run, warm against warm")
     p("and first call against first call.")
