@@ -571,12 +571,11 @@ fn catchments(
         / n;
     let proj = LocalProjection::new(lon0, lat0);
     let reached = Reached {
-        stretches: &stretches,
         search: &scratch,
         origins: &snaps,
         sea_nodes: engine.sea_nodes(),
     };
-    let samples = sample_roads(g, &proj, &reached, limit, p.circle.cell_m);
+    let samples = sample_roads(g, &proj, &reached, &stretches, limit, p.circle.cell_m);
     // Buckets of samples for per-city windows.
     let bucket = 20_000.0f64;
     let mut buckets: HashMap<(i64, i64), Vec<u32>> = HashMap::new();

@@ -31,6 +31,8 @@ pub struct PolygonBuffers {
     pub samples: Vec<stamp::Sample>,
     pub road_marks: reach::RoadMarks,
     pub stretches: Vec<Stretch>,
+    /// One road's stretches at a time ([`reach::for_each_road`]).
+    pub road_group: Vec<Stretch>,
 }
 
 /// Which way the trips go.
@@ -422,22 +424,6 @@ impl<'g> Engine<'g> {
         }
     }
 
-    /// Stretches reached by the last search within `limit_s` (see [`reach::stretches`]), into
-    /// `buffers.stretches`.
-    pub fn stretches_into(
-        &self,
-        snaps: &[(Snapped, u32)],
-        direction: Direction,
-        limit_s: f64,
-        scratch: &SearchScratch,
-        buffers: &mut PolygonBuffers,
-    ) {
-        let reverse = (direction == Direction::Arrive).then(|| self.reverse());
-        reach::stretches_into(
-            self.graph, reverse, snaps, direction, limit_s, scratch, buffers,
-        );
-    }
-
     /// Computes a city's circle: one search to the largest band, then every band's polygon.
     pub fn circle(
         &self,
@@ -470,22 +456,53 @@ impl<'g> Engine<'g> {
         let laps = crate::progress::Laps::from_env("circle");
         // The buffers go back into the scratch on every path out of here except errors.
         let mut buf = std::mem::take(&mut scratch.polygon);
-        self.stretches_into(&snaps, p.direction, limit_s, scratch, &mut buf);
-        let stretches = std::mem::take(&mut buf.stretches);
-        laps.lap("stretches");
-        let reached_m = stamp::sample_roads_into(
-            self.graph,
-            &proj,
-            &stamp::Reached {
-                stretches: &stretches,
-                search: scratch,
-                origins: &snaps,
-                sea_nodes: &self.sea_nodes,
-            },
-            limit_s,
-            p.cell_m,
-            &mut buf.samples,
-        );
+        let thresholds: Vec<f64> = p.minutes.iter().map(|m| m * 60.0).collect();
+        // Each reached road is sampled as the search's stretches are read, road by road; the
+        // stretches are collected only when asked for (`--edges`, catchments).
+        let keep_stretches = extras.keep_stretches || extras.keep_edges;
+        let mut stretches = std::mem::take(&mut buf.stretches);
+        stretches.clear();
+        let road_m = {
+            let PolygonBuffers {
+                samples,
+                road_marks,
+                road_group,
+                ..
+            } = &mut buf;
+            let mut sampler = stamp::RoadSampler::new(
+                self.graph,
+                &proj,
+                &stamp::Reached {
+                    search: scratch,
+                    origins: &snaps,
+                    sea_nodes: &self.sea_nodes,
+                },
+                limit_s,
+                p.cell_m,
+                &thresholds,
+                samples,
+            );
+            let reverse = (p.direction == Direction::Arrive).then(|| self.reverse());
+            reach::for_each_road(
+                self.graph,
+                reverse,
+                &reach::Reach {
+                    snaps: &snaps,
+                    direction: p.direction,
+                    limit: limit_s,
+                    scratch,
+                },
+                road_marks,
+                road_group,
+                |group| {
+                    sampler.road(group);
+                    if keep_stretches {
+                        stretches.extend_from_slice(group);
+                    }
+                },
+            );
+            sampler.finish()
+        };
         laps.lap("samples");
         let grid = TimeGrid::stamp_reusing(
             &buf.samples,
@@ -500,7 +517,6 @@ impl<'g> Engine<'g> {
             minutes: p.max_minutes(),
         })?;
         laps.lap("grid");
-        let thresholds: Vec<f64> = p.minutes.iter().map(|m| m * 60.0).collect();
         let polygons = polygon::band_polygons_reusing(
             &grid,
             &thresholds,
@@ -510,18 +526,7 @@ impl<'g> Engine<'g> {
             &mut buf.tracer,
         );
         laps.lap("polygons");
-        // The largest band's road km came with the samples.
-        let road_km: Vec<f64> = thresholds
-            .iter()
-            .map(|&t| {
-                if t == limit_s {
-                    reached_m / 1000.0
-                } else {
-                    reach::reached_road_km(self.graph, &stretches, &[t])[0]
-                }
-            })
-            .collect();
-        laps.lap("road km");
+        let road_km = road_m.iter().map(|m| m / 1000.0);
         let bands: Vec<Band> = p
             .minutes
             .iter()
@@ -529,15 +534,13 @@ impl<'g> Engine<'g> {
             .zip(road_km)
             .map(|((&minutes, polygon), reached_road_km)| {
                 let limit_ms = (minutes * 60_000.0).round() as TimeMs;
-                let reached: Vec<u32> = scratch
-                    .settled
-                    .iter()
-                    .copied()
-                    .filter(|&n| scratch.time(n) <= limit_ms)
-                    .collect();
-                let truncated = reached
-                    .iter()
-                    .any(|&n| self.graph.node_flags[n as usize] & node_flags::BORDER != 0);
+                let (mut reached_nodes, mut truncated) = (0, false);
+                for &n in &scratch.settled {
+                    if scratch.time(n) <= limit_ms {
+                        reached_nodes += 1;
+                        truncated |= self.graph.node_flags[n as usize] & node_flags::BORDER != 0;
+                    }
+                }
                 let area_km2 = multipolygon_km2(&polygon);
                 let disc = std::f64::consts::PI * (p.reference_kmh * minutes / 60.0).powi(2);
                 Band {
@@ -550,7 +553,7 @@ impl<'g> Engine<'g> {
                         0.0
                     },
                     reached_road_km,
-                    reached_nodes: reached.len(),
+                    reached_nodes,
                     truncated,
                     polygon,
                 }

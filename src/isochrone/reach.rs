@@ -143,11 +143,53 @@ pub fn stretches_into(
     let PolygonBuffers {
         road_marks: marks,
         stretches: out,
+        road_group: group,
         ..
     } = buffers;
-    marks.begin(g.num_roads());
     out.clear();
     out.reserve(scratch.settled.len() * 2 + 2 * snaps.len());
+    for_each_road(
+        g,
+        reverse,
+        &Reach {
+            snaps,
+            direction,
+            limit,
+            scratch,
+        },
+        marks,
+        group,
+        |stretches| out.extend_from_slice(stretches),
+    );
+}
+
+/// What a search reached, as [`for_each_road`] reads it.
+pub struct Reach<'a> {
+    pub snaps: &'a [(Snapped, u32)],
+    pub direction: Direction,
+    /// Seconds.
+    pub limit: f64,
+    pub scratch: &'a SearchScratch,
+}
+
+/// Calls `visit` once per reached road with its stretches, in the order of [`stretches`],
+/// without collecting them all: `group` holds one road's stretches at a time, and `marks`
+/// records the roads already visited.
+pub fn for_each_road(
+    g: &RoadGraph,
+    reverse: Option<&ReverseGraph>,
+    reach: &Reach,
+    marks: &mut RoadMarks,
+    group: &mut Vec<Stretch>,
+    mut visit: impl FnMut(&[Stretch]),
+) {
+    let Reach {
+        snaps,
+        direction,
+        limit,
+        scratch,
+    } = *reach;
+    marks.begin(g.num_roads());
     let depart = direction == Direction::Depart;
     // The stretch of edge `e` (from `tail` to `head`) if its timing end was reached in time.
     let push_edge = |out: &mut Vec<Stretch>, e: usize, tail: u32, head: u32| {
@@ -173,18 +215,11 @@ pub fn stretches_into(
             label: scratch.label(node).unwrap_or(0),
         });
     };
-    // Edge `e` from `tail` to `head`, then the road's edge the other way, if it has one.
-    let push_road = |out: &mut Vec<Stretch>, e: usize, tail: u32, head: u32| {
-        push_edge(out, e, tail, head);
-        let opposite = g.edge_road[e] ^ 1;
-        if let Some(p) = g.out_range(head).find(|&p| g.edge_road[p] == opposite) {
-            push_edge(out, p, head, tail);
-        }
-    };
     for (i, (s, _)) in snaps.iter().enumerate() {
         if !marks.first_visit(s.road as usize) {
             continue;
         }
+        group.clear();
         // Every origin on this road, from its snapped point. Depart: the forward edge carries
         // us toward the road's end, the backward toward its start. Arrive: points before the
         // snapped point drive to it on the forward edge, points after it on the backward edge.
@@ -192,7 +227,7 @@ pub fn stretches_into(
             let edges = [(s2.ends.forward, depart), (s2.ends.backward, !depart)];
             for (edge, toward_end) in edges {
                 if let Some(e) = edge {
-                    out.push(Stretch {
+                    group.push(Stretch {
                         road: s2.road,
                         anchor: s2.fraction,
                         toward_end,
@@ -205,18 +240,33 @@ pub fn stretches_into(
         }
         // The road's own edges, timed from its ends.
         if let Some(fe) = s.ends.forward {
-            push_edge(out, fe as usize, s.ends.a, s.ends.b);
+            push_edge(group, fe as usize, s.ends.a, s.ends.b);
         }
         if let Some(be) = s.ends.backward {
-            push_edge(out, be as usize, s.ends.b, s.ends.a);
+            push_edge(group, be as usize, s.ends.b, s.ends.a);
+        }
+        if !group.is_empty() {
+            visit(group);
         }
     }
+    // Edge `e` from `tail` to `head`, then the road's edge the other way, if it has one.
+    let mut road = |e: usize, tail: u32, head: u32| {
+        group.clear();
+        push_edge(group, e, tail, head);
+        let opposite = g.edge_road[e] ^ 1;
+        if let Some(p) = g.out_range(head).find(|&p| g.edge_road[p] == opposite) {
+            push_edge(group, p, head, tail);
+        }
+        if !group.is_empty() {
+            visit(group);
+        }
+    };
     match direction {
         Direction::Depart => {
             for &u in &scratch.settled {
                 for e in g.out_range(u) {
                     if marks.first_visit(g.edge_road(e).0) {
-                        push_road(out, e, u, g.edges[e].head);
+                        road(e, u, g.edges[e].head);
                     }
                 }
             }
@@ -227,7 +277,7 @@ pub fn stretches_into(
                 for k in r.first_in[v as usize] as usize..r.first_in[v as usize + 1] as usize {
                     let e = r.forward_edge[k] as usize;
                     if marks.first_visit(g.edge_road(e).0) {
-                        push_road(out, e, r.edges[k].head, v);
+                        road(e, r.edges[k].head, v);
                     }
                 }
             }

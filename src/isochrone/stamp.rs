@@ -41,10 +41,9 @@ pub struct GridParams {
     pub offroad_mps: f64,
 }
 
-/// What a search reached, as the sampler reads it.
+/// What a search reached, as the sampler reads it (the roads come one by one:
+/// [`RoadSampler::road`]).
 pub struct Reached<'a> {
-    /// Reached stretches, grouped by road ([`super::reach::stretches`]).
-    pub stretches: &'a [Stretch],
     /// The search's settled nodes, times and labels.
     pub search: &'a SearchScratch,
     /// The snapped origins and their labels (time 0 at each).
@@ -63,20 +62,26 @@ pub fn sea_nodes(g: &RoadGraph) -> Vec<u32> {
 }
 
 /// Samples every reached road (ferries excluded) about every `cell_m` metres within `limit`
-/// seconds, onto the lattice of that cell size (see [`sample_roads_into`]).
+/// seconds, onto the lattice of that cell size (see [`RoadSampler`]); `stretches` grouped by
+/// road ([`super::reach::stretches`]).
 pub fn sample_roads(
     g: &RoadGraph,
     proj: &LocalProjection,
     reached: &Reached,
+    stretches: &[Stretch],
     limit: f64,
     cell_m: f64,
 ) -> Vec<Sample> {
     let mut out = Vec::new();
-    sample_roads_into(g, proj, reached, limit, cell_m, &mut out);
+    let mut sampler = RoadSampler::new(g, proj, reached, limit, cell_m, &[], &mut out);
+    for group in by_road(stretches) {
+        sampler.road(group);
+    }
+    sampler.finish();
     out
 }
 
-/// [`sample_roads`] into `out` (cleared first; its allocation is reused).
+/// Samples what a search reached onto the lattice, road by road.
 ///
 /// Every origin's snapped point is a sample at time 0, and every node the search settled that
 /// lies on a road (not only on ferry lines, which may meet at sea) is one sample with its time: a
@@ -88,80 +93,118 @@ pub fn sample_roads(
 /// origins, which are sampled exactly. Consecutive points of a walk that fall on the same lattice
 /// vertex become one sample with the smaller time.
 ///
-/// Returns the length of road (ferries included) reached within `limit`, in metres: the same sum,
-/// in the same order, as [`super::reach::reached_road_km`] (× 1000), from the same pass.
-pub fn sample_roads_into(
-    g: &RoadGraph,
-    proj: &LocalProjection,
-    reached: &Reached,
+/// The same pass sums the length of road (ferries included) reached within each of `km_limits`
+/// (s): the same sums, in the same order, as [`super::reach::reached_road_km`].
+pub struct RoadSampler<'a> {
+    g: &'a RoadGraph,
+    proj: &'a LocalProjection,
     limit: f64,
-    cell_m: f64,
-    out: &mut Vec<Sample>,
-) -> f64 {
-    out.clear();
-    let inv_h = 1.0 / cell_m;
-    let lattice = |c: CoordE7| -> (i32, i32) {
-        let (x, y) = proj.forward(c.lon(), c.lat());
-        lattice_vertex(x, y, inv_h)
-    };
-    for (snap, label) in reached.origins {
-        let (i, j) = lattice(snap.point);
-        out.push(Sample {
-            i,
-            j,
-            t: 0.0,
-            label: *label,
-        });
-    }
-    let search = reached.search;
-    let (mut lat_lo, mut lat_hi) = (i32::MAX, i32::MIN);
-    for &u in &search.settled {
-        let c = g.node_coords[u as usize];
-        lat_lo = lat_lo.min(c.lat);
-        lat_hi = lat_hi.max(c.lat);
-        if !reached.sea_nodes.is_empty() && reached.sea_nodes.binary_search(&u).is_ok() {
-            continue;
+    km_limits: &'a [f64],
+    reached_m: Vec<f64>,
+    walker: Walker,
+    ivs: Vec<(f64, f64, usize)>,
+    share_ivs: Vec<(f64, f64)>,
+    pieces: Vec<(f64, f64)>,
+    out: &'a mut Vec<Sample>,
+}
+
+impl<'a> RoadSampler<'a> {
+    /// Starts with the origins' and the settled nodes' samples, into `out` (cleared first; its
+    /// allocation is reused).
+    pub fn new(
+        g: &'a RoadGraph,
+        proj: &'a LocalProjection,
+        reached: &Reached,
+        limit: f64,
+        cell_m: f64,
+        km_limits: &'a [f64],
+        out: &'a mut Vec<Sample>,
+    ) -> RoadSampler<'a> {
+        out.clear();
+        let inv_h = 1.0 / cell_m;
+        let lattice = |c: CoordE7| -> (i32, i32) {
+            let (x, y) = proj.forward(c.lon(), c.lat());
+            lattice_vertex(x, y, inv_h)
+        };
+        for (snap, label) in reached.origins {
+            let (i, j) = lattice(snap.point);
+            out.push(Sample {
+                i,
+                j,
+                t: 0.0,
+                label: *label,
+            });
         }
-        let (i, j) = lattice(c);
-        out.push(Sample {
-            i,
-            j,
-            t: (search.time(u) as f64 / 1000.0).min(limit) as f32,
-            label: search.label(u).unwrap_or(0),
-        });
+        let search = reached.search;
+        let (mut lat_lo, mut lat_hi) = (i32::MAX, i32::MIN);
+        for &u in &search.settled {
+            let c = g.node_coords[u as usize];
+            lat_lo = lat_lo.min(c.lat);
+            lat_hi = lat_hi.max(c.lat);
+            if !reached.sea_nodes.is_empty() && reached.sea_nodes.binary_search(&u).is_ok() {
+                continue;
+            }
+            let (i, j) = lattice(c);
+            out.push(Sample {
+                i,
+                j,
+                t: (search.time(u) as f64 / 1000.0).min(limit) as f32,
+                label: search.label(u).unwrap_or(0),
+            });
+        }
+        // How much longer a road can be in the projection than on the ground (east-west lengths
+        // scale by cos φ₀ / cos φ), over the latitudes reached plus a margin for road shapes.
+        let far_lat =
+            (lat_lo.unsigned_abs().max(lat_hi.unsigned_abs()) as f64 * 1e-7 + 0.1).min(89.0);
+        let stretch_factor = if search.settled.is_empty() {
+            f64::INFINITY // nothing to bound with: never skip a road
+        } else {
+            (proj.lat0.to_radians().cos() / far_lat.to_radians().cos()).max(1.0) * 1.01
+        };
+        RoadSampler {
+            g,
+            proj,
+            limit,
+            km_limits,
+            reached_m: vec![0.0; km_limits.len()],
+            walker: Walker {
+                inv_h,
+                stretch_factor,
+                road: usize::MAX,
+                pts: Vec::new(),
+                cum: Vec::new(),
+            },
+            ivs: Vec::new(),
+            share_ivs: Vec::new(),
+            pieces: Vec::new(),
+            out,
+        }
     }
-    // How much longer a road can be in the projection than on the ground (east-west lengths
-    // scale by cos φ₀ / cos φ), over the latitudes reached plus a margin for road shapes.
-    let far_lat = (lat_lo.unsigned_abs().max(lat_hi.unsigned_abs()) as f64 * 1e-7 + 0.1).min(89.0);
-    let stretch_factor = if search.settled.is_empty() {
-        f64::INFINITY // nothing to bound with: never skip a road
-    } else {
-        (proj.lat0.to_radians().cos() / far_lat.to_radians().cos()).max(1.0) * 1.01
-    };
-    let mut walker = Walker {
-        inv_h,
-        stretch_factor,
-        road: usize::MAX,
-        pts: Vec::new(),
-        cum: Vec::new(),
-    };
-    let mut ivs: Vec<(f64, f64, usize)> = Vec::new();
-    let mut share_ivs: Vec<(f64, f64)> = Vec::new();
-    let mut reached_m = 0.0;
-    let mut pieces: Vec<(f64, f64)> = Vec::new();
-    for group in by_road(reached.stretches) {
+
+    /// Samples one road, given all its stretches.
+    pub fn road(&mut self, group: &[Stretch]) {
+        let (g, proj, limit) = (self.g, self.proj, self.limit);
         let road = group[0].road as usize;
         let length_m = g.road_length_m[road] as f64;
-        let share = reached_share(group, limit, &mut share_ivs);
-        reached_m += share * length_m;
+        let share = reached_share(group, limit, &mut self.share_ivs);
+        for (k, &t) in self.km_limits.iter().enumerate() {
+            let share_t = if t == limit {
+                share
+            } else {
+                reached_share(group, t, &mut self.share_ivs)
+            };
+            self.reached_m[k] += share_t * length_m;
+        }
         if share == 0.0 || g.is_ferry(road) {
-            continue;
+            return;
         }
         // Most roads are short and reached whole (from both ends): nothing to walk (the walk
         // would find the same, after building the intervals).
-        if share == 1.0 && length_m * stretch_factor * inv_h <= 1.0 {
-            continue;
+        let walker = &mut self.walker;
+        if share == 1.0 && length_m * walker.stretch_factor * walker.inv_h <= 1.0 {
+            return;
         }
+        let (ivs, pieces, out) = (&mut self.ivs, &mut self.pieces, &mut *self.out);
         ivs.clear();
         ivs.extend(
             group
@@ -170,7 +213,7 @@ pub fn sample_roads_into(
                 .filter_map(|(k, st)| st.interval(limit).map(|(lo, hi)| (lo, hi, k))),
         );
         if ivs.is_empty() {
-            continue;
+            return;
         }
         if let [(lo, hi, k)] = ivs[..] {
             // One stretch: the time is linear along the walk.
@@ -180,22 +223,23 @@ pub fn sample_roads_into(
             walker.walk(g, proj, road, lo, hi, out, |_, frac| {
                 ((ta + (tb - ta) * frac) as f32, st.label)
             });
-            continue;
+            return;
         }
         // Several stretches (a road reached from both ends, or with an origin on it): walk each
         // piece of their union once, taking the minimum (ties to the smaller label).
         ivs.sort_by(|a, b| a.0.total_cmp(&b.0));
         pieces.clear();
-        for &(lo, hi, _) in &ivs {
+        for &(lo, hi, _) in ivs.iter() {
             match pieces.last_mut() {
                 Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
                 _ => pieces.push((lo, hi)),
             }
         }
-        for &(a, b) in &pieces {
+        let ivs = &*ivs;
+        for &(a, b) in pieces.iter() {
             walker.walk(g, proj, road, a, b, out, |s, _| {
                 let mut best = (f64::INFINITY, u32::MAX);
-                for &(lo, hi, k) in &ivs {
+                for &(lo, hi, k) in ivs {
                     if s >= lo - 1e-9 && s <= hi + 1e-9 {
                         let (c0, c1) = group[k].linear();
                         let (t, l) = (c0 + c1 * s, group[k].label);
@@ -208,7 +252,11 @@ pub fn sample_roads_into(
             });
         }
     }
-    reached_m
+
+    /// The road length (m) reached within each of `km_limits`.
+    pub fn finish(self) -> Vec<f64> {
+        self.reached_m
+    }
 }
 
 /// One road's shape in local metres (projected when first walked), walked at a regular spacing
