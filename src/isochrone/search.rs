@@ -14,6 +14,8 @@ use crate::graph::{Adjacency, TimeMs};
 #[derive(Default)]
 pub struct RadixHeap {
     buckets: Vec<Vec<(TimeMs, u32)>>,
+    /// Bit `i` set when bucket `i` may be non-empty (exact for buckets above 0).
+    nonempty: u64,
     last: TimeMs,
     len: usize,
 }
@@ -22,6 +24,7 @@ impl RadixHeap {
     pub fn new() -> RadixHeap {
         RadixHeap {
             buckets: (0..33).map(|_| Vec::new()).collect(),
+            nonempty: 0,
             last: 0,
             len: 0,
         }
@@ -34,6 +37,7 @@ impl RadixHeap {
         for b in self.buckets.iter_mut() {
             b.clear();
         }
+        self.nonempty = 0;
         self.last = 0;
         self.len = 0;
     }
@@ -44,7 +48,9 @@ impl RadixHeap {
     #[inline]
     pub fn push(&mut self, key: TimeMs, value: u32) {
         debug_assert!(key >= self.last);
-        self.buckets[Self::bucket(key, self.last)].push((key, value));
+        let b = Self::bucket(key, self.last);
+        self.buckets[b].push((key, value));
+        self.nonempty |= 1 << b;
         self.len += 1;
     }
     /// Pops an item with the smallest key (among equal keys, any).
@@ -53,26 +59,25 @@ impl RadixHeap {
             return None;
         }
         if self.buckets[0].is_empty() {
-            let i = self
-                .buckets
-                .iter()
-                .position(|b| !b.is_empty())
-                .expect("len > 0");
-            let items = std::mem::take(&mut self.buckets[i]);
+            // The lowest non-empty bucket: its smallest key becomes `last`, and its items all
+            // move to lower buckets.
+            let i = (self.nonempty & !1).trailing_zeros() as usize;
+            debug_assert!(i < 33 && !self.buckets[i].is_empty());
+            let mut items = std::mem::take(&mut self.buckets[i]);
+            self.nonempty &= !(1 << i);
             self.last = items
                 .iter()
                 .map(|x| x.0)
                 .min()
                 .expect("bucket is not empty");
             for &(k, v) in &items {
-                self.buckets[Self::bucket(k, self.last)].push((k, v));
+                let b = Self::bucket(k, self.last);
+                self.buckets[b].push((k, v));
+                self.nonempty |= 1 << b;
             }
             // Give the emptied bucket its allocation back.
-            let mut items = items;
             items.clear();
-            if self.buckets[i].is_empty() {
-                self.buckets[i] = items;
-            }
+            self.buckets[i] = items;
         }
         self.len -= 1;
         self.buckets[0].pop()

@@ -416,7 +416,8 @@ pub struct TimeGrid {
 /// One row of the walking disc: the vertices `dj` rows from a seed and at most `half_width`
 /// columns from it, with the walking time to each (left to right).
 struct KernelRow {
-    dj: isize,
+    /// From a seed's index to this row's first vertex.
+    offset: isize,
     half_width: isize,
     costs: Vec<f32>,
 }
@@ -475,13 +476,13 @@ impl TimeGrid {
         } else {
             Vec::new()
         };
-        let mut seeded: Vec<u32> = Vec::with_capacity(samples.len() / 2);
-        let index =
-            |s: &Sample| -> usize { (s.j as i64 - j0) as usize * nx + (s.i as i64 - i0) as usize };
+        // Seeds by grid column and row (no division to recover them from an index later).
+        let mut seeded: Vec<(u32, u32)> = Vec::with_capacity(samples.len() / 2);
         for s in samples {
-            let k = index(s);
+            let (ci, cj) = ((s.i as i64 - i0) as usize, (s.j as i64 - j0) as usize);
+            let k = cj * nx + ci;
             if values[k] == f32::INFINITY {
-                seeded.push(k as u32);
+                seeded.push((ci as u32, cj as u32));
             }
             if s.t < values[k] || (with_labels && s.t == values[k] && s.label < labels[k]) {
                 values[k] = s.t;
@@ -492,11 +493,12 @@ impl TimeGrid {
         }
         // Seed values are read before any walking lowers them: a vertex is reached by one walk
         // of at most the allowance from one road point, never by a chain of walks.
-        let seeds: Vec<(u32, f32, u32)> = seeded
+        let seeds: Vec<(u32, u32, f32, u32)> = seeded
             .iter()
-            .map(|&k| {
-                let l = if with_labels { labels[k as usize] } else { 0 };
-                (k, values[k as usize], l)
+            .map(|&(ci, cj)| {
+                let k = cj as usize * nx + ci as usize;
+                let l = if with_labels { labels[k] } else { 0 };
+                (ci, cj, values[k], l)
             })
             .collect();
 
@@ -505,6 +507,7 @@ impl TimeGrid {
         // one cell, so that consecutive samples' vertices always connect).
         let r = (r - h * std::f64::consts::FRAC_1_SQRT_2).max(h);
         let reach = (r / h).floor() as isize;
+        let nxi = nx as isize;
         let kernel: Vec<KernelRow> = (-reach..=reach)
             .map(|dj| {
                 let mut half_width = 0;
@@ -517,23 +520,24 @@ impl TimeGrid {
                     .map(|di| ((((di * di + dj * dj) as f64).sqrt() * h) * inv_v) as f32)
                     .collect();
                 KernelRow {
-                    dj,
+                    offset: dj * nxi - half_width,
                     half_width,
                     costs,
                 }
             })
             .collect();
-        let mut rows: Vec<(usize, usize)> = vec![(usize::MAX, 0); ny];
-        let nxi = nx as isize;
-        for &(k, t0, l0) in &seeds {
-            let (ci, cj) = ((k as usize % nx) as isize, (k as usize / nx) as isize);
+        let hw = kernel.iter().map(|row| row.half_width).max().unwrap_or(0) as usize;
+        // Per row, the columns its own seeds' discs may cover; widened below to every row the
+        // discs reach (a superset of the written columns, which is all the spans promise).
+        let mut seed_spans: Vec<(usize, usize)> = vec![(usize::MAX, 0); ny];
+        for &(ci, cj, t0, l0) in &seeds {
+            let (ci, cj) = (ci as usize, cj as usize);
+            let span = &mut seed_spans[cj];
+            span.0 = span.0.min(ci - hw);
+            span.1 = span.1.max(ci + hw + 1);
+            let centre = (cj * nx + ci) as isize;
             for row in &kernel {
-                let (a, b) = (ci - row.half_width, ci + row.half_width + 1);
-                let jr = (cj + row.dj) as usize;
-                let span = &mut rows[jr];
-                span.0 = span.0.min(a as usize);
-                span.1 = span.1.max(b as usize);
-                let start = ((cj + row.dj) * nxi + a) as usize;
+                let start = (centre + row.offset) as usize;
                 let dst = &mut values[start..start + row.costs.len()];
                 if with_labels {
                     let lab = &mut labels[start..start + row.costs.len()];
@@ -551,6 +555,14 @@ impl TimeGrid {
                 }
             }
         }
+        let reach = reach as usize;
+        let mut rows: Vec<(usize, usize)> = (0..ny)
+            .map(|j| {
+                seed_spans[j.saturating_sub(reach)..(j + reach + 1).min(ny)]
+                    .iter()
+                    .fold((usize::MAX, 0), |acc, s| (acc.0.min(s.0), acc.1.max(s.1)))
+            })
+            .collect();
         for span in rows.iter_mut() {
             if span.0 >= span.1 {
                 *span = (0, 0);
