@@ -74,16 +74,38 @@ impl Laps {
                 .map(|_| std::cell::Cell::new(std::time::Instant::now())),
         }
     }
-    /// Prints `timing PREFIX WHAT: N ms` for the time since the previous lap.
+    /// Prints `timing PREFIX WHAT: N ms` for the time since the previous lap, with the resident
+    /// memory now and at its peak so far where the system reports them (Linux).
     pub fn lap(&self, what: &str) {
         if let Some(last) = &self.last {
             let now = std::time::Instant::now();
             eprintln!(
-                "timing {} {what}: {:.1} ms",
+                "timing {} {what}: {:.1} ms{}",
                 self.prefix,
-                (now - last.get()).as_secs_f64() * 1000.0
+                (now - last.get()).as_secs_f64() * 1000.0,
+                memory_note()
             );
             last.set(now);
         }
+    }
+}
+
+/// `(rss N MB, peak M MB)` from `/proc/self/status`, or nothing where it is not available.
+fn memory_note() -> String {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return String::new();
+    };
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    match (field("VmRSS:"), field("VmHWM:")) {
+        (Some(rss), Some(peak)) => format!(" (rss {} MB, peak {} MB)", rss / 1024, peak / 1024),
+        _ => String::new(),
     }
 }

@@ -89,10 +89,19 @@ struct Piece {
     geom_start: u32,
     geom_len: u32,
     length_m: f64,
-    /// Speeds along a→b and b→a (m/s).
-    fwd: Option<f64>,
-    bwd: Option<f64>,
-    extra_secs: f64,
+    /// Speeds along a→b and b→a (m/s), 0 where closed: a province has millions of pieces, and
+    /// they are the build's largest array (extra seconds come from the way when needed).
+    fwd: f64,
+    bwd: f64,
+}
+
+impl Piece {
+    fn fwd(&self) -> Option<f64> {
+        (self.fwd > 0.0).then_some(self.fwd)
+    }
+    fn bwd(&self) -> Option<f64> {
+        (self.bwd > 0.0).then_some(self.bwd)
+    }
 }
 
 /// Builds the routing graph. Returns the graph (without meta, places and boundaries) and stats.
@@ -205,9 +214,8 @@ pub fn build_graph(
                                 geom_start: piece_geom.len() as u32,
                                 geom_len: current.len() as u32,
                                 length_m,
-                                fwd,
-                                bwd,
-                                extra_secs: speeds.piece_extra_secs(wi),
+                                fwd: fwd.unwrap_or(0.0),
+                                bwd: bwd.unwrap_or(0.0),
                             });
                             piece_geom.extend_from_slice(current);
                         }
@@ -246,6 +254,8 @@ pub fn build_graph(
         piece_geom.extend(geom);
     }
 
+    drop(junction);
+    drop(way_length);
     laps.lap("pieces (parallel)");
     // Dense numbering of junction nodes used by pieces.
     let mut node_of = vec![u32::MAX; n_in];
@@ -262,8 +272,7 @@ pub fn build_graph(
 
     laps.lap("node numbering");
     // 3. Contract degree-2 nodes joining two compatible pieces.
-    let (chains, removed) =
-        contract_chains(&pieces, &node_of, nodes.len(), &border, input, &way_length);
+    let (chains, removed) = contract_chains(&pieces, &node_of, nodes.len(), &border, input, speeds);
     stats.contracted_nodes = removed as u64;
 
     laps.lap("chain contraction");
@@ -301,7 +310,7 @@ pub fn build_graph(
                 road_nodes.extend(g.iter().skip(skip));
             }
             length_m += p.length_m;
-            extra += p.extra_secs;
+            extra += speeds.piece_extra_secs(p.way as usize);
         }
         let (first_piece, first_rev) = chain[0];
         let (last_piece, last_rev) = *chain.last().expect("chains are non-empty");
@@ -310,9 +319,9 @@ pub fn build_graph(
         let a = if first_rev { p0.b } else { p0.a };
         let b = if last_rev { pl.a } else { pl.b };
         let (fwd, bwd) = if first_rev {
-            (p0.bwd, p0.fwd)
+            (p0.bwd(), p0.fwd())
         } else {
-            (p0.fwd, p0.bwd)
+            (p0.fwd(), p0.bwd())
         };
         let w = &input.ways[p0.way as usize];
         roads.push(Road {
@@ -328,8 +337,11 @@ pub fn build_graph(
             way_id: w.osm_id,
         });
     }
+    // Memory peaks in this function: every array goes as soon as it has served.
     drop(pieces);
     drop(piece_geom);
+    drop(chains);
+    drop(node_of);
 
     // Directed edges (tail, head, time, road, reversed) on the pre-contraction node numbering.
     let n_nodes = nodes.len();
@@ -447,6 +459,7 @@ pub fn build_graph(
         }
     }
 
+    drop(new_id);
     laps.lap("Hilbert sort, renumbering, edge sort");
     let node_coords = order
         .iter()
@@ -473,6 +486,8 @@ pub fn build_graph(
             f
         })
         .collect();
+    drop(order);
+    drop((comps, keep, alive, border));
     laps.lap("node arrays");
     let mut first_out = vec![0; n_final + 1];
     for e in &edge_list {
@@ -492,6 +507,8 @@ pub fn build_graph(
         .iter()
         .map(|e| road_new[(e.3 >> 1) as usize] << 1 | (e.3 & 1))
         .collect();
+    drop(edge_list);
+    drop(road_new);
     laps.lap("CSR and edge arrays");
     let mut road_geom_start = Vec::with_capacity(road_order.len() + 1);
     road_geom_start.push(0);
@@ -566,7 +583,7 @@ fn contract_chains(
     n_nodes: usize,
     border: &[bool],
     input: &BuildInput,
-    _way_length: &[f64],
+    speeds: &dyn SpeedModel,
 ) -> (Chains, usize) {
     // Incidence lists: up to the first two pieces per node, plus a count.
     let mut count = vec![0u32; n_nodes];
@@ -584,9 +601,9 @@ fn contract_chains(
     let oriented = |pi: u32, enters_at_b: bool| -> (Option<f64>, Option<f64>) {
         let p = &pieces[pi as usize];
         if enters_at_b {
-            (p.fwd, p.bwd)
+            (p.fwd(), p.bwd())
         } else {
-            (p.bwd, p.fwd)
+            (p.bwd(), p.fwd())
         }
     };
     let mut removable = vec![false; n_nodes];
@@ -605,7 +622,10 @@ fn contract_chains(
             continue;
         }
         let (wp, wq) = (&input.ways[pp.way as usize], &input.ways[pq.way as usize]);
-        if wp.class != wq.class || wp.class == RoadClass::Ferry || pp.extra_secs != pq.extra_secs {
+        if wp.class != wq.class
+            || wp.class == RoadClass::Ferry
+            || speeds.piece_extra_secs(pp.way as usize) != speeds.piece_extra_secs(pq.way as usize)
+        {
             continue;
         }
         // Orient p to end at v and q to start at v; the speeds must continue unchanged.

@@ -251,9 +251,15 @@ pub fn import_pbf(
         }
     };
     bar.finish_and_clear();
+    // The file is read: unmap it before the build, which is where memory peaks (its pages count
+    // toward the process's resident memory while mapped).
+    let header = blobs.header.clone();
+    let size_bytes = file.size_bytes;
+    drop(blobs);
+    drop(file);
     let Elements {
         rel,
-        ways,
+        mut ways,
         nodes,
         needed,
         node_coords,
@@ -312,6 +318,10 @@ pub fn import_pbf(
         .par_iter()
         .map(|&id| index.find(id).unwrap_or(u32::MAX))
         .collect();
+    drop(index);
+    // The OSM ids of the refs are not needed past this point (the build reads indices).
+    let refs_read = ways.refs.len();
+    ways.refs = Vec::new();
     laps.lap("way refs to node indices");
     let mut build_ways = Vec::with_capacity(ways.roads.len());
     let mut start = 0u32;
@@ -335,8 +345,10 @@ pub fn import_pbf(
         rules: ways.roads.iter().map(|w| w.rule).collect(),
         density: &density,
     };
-    let extract_bbox = blobs
-        .header
+    // Everything the build needs of the road ways is in `build_ways` and the rules now.
+    let road_ways_read = ways.roads.len() as u64;
+    ways.roads = Vec::new();
+    let extract_bbox = header
         .bbox
         .map(|b| BBox {
             min_lon: b[0],
@@ -394,20 +406,20 @@ pub fn import_pbf(
             path: path.display().to_string(),
             profile: profile.name.clone(),
             ways: ways.ways,
-            road_ways: ways.roads.len() as u64,
+            road_ways: road_ways_read,
             nodes: nodes.nodes,
             hint: if nodes.invalid > 0 {
                 format!(
                     ": none of their {} node references has valid coordinates ({} nodes lie outside \
                      WGS-84, e.g. {})",
-                    ways.refs.len(),
+                    refs_read,
                     nodes.invalid,
                     examples(&nodes.invalid_examples)
                 )
             } else {
                 format!(
                     ": none of their {} node references is in the file",
-                    ways.refs.len()
+                    refs_read
                 )
             },
         });
@@ -549,11 +561,11 @@ pub fn import_pbf(
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            size_bytes: file.size_bytes,
+            size_bytes,
             crc32: source_crc32(path).unwrap_or(0),
-            header_bbox: blobs.header.bbox,
-            writing_program: blobs.header.writing_program.clone(),
-            replication_timestamp: blobs.header.replication_timestamp,
+            header_bbox: header.bbox,
+            writing_program: header.writing_program,
+            replication_timestamp: header.replication_timestamp,
         },
         profile_name: profile.name.clone(),
         profile_toml: profile.to_toml(),
