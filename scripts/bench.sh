@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite: one run, one machine, the same inputs for us and the peer engines.
 #
-#   scripts/bench.sh [--quick] [--circles] [--runs N] [--out DIR]
+#   scripts/bench.sh [--quick] [--circles | --import] [--runs N] [--out DIR]
 #
 # Times whole commands with repeated runs (median and spread) and peak memory (GNU time -v), runs
 # the peers of ../shared/bench/peers on the same extracts and origins, and writes
@@ -12,26 +12,30 @@
 # on the graphs of an earlier full run in DIR (the one-circle comparison with the peers, the mosaic
 # circle, batch and reach, the before/after history; ~15 min) and keeps that run's import and
 # criterion results, then rewrites the report: for re-measuring after a change to circles.
+# --import likewise re-runs only our imports and the raw decodes (and the import stage timing),
+# keeping the peers' builds and everything else of the earlier runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 ARGS="$*"
-QUICK=0; CIRCLES_ONLY=0; RUNS=3; OUT="${HOME}/.cache/metroreach-bench"
+QUICK=0; CIRCLES_ONLY=0; IMPORT_ONLY=0; RUNS=3; OUT="${HOME}/.cache/metroreach-bench"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; shift ;;
     --circles) CIRCLES_ONLY=1; shift ;;
+    --import) IMPORT_ONLY=1; shift ;;
     --runs) RUNS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    *) echo "usage: scripts/bench.sh [--quick] [--circles] [--runs N] [--out DIR]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh [--quick] [--circles | --import] [--runs N] [--out DIR]" >&2; exit 2 ;;
   esac
 done
 DATA="${METROREACH_DATA:-$ROOT/../shared/data}"
 KIT="$ROOT/../shared/bench"
 mkdir -p "$OUT"
 export METROREACH_CACHE="$OUT/cache"
-# Which runs the results in OUT come from (a --circles run adds to the full run before it).
-[ $CIRCLES_ONLY = 1 ] || : > "$OUT/runs.log"
+# Which runs the results in OUT come from (a --circles or --import run adds to the full run).
+PARTIAL=$((CIRCLES_ONLY + IMPORT_ONLY))
+[ $PARTIAL -gt 0 ] || : > "$OUT/runs.log"
 echo "$(date -u +%Y-%m-%dT%H:%MZ) $(git rev-parse --short HEAD) scripts/bench.sh $ARGS" >> "$OUT/runs.log"
 echo "== building"
 cargo build --release --quiet --examples --bin metroreach || exit 1
@@ -49,6 +53,7 @@ declare -A PBF=(
   [mosaic]="$MOSAIC"
 )
 PEERS_OK=1
+[ $IMPORT_ONLY = 1 ] ||
 "$KIT/peers/setup.sh" valhalla pgrouting osmnx osrm > "$OUT/peers-setup.log" 2>&1 || { PEERS_OK=0; echo "peers could not be installed: see $OUT/peers-setup.log (they are reported as missing)"; }
 
 # time_cmd NAME CMD...: runs once under GNU time, appends {name, wall_s, maxrss_kb, status} to a JSON lines file.
@@ -65,7 +70,7 @@ time_cmd() {
   return $st
 }
 if [ $CIRCLES_ONLY = 0 ]; then
-: > "$OUT/times.jsonl"
+[ $IMPORT_ONLY = 1 ] || : > "$OUT/times.jsonl"
 
 echo "== import: ours vs raw decode ($RUNS runs each)"
 for name in porto yuba malta mosaic; do
@@ -85,7 +90,7 @@ if [ -n "$MOSAIC" ]; then
 fi
 
 echo "== import: peers"
-if [ $PEERS_OK = 1 ]; then
+if [ $PEERS_OK = 1 ] && [ $IMPORT_ONLY = 0 ]; then
   for name in porto yuba malta mosaic; do
     f=${PBF[$name]}; [ -n "$f" ] || continue
     if [ "$name" = mosaic ] && [ $QUICK = 1 ]; then continue; fi
@@ -102,6 +107,7 @@ if [ $PEERS_OK = 1 ]; then
 fi
 fi # CIRCLES_ONLY
 
+if [ $IMPORT_ONLY = 0 ]; then
 echo "== one circle: ours (in-process, cold and warm) and the peers, same extract and origin"
 circle() { # tag pbf-name lon lat minutes
   local tag=$1 name=$2 lon=$3 lat=$4 min=$5
@@ -139,6 +145,7 @@ if [ $CIRCLES_ONLY = 0 ]; then
   echo "== criterion (inner pieces)"
   cargo bench --bench engine -- --noplot > "$OUT/criterion.log" 2>&1
 fi
+fi # IMPORT_ONLY
 
 echo "== report"
 python3 "$ROOT/scripts/bench_report.py" "$OUT" "scripts/bench.sh $ARGS" > "$ROOT/docs/performance.md"
