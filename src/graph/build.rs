@@ -33,8 +33,9 @@ pub struct BuildInput<'a> {
     pub node_ids: &'a [i64],
     pub node_coords: &'a [CoordE7],
     pub ways: &'a [BuildWay],
-    /// Node indices (into `node_ids`) of all ways, concatenated.
-    pub refs: &'a [u32],
+    /// Node indices (into `node_ids`) of all ways, concatenated. Owned: the build frees it as
+    /// soon as the pieces between junctions are cut, before memory peaks.
+    pub refs: Vec<u32>,
 }
 
 /// Speeds of a piece of road in metres per second, per direction (`None`: not allowed). A piece
@@ -106,7 +107,7 @@ impl Piece {
 
 /// Builds the routing graph. Returns the graph (without meta, places and boundaries) and stats.
 pub fn build_graph(
-    input: &BuildInput,
+    mut input: BuildInput,
     speeds: &dyn SpeedModel,
     opts: &BuildOptions,
 ) -> (RoadGraph, BuildStats) {
@@ -120,7 +121,7 @@ pub fn build_graph(
     let mut border = vec![false; n_in];
     let mut way_length = vec![0f64; input.ways.len()];
     for (wi, w) in input.ways.iter().enumerate() {
-        let refs = way_refs(input, w);
+        let refs = way_refs(&input, w);
         let mut run = 0usize;
         let mut longest_run = 0usize;
         let mut prev: Option<u32> = None;
@@ -185,7 +186,7 @@ pub fn build_graph(
             let mut current: Vec<u32> = Vec::new();
             for (k, w) in chunk.iter().enumerate() {
                 let wi = ci * 2048 + k;
-                let refs = way_refs(input, w);
+                let refs = way_refs(&input, w);
                 let flush = |current: &mut Vec<u32>,
                              pieces: &mut Vec<Piece>,
                              piece_geom: &mut Vec<u32>| {
@@ -256,6 +257,7 @@ pub fn build_graph(
 
     drop(junction);
     drop(way_length);
+    input.refs = Vec::new();
     laps.lap("pieces (parallel)");
     // Dense numbering of junction nodes used by pieces.
     let mut node_of = vec![u32::MAX; n_in];
@@ -272,20 +274,24 @@ pub fn build_graph(
 
     laps.lap("node numbering");
     // 3. Contract degree-2 nodes joining two compatible pieces.
-    let (chains, removed) = contract_chains(&pieces, &node_of, nodes.len(), &border, input, speeds);
+    let (chains, removed) =
+        contract_chains(&pieces, &node_of, nodes.len(), &border, &input, speeds);
     stats.contracted_nodes = removed as u64;
 
     laps.lap("chain contraction");
     // 4. Roads (merged chains) and directed edges.
+    // Compact (40 bytes): millions of roads are alive where memory peaks.
     struct Road {
         a: u32,
         b: u32,
         /// Range into `road_nodes` (input node indices along the road).
         geom_start: u32,
         geom_len: u32,
-        length_m: f64,
-        fwd_ms: Option<u32>,
-        bwd_ms: Option<u32>,
+        /// As stored in the graph (times are computed from the f64 length first).
+        length_m: f32,
+        /// Travel times, 0 where the direction is closed (times are at least 1 ms).
+        fwd_ms: u32,
+        bwd_ms: u32,
         class: RoadClass,
         ferry: bool,
         way_id: i64,
@@ -329,9 +335,9 @@ pub fn build_graph(
             b: node_of[b as usize],
             geom_start: geom_start as u32,
             geom_len: (road_nodes.len() - geom_start) as u32,
-            length_m,
-            fwd_ms: fwd.map(|s| to_ms(length_m, s, extra)),
-            bwd_ms: bwd.map(|s| to_ms(length_m, s, extra)),
+            length_m: length_m as f32,
+            fwd_ms: fwd.map_or(0, |s| to_ms(length_m, s, extra)),
+            bwd_ms: bwd.map_or(0, |s| to_ms(length_m, s, extra)),
             class: w.class,
             ferry: w.class == RoadClass::Ferry,
             way_id: w.osm_id,
@@ -347,11 +353,11 @@ pub fn build_graph(
     let n_nodes = nodes.len();
     let mut edge_list: Vec<(u32, u32, u32, u32)> = Vec::new(); // tail, head, time, road<<1|rev
     for (ri, r) in roads.iter().enumerate() {
-        if let Some(t) = r.fwd_ms {
-            edge_list.push((r.a, r.b, t, (ri as u32) << 1));
+        if r.fwd_ms > 0 {
+            edge_list.push((r.a, r.b, r.fwd_ms, (ri as u32) << 1));
         }
-        if let Some(t) = r.bwd_ms {
-            edge_list.push((r.b, r.a, t, (ri as u32) << 1 | 1));
+        if r.bwd_ms > 0 {
+            edge_list.push((r.b, r.a, r.bwd_ms, (ri as u32) << 1 | 1));
         }
     }
 
@@ -523,7 +529,7 @@ pub fn build_graph(
                 .map(|&i| input.node_coords[i as usize]),
         );
         road_geom_start.push(geom.len() as u32);
-        road_length_m.push(road.length_m as f32);
+        road_length_m.push(road.length_m);
         road_class.push(road.class as u8);
         road_flags_v.push(if road.ferry { road_flags::FERRY } else { 0 });
         road_way_id.push(road.way_id);
@@ -802,9 +808,9 @@ mod tests {
             node_ids: &ids,
             node_coords: &c,
             ways: &ways,
-            refs: &refs,
+            refs,
         };
-        let (g, stats) = build_graph(&input, &Flat(10.0), &opts());
+        let (g, stats) = build_graph(input, &Flat(10.0), &opts());
         assert_eq!(g.num_nodes(), 2);
         assert_eq!(g.num_roads(), 1);
         assert_eq!(g.num_edges(), 2);
@@ -834,9 +840,9 @@ mod tests {
             node_ids: &ids,
             node_coords: &c,
             ways: &ways,
-            refs: &refs,
+            refs,
         };
-        let (g, stats) = build_graph(&input, &Flat(10.0), &opts());
+        let (g, stats) = build_graph(input, &Flat(10.0), &opts());
         assert_eq!(stats.missing_node_refs, 1);
         assert_eq!(stats.clipped_ways, 0);
         assert_eq!(stats.dropped_ways, 1); // way 3 keeps one node on each side: nothing left

@@ -364,7 +364,7 @@ pub fn import_pbf(
         node_ids: &needed,
         node_coords: &node_coords,
         ways: &build_ways,
-        refs: &refs_idx,
+        refs: refs_idx,
     };
     let build_opts = BuildOptions {
         min_component_nodes: opts.min_component_nodes,
@@ -372,7 +372,7 @@ pub fn import_pbf(
         extract_bbox,
     };
     laps.lap("build inputs");
-    let (mut graph, bstats) = build_graph(&input, &speed_model, &build_opts);
+    let (mut graph, bstats) = build_graph(input, &speed_model, &build_opts);
     laps.lap("graph build (total)");
     stats.missing_node_refs = bstats.missing_node_refs;
     stats.clipped_ways = bstats.clipped_ways;
