@@ -653,7 +653,7 @@ fn circles_summary(circles: &[CommuteCircle], p: &CircleParams) -> String {
 fn cmd_import(a: ImportArgs, progress: &Progress) -> Result<()> {
     let opts = a.graph.to_import_options()?;
     let graph = import_pbf(&a.input, &opts, progress)?;
-    let laps = metroreach::progress::Laps::from_env("import");
+    let laps = metroreach::progress::Laps::from_env_with_memory("import");
     store::save(&graph, &a.output)?;
     laps.lap("write graph file");
     if progress.notes_enabled() {

@@ -113,7 +113,7 @@ pub fn build_graph(
 ) -> (RoadGraph, BuildStats) {
     let mut stats = BuildStats::default();
     let n_in = input.node_ids.len();
-    let laps = crate::progress::Laps::from_env("build");
+    let laps = crate::progress::Laps::from_env_with_memory("build");
 
     // 1. Junctions: nodes used more than once, way ends, and nodes next to a missing node.
     let mut uses = vec![0u8; n_in];

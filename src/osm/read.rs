@@ -311,7 +311,7 @@ pub fn import_pbf(
     let read_seconds = stage.elapsed().as_secs_f64();
     let stage = Instant::now();
     let spinner = progress.spinner("building graph");
-    let laps = crate::progress::Laps::from_env("import");
+    let laps = crate::progress::Laps::from_env_with_memory("import");
     let index = IdIndex::new(&needed);
     let refs_idx: Vec<u32> = ways
         .refs
@@ -599,7 +599,7 @@ fn read_elements(
     limit: Option<u64>,
     path: &Path,
 ) -> Result<Option<Elements>, ImportError> {
-    let laps = crate::progress::Laps::from_env("read");
+    let laps = crate::progress::Laps::from_env_with_memory("read");
     let n = blobs.data.len();
     let all: Vec<usize> = (0..n).collect();
     let (rel_blobs, way_blobs, node_blobs, f, r) = if general {
