@@ -71,11 +71,12 @@ const CASES: [&[(u8, u8, u8)]; 16] = [
     &[],
 ];
 
-/// One boundary segment: it crosses cell `cell` (its lower-left vertex index) from side `from`
-/// to side `to`, with the inside corner `corner` on its left.
+/// One boundary segment: it crosses the cell whose lower-left vertex is `(i, j)` from side
+/// `from` to side `to`, with the inside corner `corner` on its left.
 #[derive(Clone, Copy, Debug)]
 struct Segment {
-    cell: u32,
+    i: u32,
+    j: u32,
     from: u8,
     to: u8,
     corner: u8,
@@ -188,21 +189,15 @@ impl<'a> Tracer<'a> {
             if j > 0 && j + 1 < ny {
                 let (a, b) = self.rows[j];
                 let (a, b) = (a.max(1), b.min(nx - 1));
-                let row = &self.f.values[j * nx..(j + 1) * nx];
-                let mut i = a;
-                while i < b {
-                    if row[i] <= t {
-                        let start = i;
-                        while i < b && row[i] <= t {
-                            i += 1;
-                        }
-                        let id = self.runs.len() as u32;
-                        self.runs.push((start as u32, i as u32));
-                        self.parent.push(id);
-                    } else {
-                        i += 1;
-                    }
-                }
+                push_runs(
+                    &self.f.values[j * nx..(j + 1) * nx],
+                    a,
+                    b,
+                    t,
+                    &mut self.runs,
+                );
+                let n = self.runs.len() as u32;
+                self.parent.extend(first as u32..n);
             }
             self.row_runs.push((first as u32, self.runs.len() as u32));
             if j > 0 {
@@ -234,7 +229,6 @@ impl<'a> Tracer<'a> {
     /// is linked when the later of its two cells is visited: the cell to the left was visited
     /// just before, the cell below in the previous cell row (followed with a cursor).
     fn find_segments(&mut self) {
-        let nx = self.f.nx as u32;
         self.segments.clear();
         self.next.clear();
         self.seg_rows.clear();
@@ -246,14 +240,16 @@ impl<'a> Tracer<'a> {
             if a0 == a1 && b0 == b1 {
                 continue;
             }
-            // The previous cell row's segments, scanned with a cursor as `i` grows.
-            let below_end = self.seg_rows[j] as usize;
-            let mut below = if j > 0 {
-                self.seg_rows[j - 1] as usize
-            } else {
-                below_end
+            let mut cells = CellRow {
+                j: j as u32,
+                below: if j > 0 {
+                    self.seg_rows[j - 1] as usize
+                } else {
+                    self.segments.len()
+                },
+                below_end: self.segments.len(),
+                left: None,
             };
-            let row_base = j as u32 * nx;
             // Run ends of each row as a sequence of breakpoints: index 2r is run r's start, 2r + 1
             // its end; the state flips at each.
             let bp = |runs: &[(u32, u32)], r0: u32, k: u32| -> u32 {
@@ -287,7 +283,7 @@ impl<'a> Tracer<'a> {
                     // The rows differ all along [x_prev, x): every cell there is crossed.
                     let case = if sa { 0b0011 } else { 0b1100 };
                     for i in x_prev..x - 1 {
-                        self.add_cell(row_base + i, case, &mut below, below_end);
+                        self.add_cell(&mut cells, i, case);
                     }
                 }
                 let na_state = if xa == x {
@@ -307,102 +303,93 @@ impl<'a> Tracer<'a> {
                     | u8::from(na_state) << 1
                     | u8::from(nb_state) << 2
                     | u8::from(sb) << 3;
-                self.add_cell(row_base + x - 1, case, &mut below, below_end);
+                self.add_cell(&mut cells, x - 1, case);
                 (sa, sb, x_prev) = (na_state, nb_state, x);
             }
         }
         self.seg_rows.push(self.segments.len() as u32);
     }
 
-    /// Adds cell `k`'s segments for `case`, linking them to the segments of the cell to the
-    /// left (if it was the last cell added) and of the cell below (found from `below` on).
-    fn add_cell(&mut self, k: u32, case: u8, below: &mut usize, below_end: usize) {
-        let nx = self.f.nx as u32;
+    /// Adds the segments of cell `(i, cells.j)` for `case` (cells of a row come left to right),
+    /// linking them to the segments of the cell to the left (if it was the last cell added) and
+    /// of the cell below (found with the row's cursor into the previous row).
+    #[inline]
+    fn add_cell(&mut self, cells: &mut CellRow, i: u32, case: u8) {
         let first_here = self.segments.len();
-        // The cell to the left, if crossed, is the last one added in this row.
-        let left_cell = self
-            .segments
-            .last()
-            .filter(|s| s.cell + 1 == k && first_here > *self.seg_rows.last().unwrap() as usize)
-            .map(|s| s.cell);
-        let left_range = if left_cell.is_some() {
-            let mut s = first_here - 1;
-            if s > 0 && self.segments[s - 1].cell + 1 == k {
-                s -= 1;
-            }
-            s..first_here
-        } else {
-            first_here..first_here
+        let left = match cells.left {
+            Some((li, start)) if li + 1 == i => start..first_here,
+            _ => first_here..first_here,
         };
-        let below_cell = k.wrapping_sub(nx);
-        while *below < below_end && self.segments[*below].cell < below_cell {
-            *below += 1;
+        while cells.below < cells.below_end && self.segments[cells.below].i < i {
+            cells.below += 1;
         }
-        let mut below_range = *below..*below;
-        while below_range.end < below_end && self.segments[below_range.end].cell == below_cell {
-            below_range.end += 1;
+        let mut below = cells.below..cells.below;
+        while below.end < cells.below_end && self.segments[below.end].i == i {
+            below.end += 1;
         }
         for &(from, to, corner) in CASES[case as usize] {
             let n = self.segments.len() as u32;
             self.segments.push(Segment {
-                cell: k,
+                i,
+                j: cells.j,
                 from,
                 to,
                 corner,
             });
-            self.next.push(NONE);
+            let mut next = NONE;
             // Across the bottom side the neighbour is the cell below (its top side); across
             // the left side, the cell to the left (its right side).
             match to {
                 BOTTOM => {
-                    if let Some(m) = below_range.clone().find(|&m| self.segments[m].from == TOP) {
-                        self.next[n as usize] = m as u32;
+                    if let Some(m) = below.clone().find(|&m| self.segments[m].from == TOP) {
+                        next = m as u32;
                     }
                 }
                 LEFT => {
-                    if let Some(m) = left_range.clone().find(|&m| self.segments[m].from == RIGHT) {
-                        self.next[n as usize] = m as u32;
+                    if let Some(m) = left.clone().find(|&m| self.segments[m].from == RIGHT) {
+                        next = m as u32;
                     }
                 }
                 _ => {}
             }
+            self.next.push(next);
             match from {
                 BOTTOM => {
-                    if let Some(m) = below_range.clone().find(|&m| self.segments[m].to == TOP) {
+                    if let Some(m) = below.clone().find(|&m| self.segments[m].to == TOP) {
                         self.next[m] = n;
                     }
                 }
                 LEFT => {
-                    if let Some(m) = left_range.clone().find(|&m| self.segments[m].to == RIGHT) {
+                    if let Some(m) = left.clone().find(|&m| self.segments[m].to == RIGHT) {
                         self.next[m] = n;
                     }
                 }
                 _ => {}
             }
         }
+        cells.left = Some((i, first_here));
     }
 
     /// Follows the linked segments into rings, grouped by the component on their left.
     fn trace(&mut self, t: f32) -> MultiPolygon<f64> {
-        let nx = self.f.nx as u32;
         let mut rings: Vec<(u32, Vec<Coord<f64>>, bool)> = Vec::new(); // (component, points, ccw)
         for s in 0..self.segments.len() {
             if self.next[s] == NONE {
                 continue; // already used
             }
             let seg = self.segments[s];
-            let corner = match seg.corner {
-                A => seg.cell,
-                B => seg.cell + 1,
-                C => seg.cell + nx + 1,
-                _ => seg.cell + nx,
+            let (ci, cj) = match seg.corner {
+                A => (seg.i, seg.j),
+                B => (seg.i + 1, seg.j),
+                C => (seg.i + 1, seg.j + 1),
+                _ => (seg.i, seg.j + 1),
             };
-            let comp = self.component_of(corner);
+            let comp = self.component_of(ci, cj as usize);
             let mut pts: Vec<Coord<f64>> = Vec::new();
             let mut e = s;
             loop {
                 let seg = self.segments[e];
-                let p = self.crossing(edge_id(seg.cell, seg.from, nx), t);
+                let p = self.crossing(seg.i as usize, seg.j as usize, seg.from, t);
                 // A point inside a straight run along a grid row or column (common where the
                 // boundary faces unreached land, cut at a fixed share of the cell) is dropped
                 // now: the lossless cleanup would drop it anyway, with the same result.
@@ -461,24 +448,27 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    /// The component (root run) of an inside vertex.
-    fn component_of(&mut self, vertex: u32) -> u32 {
-        let (i, j) = (
-            (vertex as usize % self.f.nx) as u32,
-            vertex as usize / self.f.nx,
-        );
+    /// The component (root run) of the inside vertex `(i, j)`.
+    fn component_of(&mut self, i: u32, j: usize) -> u32 {
         let (r0, r1) = self.row_runs[j];
         let runs = &self.runs[r0 as usize..r1 as usize];
         let k = runs.partition_point(|r| r.1 <= i);
         self.find(r0 + k as u32)
     }
 
-    /// The crossing point on edge `e` for threshold `t`.
-    fn crossing(&self, e: u32, t: f32) -> Coord<f64> {
+    /// The crossing point for threshold `t` on side `side` of the cell at `(i, j)`.
+    #[inline]
+    fn crossing(&self, i: usize, j: usize, side: u8, t: f32) -> Coord<f64> {
         let nx = self.f.nx;
-        let v = (e / 2) as usize;
-        let (i, j) = (v % nx, v / nx);
-        let w = if e.is_multiple_of(2) { v + 1 } else { v + nx };
+        // The edge's first vertex, and whether the edge is horizontal.
+        let (vi, vj, horizontal) = match side {
+            BOTTOM => (i, j, true),
+            RIGHT => (i + 1, j, false),
+            TOP => (i, j + 1, true),
+            _ => (i, j, false),
+        };
+        let v = vj * nx + vi;
+        let w = if horizontal { v + 1 } else { v + nx };
         let (va, vb) = (self.f.values[v], self.f.values[w]);
         let frac = match (va.is_finite(), vb.is_finite()) {
             (true, true) if vb != va => ((t - va) / (vb - va)) as f64,
@@ -492,10 +482,10 @@ impl<'a> Tracer<'a> {
             0.5
         };
         let (x, y) = (
-            self.f.x0 + i as f64 * self.f.cell,
-            self.f.y0 + j as f64 * self.f.cell,
+            self.f.x0 + vi as f64 * self.f.cell,
+            self.f.y0 + vj as f64 * self.f.cell,
         );
-        if e.is_multiple_of(2) {
+        if horizontal {
             Coord {
                 x: x + frac * self.f.cell,
                 y,
@@ -509,20 +499,66 @@ impl<'a> Tracer<'a> {
     }
 }
 
-/// The grid edge on side `side` of cell `cell`: 2·vertex for the horizontal edge to the right of a
-/// vertex, 2·vertex + 1 for the vertical edge above it.
-fn edge_id(cell: u32, side: u8, nx: u32) -> u32 {
-    match side {
-        BOTTOM => 2 * cell,
-        RIGHT => 2 * (cell + 1) + 1,
-        TOP => 2 * (cell + nx),
-        _ => 2 * cell + 1,
+/// The cell row being swept: its row, the cursor into the previous row's segments, and the
+/// last cell added (column, its first segment).
+struct CellRow {
+    j: u32,
+    below: usize,
+    below_end: usize,
+    left: Option<(u32, usize)>,
+}
+
+/// Appends the runs of `row[a..b]` whose values are at most `t`. The values are compared 64 at a
+/// time into a bit mask (compares the compiler vectorises), and the runs are read from the
+/// mask's set and clear bits.
+fn push_runs(row: &[f32], a: usize, b: usize, t: f32, runs: &mut Vec<(u32, u32)>) {
+    let mut start: Option<usize> = None;
+    let mut i = a;
+    while i < b {
+        let n = (b - i).min(64);
+        let mut inside = 0u64;
+        for (k, &v) in row[i..i + n].iter().enumerate() {
+            inside |= u64::from(v <= t) << k;
+        }
+        let valid = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        let outside = !inside & valid;
+        let mut pos = 0u32;
+        while (pos as usize) < n {
+            let m = if start.is_none() { inside } else { outside } >> pos;
+            if m == 0 {
+                break;
+            }
+            pos += m.trailing_zeros();
+            match start {
+                None => start = Some(i + pos as usize),
+                Some(s) => {
+                    runs.push((s as u32, (i + pos as usize) as u32));
+                    start = None;
+                }
+            }
+        }
+        i += n;
+    }
+    if let Some(s) = start {
+        runs.push((s as u32, b as u32));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The grid edge on side `side` of cell `cell`: 2·vertex for the horizontal edge to the right of a
+    /// vertex, 2·vertex + 1 for the vertical edge above it.
+    fn edge_id(cell: u32, side: u8, nx: u32) -> u32 {
+        match side {
+            BOTTOM => 2 * cell,
+            RIGHT => 2 * (cell + 1) + 1,
+            TOP => 2 * (cell + nx),
+            _ => 2 * cell + 1,
+        }
+    }
+
     use geo::{Area, BooleanOps, Validation, Winding};
     use proptest::prelude::*;
 
@@ -582,6 +618,31 @@ mod tests {
     }
 
     proptest! {
+        /// Runs read from 64-value bit masks equal the runs of a value-by-value scan, at any
+        /// offset and length (chunk boundaries included).
+        #[test]
+        fn push_runs_matches_a_plain_scan(vals in proptest::collection::vec(0u8..4, 0..300), a in 0usize..80, t in 0u8..4) {
+            let row: Vec<f32> = vals.iter().map(|&v| if v == 3 { f32::INFINITY } else { v as f32 }).collect();
+            let (a, b) = (a.min(row.len()), row.len());
+            let t = t as f32 + 0.5;
+            let mut got = Vec::new();
+            push_runs(&row, a, b, t, &mut got);
+            let mut expected = Vec::new();
+            let mut i = a;
+            while i < b {
+                if row[i] <= t {
+                    let s0 = i;
+                    while i < b && row[i] <= t {
+                        i += 1;
+                    }
+                    expected.push((s0 as u32, i as u32));
+                } else {
+                    i += 1;
+                }
+            }
+            prop_assert_eq!(got, expected);
+        }
+
         /// The run sweep visits exactly the cells a brute-force scan of every cell finds crossed,
         /// with the case table's segments, and links every segment into a closed ring.
         #[test]
@@ -602,14 +663,15 @@ mod tests {
                     }
                 }
             }
-            let got: Vec<(u32, u8, u8, u8)> = tr.segments.iter().map(|s| (s.cell, s.from, s.to, s.corner)).collect();
+            let got: Vec<(u32, u8, u8, u8)> = tr.segments.iter().map(|s| (s.j * nx as u32 + s.i, s.from, s.to, s.corner)).collect();
             prop_assert_eq!(got, expected);
             // Each segment continues across its exit side into the neighbour's matching entry.
             for (k, s) in tr.segments.iter().enumerate() {
                 let n = tr.next[k];
                 prop_assert!(n != NONE, "segment {} not linked", k);
                 let m = tr.segments[n as usize];
-                prop_assert_eq!(edge_id(s.cell, s.to, nx as u32), edge_id(m.cell, m.from, nx as u32));
+                let cell = |s: &Segment| s.j * nx as u32 + s.i;
+                prop_assert_eq!(edge_id(cell(s), s.to, nx as u32), edge_id(cell(&m), m.from, nx as u32));
             }
         }
 
