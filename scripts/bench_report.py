@@ -194,10 +194,13 @@ if os.path.exists(hist_path):
         "1a8195a": "b7a7343's import work (id lookup through a cached sample, pieces built in parallel, parallel sorts); per-thread polygon buffers",
         "eab1986": "nodes sampled once, each road walked once (union of its stretches, ends left to the nodes, segment by segment, on the cell lattice), stretches grouped by road without sorting, row-wise disc stamping, tracer buffers kept clean instead of refilled, rounding without libm",
     }
-    current_note = ("current: marching squares on runs of inside vertices (crossed cells found by "
-                    "sweeping run ends, no per-vertex tracer arrays), straight runs dropped while "
-                    "tracing, short roads reached whole skipped before building intervals, road km "
-                    "summed in the sampling pass")
+    notes["1405aa0"] = ("marching squares on runs of inside vertices (crossed cells found by "
+                        "sweeping run ends, no per-vertex tracer arrays), straight runs dropped "
+                        "while tracing, short roads reached whole skipped before building "
+                        "intervals, road km summed in the sampling pass")
+    current_note = ("current: roads sampled as the search's stretches are read (no list of every "
+                    "stretch), radix heap with a bucket bitmask, seeds kept by column and row, "
+                    "runs read from bit masks")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
