@@ -572,6 +572,7 @@ fn catchments(
     let proj = LocalProjection::new(lon0, lat0);
     let reached = Reached {
         search: &scratch,
+        nodes: &scratch.settled,
         origins: &snaps,
         sea_nodes: engine.sea_nodes(),
     };

@@ -33,6 +33,9 @@ pub struct PolygonBuffers {
     pub stretches: Vec<Stretch>,
     /// One road's stretches at a time ([`reach::for_each_road`]).
     pub road_group: Vec<Stretch>,
+    /// The settled nodes in ascending id, and scratch space to sort them ([`reach::sorted_ids`]).
+    pub nodes: Vec<u32>,
+    pub nodes_tmp: Vec<u32>,
 }
 
 /// Which way the trips go.
@@ -467,13 +470,18 @@ impl<'g> Engine<'g> {
                 samples,
                 road_marks,
                 road_group,
+                nodes,
+                nodes_tmp,
                 ..
             } = &mut buf;
+            reach::sorted_ids(&scratch.settled, nodes, nodes_tmp);
+            let nodes = &*nodes;
             let mut sampler = stamp::RoadSampler::new(
                 self.graph,
                 &proj,
                 &stamp::Reached {
                     search: scratch,
+                    nodes,
                     origins: &snaps,
                     sea_nodes: &self.sea_nodes,
                 },
@@ -491,6 +499,7 @@ impl<'g> Engine<'g> {
                     direction: p.direction,
                     limit: limit_s,
                     scratch,
+                    nodes,
                 },
                 road_marks,
                 road_group,

@@ -44,8 +44,10 @@ pub struct GridParams {
 /// What a search reached, as the sampler reads it (the roads come one by one:
 /// [`RoadSampler::road`]).
 pub struct Reached<'a> {
-    /// The search's settled nodes, times and labels.
+    /// The search's times and labels.
     pub search: &'a SearchScratch,
+    /// Its settled nodes, in any order (ascending ids read the graph in memory order).
+    pub nodes: &'a [u32],
     /// The snapped origins and their labels (time 0 at each).
     pub origins: &'a [(Snapped, u32)],
     /// Nodes on ferry lines only (e.g. where two ferry ways meet at sea), ascending: never
@@ -137,7 +139,7 @@ impl<'a> RoadSampler<'a> {
         }
         let search = reached.search;
         let (mut lat_lo, mut lat_hi) = (i32::MAX, i32::MIN);
-        for &u in &search.settled {
+        for &u in reached.nodes {
             let c = g.node_coords[u as usize];
             lat_lo = lat_lo.min(c.lat);
             lat_hi = lat_hi.max(c.lat);
@@ -156,7 +158,7 @@ impl<'a> RoadSampler<'a> {
         // scale by cos φ₀ / cos φ), over the latitudes reached plus a margin for road shapes.
         let far_lat =
             (lat_lo.unsigned_abs().max(lat_hi.unsigned_abs()) as f64 * 1e-7 + 0.1).min(89.0);
-        let stretch_factor = if search.settled.is_empty() {
+        let stretch_factor = if reached.nodes.is_empty() {
             f64::INFINITY // nothing to bound with: never skip a road
         } else {
             (proj.lat0.to_radians().cos() / far_lat.to_radians().cos()).max(1.0) * 1.01
