@@ -199,9 +199,10 @@ if os.path.exists(hist_path):
                         "while tracing, short roads reached whole skipped before building "
                         "intervals, road km summed in the sampling pass")
     current_note = ("current: roads sampled as the search's stretches are read (no list of every "
-                    "stretch), radix heap with a bucket bitmask, seeds kept by column and row, "
-                    "runs read from bit masks; the import frees what it no longer needs before "
-                    "memory peaks (smaller piece and road records)")
+                    "stretch) and visited from the settled nodes in id order (memory order), "
+                    "radix heap with a bucket bitmask, seeds kept by column and row, runs read "
+                    "from bit masks; the import frees what it no longer needs before memory "
+                    "peaks (smaller piece and road records)")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
