@@ -119,8 +119,32 @@ pub fn build_graph(
     let mut uses = vec![0u8; n_in];
     let mut junction = vec![false; n_in];
     let mut border = vec![false; n_in];
-    let mut way_length = vec![0f64; input.ways.len()];
-    for (wi, w) in input.ways.iter().enumerate() {
+    // Way lengths (the trigonometry) in parallel; the same sums, segment by segment, as a
+    // sequential pass.
+    let way_length: Vec<f64> = input
+        .ways
+        .par_iter()
+        .map(|w| {
+            let mut length = 0.0;
+            let mut prev: Option<u32> = None;
+            for &r in way_refs(&input, w) {
+                if input.node_coords[r as usize] == MISSING {
+                    prev = None;
+                    continue;
+                }
+                if prev == Some(r) {
+                    continue;
+                }
+                if let Some(p) = prev {
+                    length +=
+                        distance_m(input.node_coords[p as usize], input.node_coords[r as usize]);
+                }
+                prev = Some(r);
+            }
+            length
+        })
+        .collect();
+    for w in input.ways.iter() {
         let refs = way_refs(&input, w);
         let mut run = 0usize;
         let mut longest_run = 0usize;
@@ -149,10 +173,6 @@ pub fn build_graph(
                     border[r as usize] = true;
                 }
             }
-            if let Some(p) = prev {
-                way_length[wi] +=
-                    distance_m(input.node_coords[p as usize], input.node_coords[r as usize]);
-            }
             uses[r as usize] = uses[r as usize].saturating_add(1);
             prev = Some(r);
         }
@@ -174,7 +194,7 @@ pub fn build_graph(
     }
     drop(uses);
 
-    laps.lap("junctions and way lengths (sequential)");
+    laps.lap("way lengths (parallel) and junctions");
     // 2. Pieces between junctions, ways in parallel (chunks keep the way order).
     let chunked: Vec<(Vec<Piece>, Vec<u32>)> = input
         .ways
@@ -467,16 +487,17 @@ pub fn build_graph(
 
     drop(new_id);
     laps.lap("Hilbert sort, renumbering, edge sort");
+    // The final arrays are maps over the new order: parallel, and collected in order.
     let node_coords = order
-        .iter()
+        .par_iter()
         .map(|&(_, v)| input.node_coords[nodes[v as usize] as usize])
         .collect();
     let node_osm_ids = order
-        .iter()
+        .par_iter()
         .map(|&(_, v)| input.node_ids[nodes[v as usize] as usize])
         .collect();
     let node_flags = order
-        .iter()
+        .par_iter()
         .map(|&(_, v)| {
             let mut f = 0u8;
             if is_core(v as usize) {
@@ -503,37 +524,77 @@ pub fn build_graph(
         first_out[i + 1] += first_out[i];
     }
     let edges = edge_list
-        .iter()
+        .par_iter()
         .map(|e| EdgeTarget {
             head: e.1,
             time_ms: e.2,
         })
         .collect();
     let edge_road = edge_list
-        .iter()
+        .par_iter()
         .map(|e| road_new[(e.3 >> 1) as usize] << 1 | (e.3 & 1))
         .collect();
     drop(edge_list);
     drop(road_new);
     laps.lap("CSR and edge arrays");
     let mut road_geom_start = Vec::with_capacity(road_order.len() + 1);
-    road_geom_start.push(0);
-    let mut geom = Vec::new();
-    let (mut road_length_m, mut road_class, mut road_flags_v, mut road_way_id) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    road_geom_start.push(0u32);
+    let mut total = 0u32;
     for &r in &road_order {
-        let road = &roads[r as usize];
-        geom.extend(
-            road_nodes[road.geom_start as usize..(road.geom_start + road.geom_len) as usize]
-                .iter()
-                .map(|&i| input.node_coords[i as usize]),
-        );
-        road_geom_start.push(geom.len() as u32);
-        road_length_m.push(road.length_m);
-        road_class.push(road.class as u8);
-        road_flags_v.push(if road.ferry { road_flags::FERRY } else { 0 });
-        road_way_id.push(road.way_id);
+        total += roads[r as usize].geom_len;
+        road_geom_start.push(total);
     }
+    // Shapes copied in parallel, a block of roads at a time into its own part of `geom`.
+    let mut geom: Vec<CoordE7> = bytemuck::zeroed_vec(total as usize);
+    {
+        const BLOCK: usize = 4096;
+        let mut parts: Vec<(&[u32], &mut [CoordE7])> = Vec::new();
+        let mut rest: &mut [CoordE7] = &mut geom;
+        for (b, block) in road_order.chunks(BLOCK).enumerate() {
+            let len = (road_geom_start[(b * BLOCK + block.len()).min(road_order.len())]
+                - road_geom_start[b * BLOCK]) as usize;
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            parts.push((block, part));
+            rest = tail;
+        }
+        parts.into_par_iter().for_each(|(block, part)| {
+            let mut at = 0;
+            for &r in block {
+                let road = &roads[r as usize];
+                let nodes_of_road = &road_nodes
+                    [road.geom_start as usize..(road.geom_start + road.geom_len) as usize];
+                for (dst, &i) in part[at..at + nodes_of_road.len()]
+                    .iter_mut()
+                    .zip(nodes_of_road)
+                {
+                    *dst = input.node_coords[i as usize];
+                }
+                at += nodes_of_road.len();
+            }
+        });
+    }
+    let road_length_m = road_order
+        .par_iter()
+        .map(|&r| roads[r as usize].length_m)
+        .collect();
+    let road_class = road_order
+        .par_iter()
+        .map(|&r| roads[r as usize].class as u8)
+        .collect();
+    let road_flags_v = road_order
+        .par_iter()
+        .map(|&r| {
+            if roads[r as usize].ferry {
+                road_flags::FERRY
+            } else {
+                0
+            }
+        })
+        .collect();
+    let road_way_id = road_order
+        .par_iter()
+        .map(|&r| roads[r as usize].way_id)
+        .collect();
     laps.lap("road geometry");
     let g = RoadGraph {
         node_coords,
