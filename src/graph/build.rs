@@ -468,10 +468,10 @@ pub fn build_graph(
         new_id[v as usize] = i as u32;
     }
     let n_final = order.len();
-    for e in edge_list.iter_mut() {
+    edge_list.par_iter_mut().for_each(|e| {
         e.0 = new_id[e.0 as usize];
         e.1 = new_id[e.1 as usize];
-    }
+    });
     edge_list.par_sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
 
     // Roads in order of first use by an edge; unused roads (dropped islands) disappear.
