@@ -320,49 +320,93 @@ pub fn build_graph(
         let ms = ((len / speed + extra) * 1000.0).round();
         ms.clamp(1.0, u32::MAX as f64 / 4.0) as u32
     };
-    let mut roads: Vec<Road> = Vec::with_capacity(chains.len());
-    let mut road_nodes: Vec<u32> = Vec::with_capacity(piece_geom.len());
+    // Each chain's shape length (its pieces share their joining nodes), then the shapes and
+    // the roads built in parallel, each chain into its own part of `road_nodes`.
+    let mut chain_geom_start: Vec<u32> = Vec::with_capacity(chains.len() + 1);
+    chain_geom_start.push(0);
+    let mut total = 0u32;
     for chain in chains.iter() {
-        let geom_start = road_nodes.len();
-        let mut length_m = 0.0;
-        let mut extra = 0.0;
-        for &(pi, reversed) in chain {
-            let p = &pieces[pi as usize];
-            let g = &piece_geom[p.geom_start as usize..(p.geom_start + p.geom_len) as usize];
-            let skip = usize::from(road_nodes.len() > geom_start);
-            if reversed {
-                road_nodes.extend(g.iter().rev().skip(skip));
-            } else {
-                road_nodes.extend(g.iter().skip(skip));
-            }
-            length_m += p.length_m;
-            extra += speeds.piece_extra_secs(p.way as usize);
+        let points: u32 = chain
+            .iter()
+            .map(|&(pi, _)| pieces[pi as usize].geom_len)
+            .sum();
+        total += points - (chain.len() as u32 - 1);
+        chain_geom_start.push(total);
+    }
+    let mut road_nodes: Vec<u32> = bytemuck::zeroed_vec(total as usize);
+    {
+        const BLOCK: usize = 4096;
+        let mut parts: Vec<(usize, &mut [u32])> = Vec::new();
+        let mut rest: &mut [u32] = &mut road_nodes;
+        for b in (0..chains.len()).step_by(BLOCK) {
+            let end = (b + BLOCK).min(chains.len());
+            let len = (chain_geom_start[end] - chain_geom_start[b]) as usize;
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            parts.push((b, part));
+            rest = tail;
         }
-        let (first_piece, first_rev) = chain[0];
-        let (last_piece, last_rev) = *chain.last().expect("chains are non-empty");
-        let p0 = &pieces[first_piece as usize];
-        let pl = &pieces[last_piece as usize];
-        let a = if first_rev { p0.b } else { p0.a };
-        let b = if last_rev { pl.a } else { pl.b };
-        let (fwd, bwd) = if first_rev {
-            (p0.bwd(), p0.fwd())
-        } else {
-            (p0.fwd(), p0.bwd())
-        };
-        let w = &input.ways[p0.way as usize];
-        roads.push(Road {
-            a: node_of[a as usize],
-            b: node_of[b as usize],
-            geom_start: geom_start as u32,
-            geom_len: (road_nodes.len() - geom_start) as u32,
-            length_m: length_m as f32,
-            fwd_ms: fwd.map_or(0, |s| to_ms(length_m, s, extra)),
-            bwd_ms: bwd.map_or(0, |s| to_ms(length_m, s, extra)),
-            class: w.class,
-            ferry: w.class == RoadClass::Ferry,
-            way_id: w.osm_id,
+        parts.into_par_iter().for_each(|(b, part)| {
+            let mut at = 0;
+            for ci in b..(b + BLOCK).min(chains.len()) {
+                let chain = chains.get(ci);
+                for (k, &(pi, reversed)) in chain.iter().enumerate() {
+                    let p = &pieces[pi as usize];
+                    let g =
+                        &piece_geom[p.geom_start as usize..(p.geom_start + p.geom_len) as usize];
+                    let skip = usize::from(k > 0);
+                    let n = g.len() - skip;
+                    let dst = &mut part[at..at + n];
+                    if reversed {
+                        for (d, &x) in dst.iter_mut().zip(g.iter().rev().skip(skip)) {
+                            *d = x;
+                        }
+                    } else {
+                        dst.copy_from_slice(&g[skip..]);
+                    }
+                    at += n;
+                }
+            }
         });
     }
+    let roads: Vec<Road> = (0..chains.len())
+        .into_par_iter()
+        .map(|ci| {
+            let chain = chains.get(ci);
+            let mut length_m = 0.0;
+            let mut extra = 0.0;
+            for &(pi, _) in chain.iter() {
+                let p = &pieces[pi as usize];
+                length_m += p.length_m;
+                extra += speeds.piece_extra_secs(p.way as usize);
+            }
+            let (first_piece, first_rev) = chain[0];
+            let (last_piece, last_rev) = *chain.last().expect("chains are non-empty");
+            let p0 = &pieces[first_piece as usize];
+            let pl = &pieces[last_piece as usize];
+            let a = if first_rev { p0.b } else { p0.a };
+            let b = if last_rev { pl.a } else { pl.b };
+            let (fwd, bwd) = if first_rev {
+                (p0.bwd(), p0.fwd())
+            } else {
+                (p0.fwd(), p0.bwd())
+            };
+            let w = &input.ways[p0.way as usize];
+            let geom_start = chain_geom_start[ci];
+            Road {
+                a: node_of[a as usize],
+                b: node_of[b as usize],
+                geom_start,
+                geom_len: chain_geom_start[ci + 1] - geom_start,
+                length_m: length_m as f32,
+                fwd_ms: fwd.map_or(0, |s| to_ms(length_m, s, extra)),
+                bwd_ms: bwd.map_or(0, |s| to_ms(length_m, s, extra)),
+                class: w.class,
+                ferry: w.class == RoadClass::Ferry,
+                way_id: w.osm_id,
+            }
+        })
+        .collect();
+    drop(chain_geom_start);
     // Memory peaks in this function: every array goes as soon as it has served.
     drop(pieces);
     drop(piece_geom);
@@ -777,6 +821,9 @@ struct Chains {
 impl Chains {
     fn len(&self) -> usize {
         self.starts.len().saturating_sub(1)
+    }
+    fn get(&self, i: usize) -> &[(u32, bool)] {
+        &self.items[self.starts[i] as usize..self.starts[i + 1] as usize]
     }
     fn iter(&self) -> impl Iterator<Item = &[(u32, bool)]> {
         self.starts
