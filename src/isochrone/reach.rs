@@ -9,7 +9,6 @@
 use super::search::{SearchScratch, INF};
 use super::snap::Snapped;
 use super::Direction;
-use super::PolygonBuffers;
 use crate::geom::{distance_m, locate_along, CoordE7};
 use crate::graph::{ReverseGraph, RoadGraph};
 
@@ -125,33 +124,9 @@ pub fn stretches(
     limit: f64,
     scratch: &SearchScratch,
 ) -> Vec<Stretch> {
-    let mut buffers = PolygonBuffers::default();
-    stretches_into(g, reverse, snaps, direction, limit, scratch, &mut buffers);
-    buffers.stretches
-}
-
-/// [`stretches`] into `buffers.stretches` (cleared first), marking roads in
-/// `buffers.road_marks`: a batch does not fault in fresh memory for every city.
-pub fn stretches_into(
-    g: &RoadGraph,
-    reverse: Option<&ReverseGraph>,
-    snaps: &[(Snapped, u32)],
-    direction: Direction,
-    limit: f64,
-    scratch: &SearchScratch,
-    buffers: &mut PolygonBuffers,
-) {
-    let PolygonBuffers {
-        road_marks: marks,
-        stretches: out,
-        road_group: group,
-        nodes,
-        nodes_tmp,
-        ..
-    } = buffers;
-    out.clear();
-    out.reserve(scratch.settled.len() * 2 + 2 * snaps.len());
-    sorted_ids(&scratch.settled, nodes, nodes_tmp);
+    let (mut nodes, mut tmp) = (Vec::new(), Vec::new());
+    sorted_ids(&scratch.settled, &mut nodes, &mut tmp);
+    let mut out = Vec::with_capacity(scratch.settled.len() * 2 + 2 * snaps.len());
     for_each_road(
         g,
         reverse,
@@ -160,12 +135,13 @@ pub fn stretches_into(
             direction,
             limit,
             scratch,
-            nodes,
+            nodes: &nodes,
         },
-        marks,
-        group,
-        |stretches| out.extend_from_slice(stretches),
+        &mut RoadMarks::default(),
+        &mut Vec::new(),
+        |group| out.extend_from_slice(group),
     );
+    out
 }
 
 /// `ids` in ascending order, into `out` (`tmp` is scratch space): a least-significant-digit
@@ -380,7 +356,9 @@ pub fn union_length(ivs: &mut [(f64, f64)]) -> f64 {
     total
 }
 
-/// Road length (km) reached within each limit (s), each road counted once.
+/// Road length (km) reached within each limit (s), each road counted once, from a list of
+/// stretches. Circles sum the same in their sampling pass ([`super::stamp::RoadSampler`]); this
+/// separate pass is the reference `tests/circles_real.rs` checks that sum against.
 pub fn reached_road_km(g: &RoadGraph, stretches: &[Stretch], limits: &[f64]) -> Vec<f64> {
     limits
         .iter()
