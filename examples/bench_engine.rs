@@ -5,12 +5,17 @@
 //! ```
 //! - one circle from (LON, LAT): first call (cold scratch) and the median/min/max of REPEATS warm
 //!   calls, search and polygon timed apart;
+//! - the same warm calls followed by writing the circle as GeoJSON text, the way `metroreach
+//!   circles` writes it (Valhalla's `isochrone()` returns GeoJSON text, so this is the like-for-like
+//!   figure to set against it);
 //! - the search alone: settled nodes per second, and the time of one sequential pass over the same
 //!   nodes' edge arrays (the memory-bandwidth floor a one-to-all search could approach);
 //! - with --batch: circles for every town/city place node, on 1 and 2 threads (cities/s).
 use metroreach::graph::store;
 use metroreach::isochrone::search::SearchScratch;
 use metroreach::isochrone::{CircleParams, CitySpec, Direction, Engine};
+use metroreach::output::circles::{circles_geojson, RunInfo};
+use metroreach::output::geojson;
 use rayon::prelude::*;
 use std::time::Instant;
 
@@ -63,6 +68,24 @@ fn main() {
         total.push(t.elapsed().as_secs_f64() * 1000.0);
         search.push(r.search_ms);
         polygon.push(r.polygon_ms);
+    }
+
+    // Circle, then its GeoJSON text (as `metroreach circles` writes it).
+    let run = RunInfo {
+        command: "circles".into(),
+        graph: g.meta.clone(),
+        graph_file: path.display().to_string(),
+        parameters: serde_json::Value::Null,
+        failed: Vec::new(),
+        notes: Vec::new(),
+    };
+    let (mut with_text, mut text_bytes) = (Vec::new(), 0);
+    for _ in 0..repeats {
+        let t = Instant::now();
+        let r = engine.circle(&c, &p, &mut scratch).expect("circle");
+        let text = geojson::to_string(&circles_geojson(&[r], &p, &run));
+        with_text.push(t.elapsed().as_secs_f64() * 1000.0);
+        text_bytes = text.len();
     }
 
     // The search alone and its floor.
@@ -122,6 +145,8 @@ fn main() {
         "circle_total": stats(total),
         "circle_search": stats(search),
         "circle_polygon": stats(polygon),
+        "circle_with_geojson": stats(with_text),
+        "geojson_bytes": text_bytes,
         "search_only": stats(search_only),
         "sequential_floor": stats(floor),
         "settled_per_second": settled.len() as f64 / (search_med / 1000.0),

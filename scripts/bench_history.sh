@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Before/after figures for the optimisations, measured in one run: builds the commits before and
 # after each change in git worktrees, runs the same driver (scripts/history_driver.rs) and the
-# same import on each, and prints one JSON line per commit and measure.
+# same import and the same `circles` command on each, and prints one JSON line per commit and
+# measure.
 #
 #   scripts/bench_history.sh OUTDIR    (needs the graphs and mosaic made by scripts/bench.sh)
 set -euo pipefail
@@ -10,7 +11,7 @@ ROOT=$(pwd)
 OUT=${1:-$HOME/.cache/metroreach-bench}
 MOSAIC_PBF=$("$ROOT/../shared/bench/mosaic/make.sh" province 2>/dev/null | tail -1)
 # commit: what it introduced (the commit before it is the "before")
-COMMITS=(5a2f86c bd36d47 0bb9851 09e1048 1a8195a eab1986 1405aa0 "$(git rev-parse --short HEAD)")
+COMMITS=(5a2f86c bd36d47 0bb9851 09e1048 1a8195a eab1986 1405aa0 f0ace81 "$(git rev-parse --short HEAD)")
 mkdir -p "$OUT/history"
 : > "$OUT/history.jsonl"
 for c in "${COMMITS[@]}"; do
@@ -29,5 +30,12 @@ for c in "${COMMITS[@]}"; do
   read -r wall rss < "$OUT/history/time-$c"
   echo "{\"commit\": \"$c\", \"case\": \"import-mosaic\", \"result\": {\"wall_s\": $wall, \"maxrss_kb\": $rss}}" >> "$OUT/history.jsonl"
   rm -f "$OUT/history/mosaic-$c.graph"
+  # The whole `circles` command on every mosaic town (computing, then writing the GeoJSON).
+  if /usr/bin/time -f "%e %M" -o "$OUT/history/time-circles-$c" "$bin/metroreach" -q circles "$OUT/mosaic.graph" \
+    --cities "$OUT/mosaic-towns.csv" --minutes 30,60 -o "$OUT/history/circles-$c.geojson"; then
+    read -r wall rss < "$OUT/history/time-circles-$c"
+    echo "{\"commit\": \"$c\", \"case\": \"circles-cli-mosaic\", \"result\": {\"wall_s\": $wall, \"maxrss_kb\": $rss}}" >> "$OUT/history.jsonl"
+  fi
+  rm -f "$OUT/history/circles-$c.geojson"
 done
 cat "$OUT/history.jsonl"

@@ -1,6 +1,8 @@
 //! The outputs of `circles`: band polygons, reached edges, travel-time grids.
 
-use super::geojson::{collection, feature, linestring, multipolygon, round, to_string};
+use super::geojson::{
+    collection, feature, linestring, multipolygon, round, to_string, FeatureCollection,
+};
 use crate::fsio::{write_atomic, WriteError};
 use crate::graph::GraphMeta;
 use crate::isochrone::{CircleParams, CommuteCircle};
@@ -98,7 +100,11 @@ fn city_properties(c: &CommuteCircle, p: &CircleParams, profile: &str) -> Map<St
 
 /// The circles as a FeatureCollection: one feature per city and band, largest band first (so
 /// smaller bands draw on top).
-pub fn circles_geojson(circles: &[CommuteCircle], p: &CircleParams, run: &RunInfo) -> Value {
+pub fn circles_geojson(
+    circles: &[CommuteCircle],
+    p: &CircleParams,
+    run: &RunInfo,
+) -> FeatureCollection {
     let mut features = Vec::new();
     for c in circles {
         let base = city_properties(c, p, &run.graph.profile_name);
@@ -121,7 +127,11 @@ pub fn circles_geojson(circles: &[CommuteCircle], p: &CircleParams, run: &RunInf
 }
 
 /// Reached road stretches as LineStrings (one per directed edge, cut where time runs out).
-pub fn edges_geojson(circles: &[CommuteCircle], p: &CircleParams, run: &RunInfo) -> Value {
+pub fn edges_geojson(
+    circles: &[CommuteCircle],
+    p: &CircleParams,
+    run: &RunInfo,
+) -> FeatureCollection {
     let mut features = Vec::new();
     for c in circles {
         for e in c.edges.iter().flatten() {
@@ -139,7 +149,7 @@ pub fn edges_geojson(circles: &[CommuteCircle], p: &CircleParams, run: &RunInfo)
     collection(features, run.to_json())
 }
 
-pub fn write_json(path: &Path, v: &Value) -> Result<(), WriteError> {
+pub fn write_json(path: &Path, v: &FeatureCollection) -> Result<(), WriteError> {
     write_atomic(path, to_string(v).as_bytes())
 }
 

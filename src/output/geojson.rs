@@ -1,8 +1,13 @@
 //! GeoJSON (RFC 7946) writing: WGS-84 lon/lat, counter-clockwise exteriors, 6 decimals, and the
 //! run's parameters as a top-level `metroreach` member.
+//!
+//! Geometries are written straight into JSON text ([`Geometry`]): a 60-minute circle has ten
+//! thousand vertices or more, and building a `serde_json::Value` per coordinate pair cost more than
+//! computing the circle. Properties stay `serde_json` maps. The text is byte for byte what
+//! `serde_json` writes for the same rounded numbers (checked against it in the tests below).
 
 use geo::{LineString, MultiPolygon, Polygon};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Rounds to `d` decimals for output.
 pub fn round(v: f64, d: i32) -> f64 {
@@ -15,84 +20,353 @@ pub fn round(v: f64, d: i32) -> f64 {
     }
 }
 
-fn ring_coords(r: &LineString<f64>) -> Value {
-    Value::Array(
-        r.0.iter()
-            .map(|c| json!([round(c.x, 6), round(c.y, 6)]))
-            .collect(),
-    )
+/// Appends `round(v, 6)` as `serde_json` writes it (shortest round-trip form), without going
+/// through a float formatter: `round(v, 6)` is the double nearest to `n / 10⁶` for the integer
+/// `n = round(v·10⁶)`, and distinct multiples of 10⁻⁶ below 10⁹ are distinct doubles, so the
+/// shortest form is `n / 10⁶` in decimal with trailing zeros dropped (`"39.0"` for an integer).
+/// Magnitudes below 10⁻⁵ (written with an exponent) and very large ones go through `serde_json`.
+///
+/// ```
+/// use metroreach::output::geojson::push_coord;
+/// let mut s = String::new();
+/// push_coord(&mut s, -121.2134612);
+/// s.push(',');
+/// push_coord(&mut s, 39.0);
+/// assert_eq!(s, "-121.213461,39.0");
+/// ```
+pub fn push_coord(out: &mut String, v: f64) {
+    let n = (v * 1e6).round();
+    if n.is_nan() || n.abs() >= 1e15 || (n != 0.0 && n.abs() < 10.0) {
+        out.push_str(&serde_json::to_string(&round(v, 6)).unwrap_or_else(|_| "null".into()));
+        return;
+    }
+    let n = n as i64;
+    if n < 0 {
+        out.push('-');
+    }
+    let a = n.unsigned_abs();
+    let (int, mut frac) = (a / 1_000_000, a % 1_000_000);
+    push_u64(out, int);
+    out.push('.');
+    if frac == 0 {
+        out.push('0');
+        return;
+    }
+    let mut digits = 6;
+    while frac % 10 == 0 {
+        frac /= 10;
+        digits -= 1;
+    }
+    let mut buf = [b'0'; 6];
+    for d in buf[..digits].iter_mut().rev() {
+        *d = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    out.push_str(std::str::from_utf8(&buf[..digits]).expect("ASCII digits"));
 }
 
-fn polygon_coords(p: &Polygon<f64>) -> Value {
-    let mut rings = vec![ring_coords(p.exterior())];
-    rings.extend(p.interiors().iter().map(ring_coords));
-    Value::Array(rings)
+fn push_u64(out: &mut String, mut x: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).expect("ASCII digits"));
+}
+
+fn push_pair(out: &mut String, x: f64, y: f64) {
+    out.push('[');
+    push_coord(out, x);
+    out.push(',');
+    push_coord(out, y);
+    out.push(']');
+}
+
+/// `[[x,y],…]`
+fn push_line(out: &mut String, pts: impl IntoIterator<Item = (f64, f64)>) {
+    out.push('[');
+    for (k, (x, y)) in pts.into_iter().enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        push_pair(out, x, y);
+    }
+    out.push(']');
+}
+
+fn push_ring(out: &mut String, r: &LineString<f64>) {
+    push_line(out, r.0.iter().map(|c| (c.x, c.y)));
+}
+
+fn push_polygon(out: &mut String, p: &Polygon<f64>) {
+    out.push('[');
+    push_ring(out, p.exterior());
+    for r in p.interiors() {
+        out.push(',');
+        push_ring(out, r);
+    }
+    out.push(']');
+}
+
+/// A GeoJSON geometry object, already written as compact JSON text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Geometry(String);
+
+impl Geometry {
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The geometry as a `serde_json` value (parsed back from the text).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(&self.0).expect("geometry text is valid JSON")
+    }
 }
 
 /// A MultiPolygon geometry object (empty coordinates when there is nothing).
-pub fn multipolygon(mp: &MultiPolygon<f64>) -> Value {
-    json!({
-        "type": "MultiPolygon",
-        "coordinates": Value::Array(mp.0.iter().map(polygon_coords).collect()),
-    })
+pub fn multipolygon(mp: &MultiPolygon<f64>) -> Geometry {
+    let mut s = String::with_capacity(48 + 24 * mp.0.iter().map(point_count).sum::<usize>());
+    s.push_str(r#"{"type":"MultiPolygon","coordinates":["#);
+    for (k, p) in mp.0.iter().enumerate() {
+        if k > 0 {
+            s.push(',');
+        }
+        push_polygon(&mut s, p);
+    }
+    s.push_str("]}");
+    Geometry(s)
 }
 
-pub fn linestring(coords: &[[f64; 2]]) -> Value {
-    json!({
-        "type": "LineString",
-        "coordinates": coords.iter().map(|c| json!([round(c[0], 6), round(c[1], 6)])).collect::<Vec<_>>(),
-    })
+fn point_count(p: &Polygon<f64>) -> usize {
+    p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>()
 }
 
-pub fn point(lon: f64, lat: f64) -> Value {
-    json!({"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]})
+/// The coordinates of a LineString, `[[lon,lat],…]`, appended to `out`.
+pub fn push_linestring_coords(out: &mut String, coords: &[[f64; 2]]) {
+    push_line(out, coords.iter().map(|c| (c[0], c[1])));
 }
 
-pub fn feature(properties: Map<String, Value>, geometry: Value) -> Value {
-    json!({"type": "Feature", "properties": Value::Object(properties), "geometry": geometry})
+/// A LineString geometry object.
+pub fn linestring(coords: &[[f64; 2]]) -> Geometry {
+    let mut s = String::with_capacity(40 + 24 * coords.len());
+    s.push_str(r#"{"type":"LineString","coordinates":"#);
+    push_linestring_coords(&mut s, coords);
+    s.push('}');
+    Geometry(s)
 }
 
-/// A FeatureCollection with the run description as a foreign member.
-pub fn collection(features: Vec<Value>, run: Value) -> Value {
-    let mut m = Map::new();
-    m.insert("type".into(), Value::String("FeatureCollection".into()));
-    m.insert("metroreach".into(), run);
-    m.insert("features".into(), Value::Array(features));
-    Value::Object(m)
+/// A Point geometry object.
+pub fn point(lon: f64, lat: f64) -> Geometry {
+    let mut s = String::from(r#"{"type":"Point","coordinates":"#);
+    push_pair(&mut s, lon, lat);
+    s.push('}');
+    Geometry(s)
+}
+
+/// A Feature: properties, geometry and optional foreign members (RFC 7946 §6.1), written after
+/// the geometry in insertion order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Feature {
+    pub properties: Map<String, Value>,
+    pub geometry: Geometry,
+    pub foreign: Map<String, Value>,
+}
+
+pub fn feature(properties: Map<String, Value>, geometry: Geometry) -> Feature {
+    Feature {
+        properties,
+        geometry,
+        foreign: Map::new(),
+    }
+}
+
+impl Feature {
+    /// Appends the feature as compact JSON.
+    pub fn write(&self, out: &mut String) {
+        out.push_str(r#"{"type":"Feature","properties":"#);
+        push_json(out, &self.properties);
+        out.push_str(r#","geometry":"#);
+        out.push_str(self.geometry.as_str());
+        for (k, v) in &self.foreign {
+            out.push(',');
+            push_json(out, k);
+            out.push(':');
+            push_json(out, v);
+        }
+        out.push('}');
+    }
+}
+
+fn push_json<T: serde::Serialize + ?Sized>(out: &mut String, v: &T) {
+    // Serialising a map, string or value into memory cannot fail.
+    out.push_str(&serde_json::to_string(v).expect("serialising JSON into memory"));
+}
+
+/// A FeatureCollection with the run description as a foreign member (`metroreach`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureCollection {
+    pub run: Value,
+    pub features: Vec<Feature>,
+}
+
+pub fn collection(features: Vec<Feature>, run: Value) -> FeatureCollection {
+    FeatureCollection { run, features }
 }
 
 /// Serialises compactly, one feature per line (diff-friendly, still valid JSON).
-pub fn to_string(v: &Value) -> String {
-    match v {
-        Value::Object(m) if m.contains_key("features") => {
-            let mut out = String::from("{\n");
-            let n = m.len();
-            for (i, (k, val)) in m.iter().enumerate() {
-                out.push_str(&serde_json::to_string(k).unwrap_or_default());
-                out.push_str(": ");
-                if k == "features" {
-                    out.push_str("[\n");
-                    if let Value::Array(fs) = val {
-                        for (j, f) in fs.iter().enumerate() {
-                            out.push_str(&serde_json::to_string(f).unwrap_or_default());
-                            if j + 1 < fs.len() {
-                                out.push(',');
-                            }
-                            out.push('\n');
-                        }
-                    }
-                    out.push(']');
-                } else {
-                    out.push_str(&serde_json::to_string(val).unwrap_or_default());
-                }
-                if i + 1 < n {
-                    out.push(',');
-                }
-                out.push('\n');
-            }
-            out.push_str("}\n");
-            out
+pub fn to_string(c: &FeatureCollection) -> String {
+    let mut out = String::from("{\n\"type\": \"FeatureCollection\",\n\"metroreach\": ");
+    push_json(&mut out, &c.run);
+    out.push_str(",\n\"features\": [\n");
+    for (j, f) in c.features.iter().enumerate() {
+        f.write(&mut out);
+        if j + 1 < c.features.len() {
+            out.push(',');
         }
-        _ => serde_json::to_string(v).unwrap_or_default() + "\n",
+        out.push('\n');
+    }
+    out.push_str("]\n}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::polygon;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn serde_coord(v: f64) -> String {
+        serde_json::to_string(&round(v, 6)).unwrap()
+    }
+
+    #[test]
+    fn coordinates_match_serde_json_on_edge_cases() {
+        for v in [
+            0.0,
+            -0.0,
+            1e-7,
+            -4e-7,
+            5e-7,
+            1e-6,
+            -1e-6,
+            9e-6,
+            1e-5,
+            1.5e-5,
+            0.0001,
+            39.0,
+            -39.0,
+            180.0,
+            -180.0,
+            0.1,
+            0.5,
+            1.0000005,
+            2.9999995,
+            -121.2134615,
+            35.8989,
+            1e9,
+            1e20,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            let mut s = String::new();
+            push_coord(&mut s, v);
+            assert_eq!(s, serde_coord(v), "{v}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn coordinates_match_serde_json(v in -181.0f64..181.0, scale in 0i32..8) {
+            let v = v / 10f64.powi(scale);
+            let mut s = String::new();
+            push_coord(&mut s, v);
+            prop_assert_eq!(s, serde_coord(v));
+        }
+    }
+
+    /// What the writer replaced: `serde_json` values built per coordinate.
+    fn reference_multipolygon(mp: &MultiPolygon<f64>) -> Value {
+        let ring = |r: &LineString<f64>| -> Value {
+            Value::Array(
+                r.0.iter()
+                    .map(|c| json!([round(c.x, 6), round(c.y, 6)]))
+                    .collect(),
+            )
+        };
+        json!({
+            "type": "MultiPolygon",
+            "coordinates": mp.0.iter().map(|p| {
+                let mut rings = vec![ring(p.exterior())];
+                rings.extend(p.interiors().iter().map(ring));
+                Value::Array(rings)
+            }).collect::<Vec<_>>(),
+        })
+    }
+
+    #[test]
+    fn geometries_and_features_match_serde_json() {
+        let with_hole = polygon!(
+            exterior: [(x: 0.1234567, y: 1.0), (x: 2.0, y: 1.0), (x: 2.0, y: 3.25), (x: 0.1234567, y: 1.0)],
+            interiors: [[(x: 0.5, y: 1.5), (x: 1.0, y: 1.5), (x: 1.0, y: 2.0), (x: 0.5, y: 1.5)]],
+        );
+        let square = polygon![(x: -8.61, y: 41.14), (x: -8.6, y: 41.14), (x: -8.6, y: 41.15), (x: -8.61, y: 41.14)];
+        for mp in [
+            MultiPolygon(vec![]),
+            MultiPolygon(vec![with_hole.clone()]),
+            MultiPolygon(vec![with_hole, square]),
+        ] {
+            let g = multipolygon(&mp);
+            let reference = reference_multipolygon(&mp);
+            assert_eq!(g.as_str(), serde_json::to_string(&reference).unwrap());
+            assert_eq!(g.to_value(), reference);
+
+            let mut props = Map::new();
+            props.insert("city".into(), json!("上海 \"x\""));
+            props.insert("minutes".into(), json!(60.0));
+            let mut f = feature(props.clone(), g);
+            f.foreign.insert("label".into(), json!("a"));
+            let mut s = String::new();
+            f.write(&mut s);
+            let want = json!({"type": "Feature", "properties": props, "geometry": reference, "label": "a"});
+            assert_eq!(s, serde_json::to_string(&want).unwrap());
+        }
+        let coords = [[-121.5914, 39.1457], [-121.0, 39.000001]];
+        assert_eq!(
+            linestring(&coords).to_value(),
+            json!({"type": "LineString", "coordinates": [[-121.5914, 39.1457], [-121.0, 39.000001]]})
+        );
+        assert_eq!(
+            point(14.5146, 35.8989).as_str(),
+            r#"{"type":"Point","coordinates":[14.5146,35.8989]}"#
+        );
+    }
+
+    #[test]
+    fn collection_is_one_feature_per_line_and_parses() {
+        let f = |name: &str| {
+            let mut m = Map::new();
+            m.insert("name".into(), json!(name));
+            feature(m, point(1.0, 2.0))
+        };
+        let text = to_string(&collection(
+            vec![f("a"), f("b")],
+            json!({"tool": "metroreach"}),
+        ));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "{");
+        assert_eq!(lines[3], "\"features\": [");
+        assert!(lines[4].ends_with("},") && lines[5].ends_with('}'));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["type"], "FeatureCollection");
+        assert_eq!(v["features"][1]["properties"]["name"], "b");
+        assert_eq!(v["metroreach"]["tool"], "metroreach");
+        let empty = to_string(&collection(vec![], json!({})));
+        assert!(serde_json::from_str::<Value>(&empty).is_ok());
     }
 }

@@ -4,7 +4,9 @@
 
 use super::circles::RunInfo;
 use super::csv::{fmt_num, Cell, CsvWriter};
-use super::geojson::{collection, feature, multipolygon, point, round, to_string};
+use super::geojson::{
+    collection, feature, multipolygon, point, round, to_string, FeatureCollection,
+};
 use crate::analysis::plan::PlanComparison;
 use crate::analysis::reach::{ReachParams, ReachResult};
 use crate::analysis::units::Units;
@@ -57,7 +59,7 @@ impl ReachReport<'_> {
         v
     }
 
-    fn units_geojson(&self) -> Value {
+    fn units_geojson(&self) -> FeatureCollection {
         let r = self.result;
         let few = r.cities.len() <= 8;
         let mut features = Vec::new();
@@ -128,7 +130,7 @@ impl ReachReport<'_> {
         collection(features, self.run_json())
     }
 
-    fn metro_geojson(&self) -> Value {
+    fn metro_geojson(&self) -> FeatureCollection {
         let mut features = Vec::new();
         for c in &self.result.cities {
             for (k, b) in c.bands.iter().enumerate() {
@@ -174,7 +176,7 @@ impl ReachReport<'_> {
         collection(features, self.run_json())
     }
 
-    fn catchments_geojson(&self) -> Value {
+    fn catchments_geojson(&self) -> FeatureCollection {
         let features = self
             .result
             .catchments
@@ -195,7 +197,7 @@ impl ReachReport<'_> {
         collection(features, self.run_json())
     }
 
-    fn origins_geojson(&self) -> Value {
+    fn origins_geojson(&self) -> FeatureCollection {
         let mut features = Vec::new();
         for c in &self.result.cities {
             for o in &c.circle.origins {

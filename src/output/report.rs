@@ -211,6 +211,12 @@ fn push_script_safe_json(out: &mut Vec<u8>, json: &[u8]) {
     }
 }
 
+fn push_feature(out: &mut Vec<u8>, f: &geojson::Feature) {
+    let mut s = String::new();
+    f.write(&mut s);
+    out.extend_from_slice(s.as_bytes());
+}
+
 fn push_value(out: &mut Vec<u8>, v: &Value) {
     // Writing a `Value` into memory cannot fail.
     serde_json::to_writer(&mut *out, v).expect("serialising JSON into memory");
@@ -281,15 +287,14 @@ fn write_polygons(out: &mut Vec<u8>, fs: &[PolygonFeature]) {
             out.push(b',');
         }
         let mut v = geojson::feature(f.properties.clone(), geojson::multipolygon(&f.polygon));
-        if let Value::Object(m) = &mut v {
-            // Foreign members (RFC 7946 §6.1) for the page; the properties are what it shows.
-            m.insert("label".into(), json!(f.label));
-            m.insert("city".into(), json!(f.city));
-            m.insert("minutes".into(), json!(f.minutes));
-            m.insert("share".into(), json!(geojson::round(f.share, 4)));
-            m.insert("member".into(), json!(f.member));
-        }
-        push_value(out, &v);
+        // Foreign members (RFC 7946 §6.1) for the page; the properties are what it shows.
+        let m = &mut v.foreign;
+        m.insert("label".into(), json!(f.label));
+        m.insert("city".into(), json!(f.city));
+        m.insert("minutes".into(), json!(f.minutes));
+        m.insert("share".into(), json!(geojson::round(f.share, 4)));
+        m.insert("member".into(), json!(f.member));
+        push_feature(out, &v);
     }
     out.extend_from_slice(b"]}");
 }
@@ -316,12 +321,9 @@ fn write_roads(out: &mut Vec<u8>, roads: &[RoadLine]) {
             if j > 0 {
                 out.push(b',');
             }
-            match geojson::linestring(&l.coords) {
-                Value::Object(mut m) => {
-                    push_value(out, &m.remove("coordinates").unwrap_or(json!([])))
-                }
-                _ => out.extend_from_slice(b"[]"),
-            }
+            let mut coords = String::new();
+            geojson::push_linestring_coords(&mut coords, &l.coords);
+            out.extend_from_slice(coords.as_bytes());
         }
         out.extend_from_slice(b"]}}");
     }
@@ -349,7 +351,8 @@ fn write_origins(out: &mut Vec<u8>, layers: &MapLayers) {
         );
         p.insert("snap distance m".into(), json!(geojson::round(o.snap_m, 0)));
         let mut v = geojson::feature(p, geojson::point(o.lon, o.lat));
-        if let Value::Object(m) = &mut v {
+        {
+            let m = &mut v.foreign;
             m.insert("label".into(), json!(o.label));
             m.insert("city".into(), json!(o.city));
             m.insert(
@@ -360,7 +363,7 @@ fn write_origins(out: &mut Vec<u8>, layers: &MapLayers) {
                 ]),
             );
         }
-        push_value(out, &v);
+        push_feature(out, &v);
     }
     out.extend_from_slice(b"]}");
 }
