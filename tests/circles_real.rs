@@ -160,6 +160,7 @@ fn check_circle(name: &str, g: &RoadGraph, c: &CitySpec, p: &CircleParams) {
             &mut scratch,
             Extras {
                 keep_edges: true,
+                keep_stretches: true,
                 ..Default::default()
             },
         )
@@ -170,6 +171,11 @@ fn check_circle(name: &str, g: &RoadGraph, c: &CitySpec, p: &CircleParams) {
     let limit = p.max_minutes() * 60.0;
     let stretches =
         metroreach::isochrone::reach::stretches(g, reverse, &snaps, p.direction, limit, &scratch);
+    // The circle finds each road's other edge in the engine's table; `stretches` scans the
+    // head's out-edges: the same stretches.
+    let mut by_road = stretches.clone();
+    metroreach::isochrone::reach::sort_by_road(&mut by_road);
+    assert_eq!(circle.stretches.as_deref(), Some(&by_road[..]), "{name}");
     for band in &circle.bands {
         let km =
             metroreach::isochrone::reach::reached_road_km(g, &stretches, &[band.minutes * 60.0]);

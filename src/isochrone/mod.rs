@@ -284,6 +284,8 @@ pub struct Engine<'g> {
     snap: SnapIndex,
     /// Nodes on ferry lines only, never sampled ([`stamp::sea_nodes`]).
     sea_nodes: Vec<u32>,
+    /// Each road's edge per direction ([`reach::edge_of_road`]).
+    edge_of_road: Vec<u32>,
 }
 
 impl<'g> Engine<'g> {
@@ -293,6 +295,7 @@ impl<'g> Engine<'g> {
             reverse: OnceLock::new(),
             snap: SnapIndex::build(graph),
             sea_nodes: stamp::sea_nodes(graph),
+            edge_of_road: reach::edge_of_road(graph),
         }
     }
 
@@ -500,6 +503,7 @@ impl<'g> Engine<'g> {
                     limit: limit_s,
                     scratch,
                     nodes,
+                    edge_of_road: Some(&self.edge_of_road),
                 },
                 road_marks,
                 road_group,

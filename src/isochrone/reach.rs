@@ -136,6 +136,7 @@ pub fn stretches(
             limit,
             scratch,
             nodes: &nodes,
+            edge_of_road: None,
         },
         &mut RoadMarks::default(),
         &mut Vec::new(),
@@ -185,6 +186,20 @@ pub struct Reach<'a> {
     pub scratch: &'a SearchScratch,
     /// The settled nodes in the order their roads are visited (ascending ids: [`sorted_ids`]).
     pub nodes: &'a [u32],
+    /// The graph's [`edge_of_road`] table, if the caller keeps one: a road's edge in the other
+    /// direction is then one lookup instead of a scan of its head's out-edges (the same edge).
+    pub edge_of_road: Option<&'a [u32]>,
+}
+
+/// The edge of every road and direction: entry `road << 1 | reversed` (as in
+/// `RoadGraph::edge_road`) is that edge's index, `u32::MAX` where the road has no edge that way
+/// (one-way roads).
+pub fn edge_of_road(g: &RoadGraph) -> Vec<u32> {
+    let mut table = vec![u32::MAX; 2 * g.num_roads()];
+    for (e, &v) in g.edge_road.iter().enumerate() {
+        table[v as usize] = e as u32;
+    }
+    table
 }
 
 /// Calls `visit` once per reached road with its stretches, in the order of [`stretches`],
@@ -204,6 +219,7 @@ pub fn for_each_road(
         limit,
         scratch,
         nodes,
+        edge_of_road,
     } = *reach;
     marks.begin(g.num_roads());
     let depart = direction == Direction::Depart;
@@ -270,8 +286,15 @@ pub fn for_each_road(
         group.clear();
         push_edge(group, e, tail, head);
         let opposite = g.edge_road[e] ^ 1;
-        if let Some(p) = g.out_range(head).find(|&p| g.edge_road[p] == opposite) {
-            push_edge(group, p, head, tail);
+        let p = match edge_of_road {
+            Some(table) => Some(table[opposite as usize]).filter(|&p| p != u32::MAX),
+            None => g
+                .out_range(head)
+                .find(|&p| g.edge_road[p] == opposite)
+                .map(|p| p as u32),
+        };
+        if let Some(p) = p {
+            push_edge(group, p as usize, head, tail);
         }
         if !group.is_empty() {
             visit(group);
