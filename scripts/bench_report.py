@@ -212,7 +212,8 @@ if os.path.exists(hist_path):
                     "from bit masks; the import frees what it no longer needs before memory "
                     "peaks (smaller piece and road records)")
     current_note = ("current: GeoJSON coordinates written straight into the text (no "
-                    "`serde_json` value per coordinate pair; the same bytes)")
+                    "`serde_json` value per coordinate pair; the same bytes); each road's edge "
+                    "the other way looked up in a per-engine table")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
