@@ -455,6 +455,26 @@ fn snapping_matches_brute_force() {
         let g = graph(name, "car");
         let engine = Engine::new(&g);
         let idx = engine.snap_index();
+        // Each road's end nodes and edges, from a plain scan of every node's out-edges.
+        let mut ends = vec![(u32::MAX, u32::MAX, None, None); g.num_roads()];
+        for u in 0..g.num_nodes() as u32 {
+            for e in g.out_range(u) {
+                let (road, rev) = g.edge_road(e);
+                let (head, end) = (g.edges[e].head, &mut ends[road]);
+                if rev {
+                    (end.0, end.1, end.3) = (head, u, Some(e as u32));
+                } else {
+                    (end.0, end.1, end.2) = (u, head, Some(e as u32));
+                }
+            }
+        }
+        for (road, &(a, b, forward, backward)) in ends.iter().enumerate() {
+            let got = idx.road_ends(road);
+            assert_eq!(
+                (got.a, got.b, got.forward, got.backward),
+                (a, b, forward, backward)
+            );
+        }
         let bbox = g.bbox();
         let mut rng = Rng(0x51ab ^ name.len() as u64);
         for _ in 0..60 {

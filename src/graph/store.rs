@@ -140,11 +140,24 @@ pub fn to_bytes(g: &RoadGraph) -> Vec<u8> {
     c.into_inner()
 }
 
-/// CRC-32 over the header fields (version, count, length) and the payload.
+/// CRC-32 over the header fields (version, count, length) and the payload. A large payload is
+/// checked in parallel pieces whose CRCs are combined (the same value as one pass).
 fn checksum(header_fields: &[u8], payload: &[u8]) -> u32 {
+    use rayon::prelude::*;
+    const PIECE: usize = 16 << 20;
     let mut h = crc32fast::Hasher::new();
     h.update(header_fields);
-    h.update(payload);
+    let pieces: Vec<crc32fast::Hasher> = payload
+        .par_chunks(PIECE)
+        .map(|piece| {
+            let mut p = crc32fast::Hasher::new();
+            p.update(piece);
+            p
+        })
+        .collect();
+    for p in pieces {
+        h.combine(&p);
+    }
     h.finalize()
 }
 
@@ -172,7 +185,8 @@ pub fn load(path: &Path) -> Result<RoadGraph, StoreError> {
     // One pass over the mapped file: checksum, then each section copied once into its typed
     // array (no intermediate buffer of the whole file).
     // SAFETY: read-only map; a concurrent writer would at worst fail the checksum.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    // Populated up front: one pass of the kernel instead of a page fault per page.
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(io)?;
     from_bytes(&map, path)
 }
 
@@ -269,20 +283,67 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<RoadGraph, StoreError> {
         postcard::from_bytes(get("PLACES")?).map_err(|e| damaged(format!("places: {e}")))?;
     let boundaries: Vec<AdminBoundary> =
         postcard::from_bytes(get("BOUNDS")?).map_err(|e| damaged(format!("boundaries: {e}")))?;
+    // The large arrays are copied on both cores (the copies fault in fresh memory).
+    let (nc, no, nf, fo, ed, er, rg, ge, rl, rc, rf, rw) = (
+        get("NCOORD")?,
+        get("NOSMID")?,
+        get("NFLAGS")?,
+        get("FIRSTOUT")?,
+        get("EDGES")?,
+        get("EROAD")?,
+        get("RGEOM0")?,
+        get("GEOM")?,
+        get("RLEN")?,
+        get("RCLASS")?,
+        get("RFLAGS")?,
+        get("RWAYID")?,
+    );
+    let ((geom, node_osm_ids), ((node_coords, road_way_id), (edges, rest))) = rayon::join(
+        || {
+            rayon::join(
+                || pod::<CoordE7>(ge, "GEOM", path),
+                || pod::<i64>(no, "NOSMID", path),
+            )
+        },
+        || {
+            rayon::join(
+                || {
+                    rayon::join(
+                        || pod::<CoordE7>(nc, "NCOORD", path),
+                        || pod::<i64>(rw, "RWAYID", path),
+                    )
+                },
+                || {
+                    rayon::join(
+                        || pod::<EdgeTarget>(ed, "EDGES", path),
+                        || -> Result<_, StoreError> {
+                            Ok((
+                                pod::<u32>(fo, "FIRSTOUT", path)?,
+                                pod::<u32>(er, "EROAD", path)?,
+                                pod::<u32>(rg, "RGEOM0", path)?,
+                                pod::<f32>(rl, "RLEN", path)?,
+                            ))
+                        },
+                    )
+                },
+            )
+        },
+    );
+    let (first_out, edge_road, road_geom_start, road_length_m) = rest?;
     let g = RoadGraph {
         meta,
-        node_coords: pod::<CoordE7>(get("NCOORD")?, "NCOORD", path)?,
-        node_osm_ids: pod(get("NOSMID")?, "NOSMID", path)?,
-        node_flags: get("NFLAGS")?.to_vec(),
-        first_out: pod(get("FIRSTOUT")?, "FIRSTOUT", path)?,
-        edges: pod::<EdgeTarget>(get("EDGES")?, "EDGES", path)?,
-        edge_road: pod(get("EROAD")?, "EROAD", path)?,
-        road_geom_start: pod(get("RGEOM0")?, "RGEOM0", path)?,
-        geom: pod::<CoordE7>(get("GEOM")?, "GEOM", path)?,
-        road_length_m: pod(get("RLEN")?, "RLEN", path)?,
-        road_class: get("RCLASS")?.to_vec(),
-        road_flags: get("RFLAGS")?.to_vec(),
-        road_way_id: pod(get("RWAYID")?, "RWAYID", path)?,
+        node_coords: node_coords?,
+        node_osm_ids: node_osm_ids?,
+        node_flags: nf.to_vec(),
+        first_out,
+        edges: edges?,
+        edge_road,
+        road_geom_start,
+        geom: geom?,
+        road_length_m,
+        road_class: rc.to_vec(),
+        road_flags: rf.to_vec(),
+        road_way_id: road_way_id?,
         places,
         boundaries,
     };
@@ -301,23 +362,8 @@ pub fn validate(g: &RoadGraph) -> Result<(), String> {
     if g.first_out.len() != n + 1 || g.first_out[0] != 0 || g.first_out[n] as usize != m {
         return Err("CSR offsets do not match the edge count".into());
     }
-    if g.first_out.windows(2).any(|w| w[0] > w[1]) {
-        return Err("CSR offsets are not ascending".into());
-    }
     if g.edge_road.len() != m {
         return Err("edge arrays have different lengths".into());
-    }
-    if let Some(e) = g
-        .edges
-        .iter()
-        .position(|e| e.head as usize >= n || e.time_ms == 0)
-    {
-        return Err(format!(
-            "edge {e} has an invalid head or a zero travel time"
-        ));
-    }
-    if g.edge_road.iter().any(|&x| (x >> 1) as usize >= r) {
-        return Err("an edge refers to a road that does not exist".into());
     }
     if g.road_geom_start.len() != r + 1
         || g.road_class.len() != r
@@ -328,22 +374,64 @@ pub fn validate(g: &RoadGraph) -> Result<(), String> {
     {
         return Err("road arrays have inconsistent lengths".into());
     }
-    if g.road_geom_start
-        .windows(2)
-        .any(|w| w[1] < w[0].saturating_add(2))
-    {
-        return Err("a road has fewer than two geometry points".into());
-    }
-    if g.road_class
-        .iter()
-        .any(|&c| RoadClass::from_u8(c).is_none())
-    {
-        return Err("unknown road class".into());
-    }
-    if g.node_coords.iter().chain(&g.geom).any(|c| !c.is_valid()) {
-        return Err("coordinates outside WGS-84".into());
-    }
-    Ok(())
+    // The scans over whole arrays run in parallel; the first failing one (in this order) is
+    // reported, whatever the thread count.
+    use rayon::prelude::*;
+    type Check<'a> = Box<dyn Fn() -> Result<(), String> + Send + Sync + 'a>;
+    let checks: Vec<Check> = vec![
+        Box::new(|| match g.first_out.windows(2).any(|w| w[0] > w[1]) {
+            true => Err("CSR offsets are not ascending".into()),
+            false => Ok(()),
+        }),
+        Box::new(|| {
+            match g
+                .edges
+                .iter()
+                .position(|e| e.head as usize >= n || e.time_ms == 0)
+            {
+                Some(e) => Err(format!(
+                    "edge {e} has an invalid head or a zero travel time"
+                )),
+                None => Ok(()),
+            }
+        }),
+        Box::new(
+            || match g.edge_road.iter().any(|&x| (x >> 1) as usize >= r) {
+                true => Err("an edge refers to a road that does not exist".into()),
+                false => Ok(()),
+            },
+        ),
+        Box::new(|| {
+            match g
+                .road_geom_start
+                .windows(2)
+                .any(|w| w[1] < w[0].saturating_add(2))
+            {
+                true => Err("a road has fewer than two geometry points".into()),
+                false => Ok(()),
+            }
+        }),
+        Box::new(|| {
+            match g
+                .road_class
+                .iter()
+                .any(|&c| RoadClass::from_u8(c).is_none())
+            {
+                true => Err("unknown road class".into()),
+                false => Ok(()),
+            }
+        }),
+        Box::new(|| match g.node_coords.par_iter().any(|c| !c.is_valid()) {
+            true => Err("coordinates outside WGS-84".into()),
+            false => Ok(()),
+        }),
+        Box::new(|| match g.geom.par_iter().any(|c| !c.is_valid()) {
+            true => Err("coordinates outside WGS-84".into()),
+            false => Ok(()),
+        }),
+    ];
+    let results: Vec<Result<(), String>> = checks.par_iter().map(|check| check()).collect();
+    results.into_iter().collect()
 }
 
 #[cfg(test)]

@@ -290,12 +290,17 @@ pub struct Engine<'g> {
 
 impl<'g> Engine<'g> {
     pub fn new(graph: &'g RoadGraph) -> Engine<'g> {
+        let edge_of_road = reach::edge_of_road(graph);
+        let (snap, sea_nodes) = rayon::join(
+            || SnapIndex::build_with(graph, &edge_of_road),
+            || stamp::sea_nodes(graph),
+        );
         Engine {
             graph,
             reverse: OnceLock::new(),
-            snap: SnapIndex::build(graph),
-            sea_nodes: stamp::sea_nodes(graph),
-            edge_of_road: reach::edge_of_road(graph),
+            snap,
+            sea_nodes,
+            edge_of_road,
         }
     }
 

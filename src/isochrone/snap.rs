@@ -86,6 +86,12 @@ pub struct SnapIndex {
 
 impl SnapIndex {
     pub fn build(g: &RoadGraph) -> SnapIndex {
+        SnapIndex::build_with(g, &super::reach::edge_of_road(g))
+    }
+
+    /// [`SnapIndex::build`] given the graph's [`super::reach::edge_of_road`] table.
+    pub fn build_with(g: &RoadGraph, edge_of_road: &[u32]) -> SnapIndex {
+        use rayon::prelude::*;
         let bbox = g.bbox();
         let mid_lat = if bbox.is_empty() {
             0.0
@@ -97,32 +103,29 @@ impl SnapIndex {
         let m_per_deg = EARTH_RADIUS_M.to_radians();
         let metres_per_scaled_deg = m_per_deg * (max_abs_lat.to_radians().cos() / kx).min(1.0);
 
-        let mut ends = vec![
-            RoadEnds {
-                a: u32::MAX,
-                b: u32::MAX,
-                forward: None,
-                backward: None,
-            };
-            g.num_roads()
-        ];
-        for (e, &t) in g.edge_tails().iter().enumerate() {
-            let (road, rev) = g.edge_road(e);
-            let h = g.edges[e].head;
-            let re = &mut ends[road];
-            if rev {
-                re.b = t;
-                re.a = h;
-                re.backward = Some(e as u32);
-            } else {
-                re.a = t;
-                re.b = h;
-                re.forward = Some(e as u32);
-            }
-        }
+        let tails = g.edge_tails();
+        let ends: Vec<RoadEnds> = (0..g.num_roads())
+            .into_par_iter()
+            .map(|r| {
+                let edge = |k: usize| Some(edge_of_road[2 * r + k]).filter(|&e| e != u32::MAX);
+                let (forward, backward) = (edge(0), edge(1));
+                // A forward edge runs a→b, a backward one b→a.
+                let (a, b) = match (forward, backward) {
+                    (Some(f), _) => (tails[f as usize], g.edges[f as usize].head),
+                    (None, Some(k)) => (g.edges[k as usize].head, tails[k as usize]),
+                    (None, None) => (u32::MAX, u32::MAX),
+                };
+                RoadEnds {
+                    a,
+                    b,
+                    forward,
+                    backward,
+                }
+            })
+            .collect();
         let core = |n: u32| n != u32::MAX && g.node_flags[n as usize] & node_flags::CORE != 0;
-        use rayon::prelude::*;
         let roads: Vec<u32> = (0..g.num_roads() as u32)
+            .into_par_iter()
             .filter(|&r| {
                 !g.is_ferry(r as usize) && core(ends[r as usize].a) && core(ends[r as usize].b)
             })

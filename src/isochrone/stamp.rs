@@ -58,7 +58,9 @@ pub struct Reached<'a> {
 /// The nodes whose every out-edge is a ferry, ascending. Every node keeps at least one out-edge
 /// (islands are dropped at import), so any other node is a point of some road.
 pub fn sea_nodes(g: &RoadGraph) -> Vec<u32> {
+    use rayon::prelude::*;
     (0..g.num_nodes() as u32)
+        .into_par_iter()
         .filter(|&u| g.out_range(u).all(|e| g.is_ferry(g.edge_road(e).0)))
         .collect()
 }
