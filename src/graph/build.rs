@@ -532,15 +532,15 @@ pub fn build_graph(
     drop(new_id);
     laps.lap("Hilbert sort, renumbering, edge sort");
     // The final arrays are maps over the new order: parallel, and collected in order.
-    let node_coords = order
+    let node_coords: Vec<CoordE7> = order
         .par_iter()
         .map(|&(_, v)| input.node_coords[nodes[v as usize] as usize])
         .collect();
-    let node_osm_ids = order
+    let node_osm_ids: Vec<i64> = order
         .par_iter()
         .map(|&(_, v)| input.node_ids[nodes[v as usize] as usize])
         .collect();
-    let node_flags = order
+    let node_flags: Vec<u8> = order
         .par_iter()
         .map(|&(_, v)| {
             let mut f = 0u8;
@@ -560,21 +560,21 @@ pub fn build_graph(
     drop(order);
     drop((comps, keep, alive, border));
     laps.lap("node arrays");
-    let mut first_out = vec![0; n_final + 1];
+    let mut first_out = vec![0u32; n_final + 1];
     for e in &edge_list {
         first_out[e.0 as usize + 1] += 1;
     }
     for i in 0..n_final {
         first_out[i + 1] += first_out[i];
     }
-    let edges = edge_list
+    let edges: Vec<EdgeTarget> = edge_list
         .par_iter()
         .map(|e| EdgeTarget {
             head: e.1,
             time_ms: e.2,
         })
         .collect();
-    let edge_road = edge_list
+    let edge_road: Vec<u32> = edge_list
         .par_iter()
         .map(|e| road_new[(e.3 >> 1) as usize] << 1 | (e.3 & 1))
         .collect();
@@ -617,15 +617,15 @@ pub fn build_graph(
             }
         });
     }
-    let road_length_m = road_order
+    let road_length_m: Vec<f32> = road_order
         .par_iter()
         .map(|&r| roads[r as usize].length_m)
         .collect();
-    let road_class = road_order
+    let road_class: Vec<u8> = road_order
         .par_iter()
         .map(|&r| roads[r as usize].class as u8)
         .collect();
-    let road_flags_v = road_order
+    let road_flags_v: Vec<u8> = road_order
         .par_iter()
         .map(|&r| {
             if roads[r as usize].ferry {
@@ -635,24 +635,24 @@ pub fn build_graph(
             }
         })
         .collect();
-    let road_way_id = road_order
+    let road_way_id: Vec<i64> = road_order
         .par_iter()
         .map(|&r| roads[r as usize].way_id)
         .collect();
     laps.lap("road geometry");
     let g = RoadGraph {
-        node_coords,
-        node_osm_ids,
-        node_flags,
-        first_out,
-        edges,
-        edge_road,
-        road_geom_start,
-        geom,
-        road_length_m,
-        road_class,
-        road_flags: road_flags_v,
-        road_way_id,
+        node_coords: node_coords.into(),
+        node_osm_ids: node_osm_ids.into(),
+        node_flags: node_flags.into(),
+        first_out: first_out.into(),
+        edges: edges.into(),
+        edge_road: edge_road.into(),
+        road_geom_start: road_geom_start.into(),
+        geom: geom.into(),
+        road_length_m: road_length_m.into(),
+        road_class: road_class.into(),
+        road_flags: road_flags_v.into(),
+        road_way_id: road_way_id.into(),
         ..Default::default()
     };
     (g, stats)

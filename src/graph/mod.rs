@@ -9,12 +9,14 @@
 //! Turn restrictions are not modelled yet. The graph keeps what they need: OSM node ids per node
 //! and the OSM way id per road, so an edge-based search can be layered on later.
 
+pub mod array;
 pub mod build;
 pub mod features;
 pub mod scc;
 pub mod store;
 
 use crate::geom::{BBox, CoordE7};
+pub use array::Array;
 use bytemuck::{Pod, Zeroable};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -245,23 +247,23 @@ pub struct ImportStats {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RoadGraph {
     pub meta: GraphMeta,
-    pub node_coords: Vec<CoordE7>,
-    pub node_osm_ids: Vec<i64>,
-    pub node_flags: Vec<u8>,
+    pub node_coords: Array<CoordE7>,
+    pub node_osm_ids: Array<i64>,
+    pub node_flags: Array<u8>,
     /// CSR offsets: the out-edges of node `n` are `first_out[n]..first_out[n + 1]`.
-    pub first_out: Vec<u32>,
-    pub edges: Vec<EdgeTarget>,
+    pub first_out: Array<u32>,
+    pub edges: Array<EdgeTarget>,
     /// Per directed edge: `road << 1 | reversed`, where `reversed` means the edge runs against the
     /// road's stored geometry.
-    pub edge_road: Vec<u32>,
+    pub edge_road: Array<u32>,
     /// Road geometry: road `r` is `geom[road_geom_start[r]..road_geom_start[r + 1]]`, from its
     /// first node to its last, endpoints included.
-    pub road_geom_start: Vec<u32>,
-    pub geom: Vec<CoordE7>,
-    pub road_length_m: Vec<f32>,
-    pub road_class: Vec<u8>,
-    pub road_flags: Vec<u8>,
-    pub road_way_id: Vec<i64>,
+    pub road_geom_start: Array<u32>,
+    pub geom: Array<CoordE7>,
+    pub road_length_m: Array<f32>,
+    pub road_class: Array<u8>,
+    pub road_flags: Array<u8>,
+    pub road_way_id: Array<i64>,
     pub places: Vec<Place>,
     pub boundaries: Vec<AdminBoundary>,
 }

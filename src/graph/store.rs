@@ -13,11 +13,11 @@
 //! ..  section data, each 8-byte aligned
 //! ```
 
-use super::{AdminBoundary, EdgeTarget, GraphMeta, Place, RoadClass, RoadGraph};
+use super::{AdminBoundary, Array, GraphMeta, Place, RoadClass, RoadGraph};
 use crate::fsio::{AtomicFile, WriteError};
-use crate::geom::CoordE7;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const MAGIC: &[u8; 8] = b"MRGRAPH\0";
 /// Bump on any change of the layout or of the meaning of a section.
@@ -187,7 +187,8 @@ pub fn load(path: &Path) -> Result<RoadGraph, StoreError> {
     // SAFETY: read-only map; a concurrent writer would at worst fail the checksum.
     // Populated up front: one pass of the kernel instead of a page fault per page.
     let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(io)?;
-    from_bytes(&map, path)
+    let map = Arc::new(map);
+    parse(&map, path, Sections::Mapped(&map))
 }
 
 /// Reads the metadata of a graph file (the whole file is checked, so this costs a load).
@@ -196,8 +197,22 @@ pub fn load_meta(path: &Path) -> Result<GraphMeta, StoreError> {
     Ok(g.meta)
 }
 
-/// Parses and validates graph bytes; `path` is only used in messages.
+/// Parses and validates graph bytes (the arrays are copied out of them); `path` is only used in
+/// messages.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<RoadGraph, StoreError> {
+    parse(bytes, path, Sections::Copied)
+}
+
+/// Where a loaded graph's arrays live.
+#[derive(Clone, Copy)]
+enum Sections<'a> {
+    /// Copied out of the bytes.
+    Copied,
+    /// Read in place from the memory map the bytes are ([`Array::from_map`]).
+    Mapped(&'a Arc<memmap2::Mmap>),
+}
+
+fn parse(bytes: &[u8], path: &Path, sections: Sections) -> Result<RoadGraph, StoreError> {
     let damaged = |what: String| StoreError::Damaged {
         path: path.to_path_buf(),
         what,
@@ -268,14 +283,25 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<RoadGraph, StoreError> {
             .map(|(_, d)| *d)
             .ok_or_else(|| damaged(format!("section {name} is missing")))
     };
-    fn pod<T: bytemuck::Pod>(d: &[u8], name: &str, path: &Path) -> Result<Vec<T>, StoreError> {
+    let array =
+        |name: &'static str| -> Result<(&str, &[u8]), StoreError> { get(name).map(|d| (name, d)) };
+    fn pod<T: bytemuck::Pod>(
+        (name, d): (&str, &[u8]),
+        sections: Sections,
+        path: &Path,
+    ) -> Result<Array<T>, StoreError> {
+        let damaged = |what: String| StoreError::Damaged {
+            path: path.to_path_buf(),
+            what,
+        };
         if !d.len().is_multiple_of(std::mem::size_of::<T>()) {
-            return Err(StoreError::Damaged {
-                path: path.to_path_buf(),
-                what: format!("section {name} has a partial record"),
-            });
+            return Err(damaged(format!("section {name} has a partial record")));
         }
-        Ok(bytemuck::allocation::pod_collect_to_vec(d))
+        match sections {
+            Sections::Copied => Ok(bytemuck::allocation::pod_collect_to_vec(d).into()),
+            Sections::Mapped(map) => Array::from_map(map, d)
+                .ok_or_else(|| damaged(format!("section {name} lies outside the file"))),
+        }
     }
     let meta: GraphMeta =
         serde_json::from_slice(get("META")?).map_err(|e| damaged(format!("metadata: {e}")))?;
@@ -283,67 +309,20 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<RoadGraph, StoreError> {
         postcard::from_bytes(get("PLACES")?).map_err(|e| damaged(format!("places: {e}")))?;
     let boundaries: Vec<AdminBoundary> =
         postcard::from_bytes(get("BOUNDS")?).map_err(|e| damaged(format!("boundaries: {e}")))?;
-    // The large arrays are copied on both cores (the copies fault in fresh memory).
-    let (nc, no, nf, fo, ed, er, rg, ge, rl, rc, rf, rw) = (
-        get("NCOORD")?,
-        get("NOSMID")?,
-        get("NFLAGS")?,
-        get("FIRSTOUT")?,
-        get("EDGES")?,
-        get("EROAD")?,
-        get("RGEOM0")?,
-        get("GEOM")?,
-        get("RLEN")?,
-        get("RCLASS")?,
-        get("RFLAGS")?,
-        get("RWAYID")?,
-    );
-    let ((geom, node_osm_ids), ((node_coords, road_way_id), (edges, rest))) = rayon::join(
-        || {
-            rayon::join(
-                || pod::<CoordE7>(ge, "GEOM", path),
-                || pod::<i64>(no, "NOSMID", path),
-            )
-        },
-        || {
-            rayon::join(
-                || {
-                    rayon::join(
-                        || pod::<CoordE7>(nc, "NCOORD", path),
-                        || pod::<i64>(rw, "RWAYID", path),
-                    )
-                },
-                || {
-                    rayon::join(
-                        || pod::<EdgeTarget>(ed, "EDGES", path),
-                        || -> Result<_, StoreError> {
-                            Ok((
-                                pod::<u32>(fo, "FIRSTOUT", path)?,
-                                pod::<u32>(er, "EROAD", path)?,
-                                pod::<u32>(rg, "RGEOM0", path)?,
-                                pod::<f32>(rl, "RLEN", path)?,
-                            ))
-                        },
-                    )
-                },
-            )
-        },
-    );
-    let (first_out, edge_road, road_geom_start, road_length_m) = rest?;
     let g = RoadGraph {
         meta,
-        node_coords: node_coords?,
-        node_osm_ids: node_osm_ids?,
-        node_flags: nf.to_vec(),
-        first_out,
-        edges: edges?,
-        edge_road,
-        road_geom_start,
-        geom: geom?,
-        road_length_m,
-        road_class: rc.to_vec(),
-        road_flags: rf.to_vec(),
-        road_way_id: road_way_id?,
+        node_coords: pod(array("NCOORD")?, sections, path)?,
+        node_osm_ids: pod(array("NOSMID")?, sections, path)?,
+        node_flags: pod(array("NFLAGS")?, sections, path)?,
+        first_out: pod(array("FIRSTOUT")?, sections, path)?,
+        edges: pod(array("EDGES")?, sections, path)?,
+        edge_road: pod(array("EROAD")?, sections, path)?,
+        road_geom_start: pod(array("RGEOM0")?, sections, path)?,
+        geom: pod(array("GEOM")?, sections, path)?,
+        road_length_m: pod(array("RLEN")?, sections, path)?,
+        road_class: pod(array("RCLASS")?, sections, path)?,
+        road_flags: pod(array("RFLAGS")?, sections, path)?,
+        road_way_id: pod(array("RWAYID")?, sections, path)?,
         places,
         boundaries,
     };
@@ -440,16 +419,16 @@ mod tests {
     use crate::graph::EdgeTarget;
 
     fn tiny() -> RoadGraph {
-        let c = |x: f64, y: f64| CoordE7::from_degrees(x, y);
+        let c = |x: f64, y: f64| crate::geom::CoordE7::from_degrees(x, y);
         RoadGraph {
             meta: GraphMeta {
                 profile_name: "car".into(),
                 ..Default::default()
             },
-            node_coords: vec![c(1.0, 1.0), c(1.01, 1.0)],
-            node_osm_ids: vec![10, 20],
-            node_flags: vec![1, 1],
-            first_out: vec![0, 1, 2],
+            node_coords: vec![c(1.0, 1.0), c(1.01, 1.0)].into(),
+            node_osm_ids: vec![10, 20].into(),
+            node_flags: vec![1, 1].into(),
+            first_out: vec![0, 1, 2].into(),
             edges: vec![
                 EdgeTarget {
                     head: 1,
@@ -459,14 +438,15 @@ mod tests {
                     head: 0,
                     time_ms: 6,
                 },
-            ],
-            edge_road: vec![0, 1],
-            road_geom_start: vec![0, 3],
-            geom: vec![c(1.0, 1.0), c(1.005, 1.001), c(1.01, 1.0)],
-            road_length_m: vec![1113.0],
-            road_class: vec![RoadClass::Primary as u8],
-            road_flags: vec![0],
-            road_way_id: vec![7],
+            ]
+            .into(),
+            edge_road: vec![0, 1].into(),
+            road_geom_start: vec![0, 3].into(),
+            geom: vec![c(1.0, 1.0), c(1.005, 1.001), c(1.01, 1.0)].into(),
+            road_length_m: vec![1113.0].into(),
+            road_class: vec![RoadClass::Primary as u8].into(),
+            road_flags: vec![0].into(),
+            road_way_id: vec![7].into(),
             places: vec![],
             boundaries: vec![],
         }

@@ -372,10 +372,10 @@ mod tests {
     fn reverse_graph_gives_arrival_times() {
         // 0 -> 1 -> 2 one way; arrival at 2 from 0 takes 7.
         let g = crate::graph::RoadGraph {
-            node_coords: vec![Default::default(); 3],
-            node_osm_ids: vec![0; 3],
-            node_flags: vec![0; 3],
-            first_out: vec![0, 1, 2, 2],
+            node_coords: vec![Default::default(); 3].into(),
+            node_osm_ids: vec![0; 3].into(),
+            node_flags: vec![0; 3].into(),
+            first_out: vec![0, 1, 2, 2].into(),
             edges: vec![
                 EdgeTarget {
                     head: 1,
@@ -385,8 +385,9 @@ mod tests {
                     head: 2,
                     time_ms: 4,
                 },
-            ],
-            edge_road: vec![0, 2],
+            ]
+            .into(),
+            edge_road: vec![0, 2].into(),
             ..Default::default()
         };
         let r: ReverseGraph = g.reversed();
