@@ -469,7 +469,7 @@ fn snapping_matches_brute_force() {
             }
         }
         for (road, &(a, b, forward, backward)) in ends.iter().enumerate() {
-            let got = idx.road_ends(road);
+            let got = idx.road_ends(&g, road);
             assert_eq!(
                 (got.a, got.b, got.forward, got.backward),
                 (a, b, forward, backward)

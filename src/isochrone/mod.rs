@@ -284,23 +284,16 @@ pub struct Engine<'g> {
     snap: SnapIndex,
     /// Nodes on ferry lines only, never sampled ([`stamp::sea_nodes`]).
     sea_nodes: Vec<u32>,
-    /// Each road's edge per direction ([`reach::edge_of_road`]).
-    edge_of_road: Vec<u32>,
 }
 
 impl<'g> Engine<'g> {
     pub fn new(graph: &'g RoadGraph) -> Engine<'g> {
-        let edge_of_road = reach::edge_of_road(graph);
-        let (snap, sea_nodes) = rayon::join(
-            || SnapIndex::build_with(graph, &edge_of_road),
-            || stamp::sea_nodes(graph),
-        );
+        let (snap, sea_nodes) = rayon::join(|| SnapIndex::build(graph), || stamp::sea_nodes(graph));
         Engine {
             graph,
             reverse: OnceLock::new(),
             snap,
             sea_nodes,
-            edge_of_road,
         }
     }
 
@@ -508,7 +501,7 @@ impl<'g> Engine<'g> {
                     limit: limit_s,
                     scratch,
                     nodes,
-                    edge_of_road: Some(&self.edge_of_road),
+                    edge_of_road: Some(self.snap.edge_of_road()),
                 },
                 road_marks,
                 road_group,

@@ -75,10 +75,13 @@ impl rstar::RTreeParams for WideNodes {
 
 /// Spatial index over the roads of a graph.
 pub struct SnapIndex {
-    tree: RTree<RoadBox, WideNodes>,
+    /// R-trees over consecutive parts of the boxes, bulk-loaded in parallel; a query takes the
+    /// best road over all of them (the same road whatever their number: see [`Self::nearest`]).
+    trees: Vec<RTree<RoadBox, WideNodes>>,
     /// The roads an origin may snap to, in graph order.
     roads: Vec<u32>,
-    ends: Vec<RoadEnds>,
+    /// The edge of each road and direction ([`super::reach::edge_of_road`]).
+    edge_of_road: Vec<u32>,
     kx: f64,
     /// Lower bound of true metres per scaled degree anywhere in the graph.
     metres_per_scaled_deg: f64,
@@ -86,12 +89,8 @@ pub struct SnapIndex {
 
 impl SnapIndex {
     pub fn build(g: &RoadGraph) -> SnapIndex {
-        SnapIndex::build_with(g, &super::reach::edge_of_road(g))
-    }
-
-    /// [`SnapIndex::build`] given the graph's [`super::reach::edge_of_road`] table.
-    pub fn build_with(g: &RoadGraph, edge_of_road: &[u32]) -> SnapIndex {
         use rayon::prelude::*;
+        let edge_of_road = super::reach::edge_of_road(g);
         let bbox = g.bbox();
         let mid_lat = if bbox.is_empty() {
             0.0
@@ -104,32 +103,15 @@ impl SnapIndex {
         let metres_per_scaled_deg = m_per_deg * (max_abs_lat.to_radians().cos() / kx).min(1.0);
 
         let tails = g.edge_tails();
-        let ends: Vec<RoadEnds> = (0..g.num_roads())
-            .into_par_iter()
-            .map(|r| {
-                let edge = |k: usize| Some(edge_of_road[2 * r + k]).filter(|&e| e != u32::MAX);
-                let (forward, backward) = (edge(0), edge(1));
-                // A forward edge runs a→b, a backward one b→a.
-                let (a, b) = match (forward, backward) {
-                    (Some(f), _) => (tails[f as usize], g.edges[f as usize].head),
-                    (None, Some(k)) => (g.edges[k as usize].head, tails[k as usize]),
-                    (None, None) => (u32::MAX, u32::MAX),
-                };
-                RoadEnds {
-                    a,
-                    b,
-                    forward,
-                    backward,
-                }
-            })
-            .collect();
         let core = |n: u32| n != u32::MAX && g.node_flags[n as usize] & node_flags::CORE != 0;
         let roads: Vec<u32> = (0..g.num_roads() as u32)
             .into_par_iter()
             .filter(|&r| {
-                !g.is_ferry(r as usize) && core(ends[r as usize].a) && core(ends[r as usize].b)
+                let ends = ends_of(g, &edge_of_road, r as usize, |e| tails[e as usize]);
+                !g.is_ferry(r as usize) && core(ends.a) && core(ends.b)
             })
             .collect();
+        drop(tails);
         let boxes: Vec<RoadBox> = roads
             .par_chunks(ROADS_PER_BOX)
             .enumerate()
@@ -149,10 +131,23 @@ impl SnapIndex {
                 }
             })
             .collect();
+        let per_tree = boxes
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1))
+            .max(1);
+        let mut parts: Vec<Vec<RoadBox>> = Vec::new();
+        let mut boxes = boxes.into_iter().peekable();
+        while boxes.peek().is_some() {
+            parts.push(boxes.by_ref().take(per_tree).collect());
+        }
+        let trees = parts
+            .into_par_iter()
+            .map(RTree::bulk_load_with_params)
+            .collect();
         SnapIndex {
-            tree: RTree::bulk_load_with_params(boxes),
+            trees,
             roads,
-            ends,
+            edge_of_road,
             kx,
             metres_per_scaled_deg,
         }
@@ -179,8 +174,17 @@ impl SnapIndex {
             .unwrap_or(f64::INFINITY)
     }
 
-    pub fn road_ends(&self, road: usize) -> RoadEnds {
-        self.ends[road]
+    /// The end nodes and edges of a road.
+    pub fn road_ends(&self, g: &RoadGraph, road: usize) -> RoadEnds {
+        // The tail of an edge: the node whose range of out-edges holds it.
+        ends_of(g, &self.edge_of_road, road, |e| {
+            (g.first_out.partition_point(|&f| f <= e) - 1) as u32
+        })
+    }
+
+    /// The edge of each road and direction ([`super::reach::edge_of_road`]).
+    pub fn edge_of_road(&self) -> &[u32] {
+        &self.edge_of_road
     }
 
     /// The nearest point on a snappable road within `max_m` metres of (`lon`, `lat`).
@@ -188,50 +192,80 @@ impl SnapIndex {
         let q = [lon * self.kx, lat];
         let proj = LocalProjection::new(lon, lat);
         let mut best: Option<Snapped> = None;
-        for (rb, d2) in self.tree.nearest_neighbor_iter_with_distance_2(&q) {
-            let lower_bound_m = d2.sqrt() * self.metres_per_scaled_deg;
-            let bound = best.map(|b| b.distance_m).unwrap_or(max_m);
-            if lower_bound_m > bound {
-                break;
-            }
-            for &road32 in &self.roads[rb.first as usize..(rb.first + rb.count) as usize] {
-                let road = road32 as usize;
-                let geom = g.road_geometry(road);
-                let Some((dist, seg, t)) = nearest_on_polyline(&proj, geom) else {
-                    continue;
-                };
-                if dist <= max_m
-                    && best.is_none_or(|b| {
-                        dist < b.distance_m || (dist == b.distance_m && road32 < b.road)
-                    })
-                {
-                    let (p0, p1) = (geom[seg], geom[seg + 1]);
-                    let point = CoordE7::from_degrees(
-                        p0.lon() + (p1.lon() - p0.lon()) * t,
-                        p0.lat() + (p1.lat() - p0.lat()) * t,
-                    );
-                    let before: f64 = geom[..=seg]
-                        .windows(2)
-                        .map(|w| distance_m(w[0], w[1]))
-                        .sum();
-                    let along = before + distance_m(p0, p1) * t;
-                    let total = g.road_length_m[road] as f64;
-                    let fraction = if total > 0.0 {
-                        (along / total).clamp(0.0, 1.0)
-                    } else {
-                        0.0
+        // The best road of all trees (distance, then road id): which tree holds it, and in which
+        // order they are searched, does not matter.
+        for tree in &self.trees {
+            for (rb, d2) in tree.nearest_neighbor_iter_with_distance_2(&q) {
+                let lower_bound_m = d2.sqrt() * self.metres_per_scaled_deg;
+                let bound = best.map(|b| b.distance_m).unwrap_or(max_m);
+                if lower_bound_m > bound {
+                    break; // boxes come nearest first: nothing closer in this tree
+                }
+                for &road32 in &self.roads[rb.first as usize..(rb.first + rb.count) as usize] {
+                    let road = road32 as usize;
+                    let geom = g.road_geometry(road);
+                    let Some((dist, seg, t)) = nearest_on_polyline(&proj, geom) else {
+                        continue;
                     };
-                    best = Some(Snapped {
-                        road: road32,
-                        ends: self.ends[road],
-                        fraction,
-                        point,
-                        distance_m: dist,
-                    });
+                    if dist <= max_m
+                        && best.is_none_or(|b| {
+                            dist < b.distance_m || (dist == b.distance_m && road32 < b.road)
+                        })
+                    {
+                        let (p0, p1) = (geom[seg], geom[seg + 1]);
+                        let point = CoordE7::from_degrees(
+                            p0.lon() + (p1.lon() - p0.lon()) * t,
+                            p0.lat() + (p1.lat() - p0.lat()) * t,
+                        );
+                        let before: f64 = geom[..=seg]
+                            .windows(2)
+                            .map(|w| distance_m(w[0], w[1]))
+                            .sum();
+                        let along = before + distance_m(p0, p1) * t;
+                        let total = g.road_length_m[road] as f64;
+                        let fraction = if total > 0.0 {
+                            (along / total).clamp(0.0, 1.0)
+                        } else {
+                            0.0
+                        };
+                        best = Some(Snapped {
+                            road: road32,
+                            ends: self.road_ends(g, road),
+                            fraction,
+                            point,
+                            distance_m: dist,
+                        });
+                    }
                 }
             }
         }
         best
+    }
+}
+
+/// A road's end nodes and edges from the [`super::reach::edge_of_road`] table. Its forward edge
+/// runs from its first node `a` to its last `b`, a backward edge from `b` to `a`: the ends are
+/// the heads of its two edges, and `tail(edge)` is asked only for a one-way road.
+fn ends_of(
+    g: &RoadGraph,
+    edge_of_road: &[u32],
+    road: usize,
+    tail: impl Fn(u32) -> u32,
+) -> RoadEnds {
+    let edge = |k: usize| Some(edge_of_road[2 * road + k]).filter(|&e| e != u32::MAX);
+    let (forward, backward) = (edge(0), edge(1));
+    let head = |e: u32| g.edges[e as usize].head;
+    let (a, b) = match (forward, backward) {
+        (Some(f), Some(k)) => (head(k), head(f)),
+        (Some(f), None) => (tail(f), head(f)),
+        (None, Some(k)) => (head(k), tail(k)),
+        (None, None) => (u32::MAX, u32::MAX),
+    };
+    RoadEnds {
+        a,
+        b,
+        forward,
+        backward,
     }
 }
 
