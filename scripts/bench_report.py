@@ -213,7 +213,9 @@ if os.path.exists(hist_path):
                     "peaks (smaller piece and road records)")
     current_note = ("current: GeoJSON coordinates written straight into the text (no "
                     "`serde_json` value per coordinate pair; the same bytes); each road's edge "
-                    "the other way looked up in a per-engine table")
+                    "the other way looked up in a table; graph files read in place from the "
+                    "memory map (no copy), checksum and checks in parallel; snap index built on "
+                    "both cores (parallel R-trees, road ends on demand)")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
