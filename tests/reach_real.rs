@@ -64,6 +64,16 @@ fn malta_coverage_population_and_catchments_add_up() {
             let circle = &c.circle.bands[k].polygon;
             for cov in &b.coverage {
                 assert!((0.0..=1.0).contains(&cov.area_share));
+                // The circle is cut to a box around each council before the overlay: the same
+                // area as the overlay of the whole circle.
+                let unit = &units.units[cov.unit];
+                let direct = multipolygon_km2(&circle.intersection(&unit.polygon));
+                assert!(
+                    (cov.covered_km2 - direct).abs() <= 1e-7 * unit.area_km2 + 1e-9,
+                    "{}: {} vs {direct}",
+                    unit.name,
+                    cov.covered_km2
+                );
                 if let Some(s) = cov.population_share {
                     assert!((0.0..=1.0).contains(&s));
                 }

@@ -4,7 +4,7 @@
 use super::units::Units;
 use crate::geom::area::multipolygon_km2;
 use crate::geom::BBox;
-use geo::{BooleanOps, BoundingRect, MultiPolygon};
+use geo::{BooleanOps, BoundingRect, Coord, LineString, MultiPolygon, Polygon};
 
 /// The bounding box of a multipolygon (`None` when empty).
 pub fn bbox_of(mp: &MultiPolygon<f64>) -> Option<BBox> {
@@ -27,6 +27,10 @@ pub struct Covered {
 }
 
 /// Clips `polygon` against every unit whose box meets it; units left untouched are omitted.
+///
+/// A commute circle has ten thousand vertices or more and a unit is a small part of it, so the
+/// circle is first cut to a box around the unit ([`clip_to_box`]): the overlay then only sees
+/// the circle's edges near the unit, and the part it returns is the same region.
 pub fn coverage(polygon: &MultiPolygon<f64>, units: &Units) -> Vec<Covered> {
     let Some(bb) = bbox_of(polygon) else {
         return Vec::new();
@@ -36,7 +40,8 @@ pub fn coverage(polygon: &MultiPolygon<f64>, units: &Units) -> Vec<Covered> {
         .into_iter()
         .filter_map(|u| {
             let unit = &units.units[u];
-            let part = polygon.intersection(&unit.polygon);
+            let near = bbox_of(&unit.polygon).map(|ub| clip_to_box(polygon, &around(&ub)));
+            let part = near.as_ref().unwrap_or(polygon).intersection(&unit.polygon);
             let km2 = multipolygon_km2(&part);
             (km2 > 0.0).then(|| Covered {
                 unit: u,
@@ -50,6 +55,111 @@ pub fn coverage(polygon: &MultiPolygon<f64>, units: &Units) -> Vec<Covered> {
             })
         })
         .collect()
+}
+
+/// `b` widened on every side by 1 % of its size plus 10⁻⁵° (about a metre), so that a shape
+/// inside `b` stays clear of the widened box's edges.
+fn around(b: &BBox) -> BBox {
+    let (dx, dy) = (
+        (b.max_lon - b.min_lon) * 0.01 + 1e-5,
+        (b.max_lat - b.min_lat) * 0.01 + 1e-5,
+    );
+    BBox {
+        min_lon: b.min_lon - dx,
+        min_lat: b.min_lat - dy,
+        max_lon: b.max_lon + dx,
+        max_lat: b.max_lat + dy,
+    }
+}
+
+/// The rings of `mp` cut to the box `b`, each on its own (Sutherland–Hodgman against the box's
+/// four sides). Inside the box, every point is enclosed by the cut rings exactly as by the
+/// originals, so for any shape strictly inside `b`, `clip_to_box(mp, b) ∩ shape = mp ∩ shape`.
+/// A cut ring may run back and forth along the box's edges (where the polygon left the box and
+/// came back): those doubled edges enclose nothing and lie outside such a shape. Rings left
+/// with no area inside the box are dropped.
+pub fn clip_to_box(mp: &MultiPolygon<f64>, b: &BBox) -> MultiPolygon<f64> {
+    let polygons =
+        mp.0.iter()
+            .filter_map(|p| {
+                let exterior = clip_ring(p.exterior(), b)?;
+                let holes = p
+                    .interiors()
+                    .iter()
+                    .filter_map(|h| clip_ring(h, b))
+                    .collect();
+                Some(Polygon::new(exterior, holes))
+            })
+            .collect();
+    MultiPolygon(polygons)
+}
+
+fn clip_ring(ring: &LineString<f64>, b: &BBox) -> Option<LineString<f64>> {
+    let mut pts: Vec<Coord<f64>> = ring.0.clone();
+    if pts.first() == pts.last() {
+        pts.pop(); // open ring while cutting
+    }
+    // One side at a time (x ≥ west, x ≤ east, y ≥ south, y ≤ north): keep what lies inside
+    // it, adding the points where the ring crosses it, placed exactly on the side.
+    let sides = [
+        (true, b.min_lon, true),
+        (true, b.max_lon, false),
+        (false, b.min_lat, true),
+        (false, b.max_lat, false),
+    ];
+    for (is_x, limit, keep_above) in sides {
+        if pts.is_empty() {
+            return None;
+        }
+        let axis = |c: Coord<f64>| if is_x { c.x } else { c.y };
+        let inside = |c: Coord<f64>| {
+            if keep_above {
+                axis(c) >= limit
+            } else {
+                axis(c) <= limit
+            }
+        };
+        let mut out = Vec::with_capacity(pts.len() + 4);
+        let mut prev = *pts.last().expect("not empty");
+        for &cur in &pts {
+            let (pi, ci) = (inside(prev), inside(cur));
+            if pi != ci {
+                let t = (limit - axis(prev)) / (axis(cur) - axis(prev));
+                out.push(if is_x {
+                    Coord {
+                        x: limit,
+                        y: prev.y + (cur.y - prev.y) * t,
+                    }
+                } else {
+                    Coord {
+                        x: prev.x + (cur.x - prev.x) * t,
+                        y: limit,
+                    }
+                });
+            }
+            if ci {
+                out.push(cur);
+            }
+            prev = cur;
+        }
+        pts = out;
+    }
+    if pts.len() < 3 || ring_area2(&pts) == 0.0 {
+        return None;
+    }
+    pts.push(pts[0]);
+    Some(LineString(pts))
+}
+
+/// Twice the signed planar area of an open ring.
+fn ring_area2(pts: &[Coord<f64>]) -> f64 {
+    let n = pts.len();
+    (0..n)
+        .map(|i| {
+            let (a, b) = (pts[i], pts[(i + 1) % n]);
+            a.x * b.y - b.x * a.y
+        })
+        .sum()
 }
 
 /// The overlap of two polygons and its area (zero, not an error, when they are apart).
@@ -122,6 +232,77 @@ mod tests {
             polygon![(x: 0.5, y: 1.5), (x: 1.5, y: 0.5), (x: 1.5, y: 1.5)],
         ]);
         assert_eq!(overlap(&a, &c).1, 0.0);
+    }
+
+    /// A ring wandering around (cx, cy): a star with `n` points at random radii.
+    fn star(cx: f64, cy: f64, radii: &[f64], phase: f64) -> LineString<f64> {
+        let n = radii.len();
+        let mut pts: Vec<(f64, f64)> = radii
+            .iter()
+            .enumerate()
+            .map(|(k, r)| {
+                let a = phase + k as f64 * std::f64::consts::TAU / n as f64;
+                (cx + r * a.cos(), cy + r * a.sin())
+            })
+            .collect();
+        pts.push(pts[0]);
+        pts.into()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Cutting the polygon to a box around a shape first changes nothing of its overlap
+        /// with the shape (up to i_overlay's integer snapping, which depends on the extent).
+        #[test]
+        fn clipping_to_a_box_around_the_unit_keeps_the_intersection(
+            outer in proptest::collection::vec(0.02f64..0.1, 5..40),
+            inner in proptest::collection::vec(0.003f64..0.015, 3..12),
+            unit in proptest::collection::vec(0.005f64..0.03, 3..10),
+            ux in -0.08f64..0.08, uy in -0.08f64..0.08, phase in 0.0f64..6.0,
+        ) {
+            let polygon = MultiPolygon(vec![
+                Polygon::new(star(100.0, 30.0, &outer, phase), vec![star(100.0, 30.0, &inner, 0.3)]),
+                Polygon::new(star(100.2, 30.0, &inner, phase), vec![]),
+            ]);
+            let shape = MultiPolygon(vec![Polygon::new(star(100.0 + ux, 30.0 + uy, &unit, 0.1), vec![])]);
+            let direct = multipolygon_km2(&polygon.intersection(&shape));
+            let b = around(&bbox_of(&shape).unwrap());
+            let cut = clip_to_box(&polygon, &b);
+            let clipped = multipolygon_km2(&cut.intersection(&shape));
+            let scale = multipolygon_km2(&shape);
+            proptest::prop_assert!((direct - clipped).abs() <= 1e-7 * scale + 1e-9, "{} vs {}", direct, clipped);
+            // The cut polygon lies in the box and, inside it, covers what the polygon covers.
+            let r = bbox_of(&cut).unwrap_or(b);
+            proptest::prop_assert!(r.min_lon >= b.min_lon && r.max_lon <= b.max_lon && r.min_lat >= b.min_lat && r.max_lat <= b.max_lat);
+        }
+    }
+
+    #[test]
+    fn clipping_keeps_holes_and_drops_rings_outside() {
+        let b = BBox {
+            min_lon: 0.0,
+            min_lat: 0.0,
+            max_lon: 1.0,
+            max_lat: 1.0,
+        };
+        let p = MultiPolygon(vec![
+            Polygon::new(
+                vec![
+                    (-1.0, -1.0),
+                    (2.0, -1.0),
+                    (2.0, 2.0),
+                    (-1.0, 2.0),
+                    (-1.0, -1.0),
+                ]
+                .into(),
+                vec![vec![(0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.4)].into()],
+            ),
+            polygon![(x: 5.0, y: 5.0), (x: 6.0, y: 5.0), (x: 6.0, y: 6.0)],
+        ]);
+        let cut = clip_to_box(&p, &b);
+        assert_eq!(cut.0.len(), 1);
+        assert_eq!(cut.0[0].interiors().len(), 1);
+        assert_eq!(bbox_of(&cut).unwrap(), b);
     }
 
     #[test]

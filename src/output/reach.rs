@@ -89,8 +89,11 @@ impl ReachReport<'_> {
                         continue;
                     };
                     let name = c.circle.city.name.as_str();
-                    if best.is_none_or(|b| cov.area_share > b.0) {
-                        best = Some((cov.area_share, name));
+                    // Compared as written (4 decimals): shares that differ only by rounding
+                    // noise (two cities covering a unit whole) tie, and the first city wins.
+                    let share = round(cov.area_share, 4);
+                    if best.is_none_or(|b| share > b.0) {
+                        best = Some((share, name));
                     }
                     if cov.member {
                         members.push(name);
