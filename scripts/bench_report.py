@@ -221,7 +221,8 @@ if os.path.exists(hist_path):
                     "`serde_json` value per coordinate pair; the same bytes); each road's edge "
                     "the other way looked up in a table; graph files read in place from the "
                     "memory map (no copy), checksum and checks in parallel; snap index built on "
-                    "both cores (parallel R-trees, road ends on demand)")
+                    "both cores (parallel R-trees, road ends on demand); `reach` cuts each circle "
+                    "to a box around the unit before the polygon overlay")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
