@@ -186,9 +186,10 @@ except Exception as ex:
 r, why = one("reach-mosaic")
 if r:
     p(f"| `reach`, every town vs 2,891 county units (30 and 60 min, catchments) | {r['wall_s']:.1f} s, {r['maxrss_kb'] / 1024:.0f} MB |")
-    p("\nAbout half of a `reach` run was the polygon overlay of each circle band with every county")
+    p("\nOver 40 % of a `reach` run (`perf` samples) was the polygon overlay of each circle band with every county")
     p("it touches (`i_overlay` through `geo`), and its cost grows with the circle's vertices. The")
-    p("circle is now first cut to a box around the county (a few per cent of its edges are left);")
+    p("circle is now first cut to a box slightly larger than the county, so the overlay sees only")
+    p("the circle's edges near it;")
     p("the overlay returns the same region. Same `reach` command, alternating runs of the builds")
     p("before (`4d84237`) and after (`8e18fe4`): 12.9 / 12.6 s → 9.7 / 9.3 s; the README's main")
     p("command (China, coarse network): 2.0 → 1.2 s.")
