@@ -357,10 +357,19 @@ pub fn validate(g: &RoadGraph) -> Result<(), String> {
     // reported, whatever the thread count.
     use rayon::prelude::*;
     type Check<'a> = Box<dyn Fn() -> Result<(), String> + Send + Sync + 'a>;
+    fn fail_if(bad: bool, what: &str) -> Result<(), String> {
+        if bad {
+            Err(what.to_string())
+        } else {
+            Ok(())
+        }
+    }
     let checks: Vec<Check> = vec![
-        Box::new(|| match g.first_out.windows(2).any(|w| w[0] > w[1]) {
-            true => Err("CSR offsets are not ascending".into()),
-            false => Ok(()),
+        Box::new(|| {
+            fail_if(
+                g.first_out.windows(2).any(|w| w[0] > w[1]),
+                "CSR offsets are not ascending",
+            )
         }),
         Box::new(|| {
             match g
@@ -374,39 +383,39 @@ pub fn validate(g: &RoadGraph) -> Result<(), String> {
                 None => Ok(()),
             }
         }),
-        Box::new(
-            || match g.edge_road.iter().any(|&x| (x >> 1) as usize >= r) {
-                true => Err("an edge refers to a road that does not exist".into()),
-                false => Ok(()),
-            },
-        ),
         Box::new(|| {
-            match g
-                .road_geom_start
-                .windows(2)
-                .any(|w| w[1] < w[0].saturating_add(2))
-            {
-                true => Err("a road has fewer than two geometry points".into()),
-                false => Ok(()),
-            }
+            fail_if(
+                g.edge_road.iter().any(|&x| (x >> 1) as usize >= r),
+                "an edge refers to a road that does not exist",
+            )
         }),
         Box::new(|| {
-            match g
-                .road_class
-                .iter()
-                .any(|&c| RoadClass::from_u8(c).is_none())
-            {
-                true => Err("unknown road class".into()),
-                false => Ok(()),
-            }
+            fail_if(
+                g.road_geom_start
+                    .windows(2)
+                    .any(|w| w[1] < w[0].saturating_add(2)),
+                "a road has fewer than two geometry points",
+            )
         }),
-        Box::new(|| match g.node_coords.par_iter().any(|c| !c.is_valid()) {
-            true => Err("coordinates outside WGS-84".into()),
-            false => Ok(()),
+        Box::new(|| {
+            fail_if(
+                g.road_class
+                    .iter()
+                    .any(|&c| RoadClass::from_u8(c).is_none()),
+                "unknown road class",
+            )
         }),
-        Box::new(|| match g.geom.par_iter().any(|c| !c.is_valid()) {
-            true => Err("coordinates outside WGS-84".into()),
-            false => Ok(()),
+        Box::new(|| {
+            fail_if(
+                g.node_coords.par_iter().any(|c| !c.is_valid()),
+                "coordinates outside WGS-84",
+            )
+        }),
+        Box::new(|| {
+            fail_if(
+                g.geom.par_iter().any(|c| !c.is_valid()),
+                "coordinates outside WGS-84",
+            )
         }),
     ];
     let results: Vec<Result<(), String>> = checks.par_iter().map(|check| check()).collect();
