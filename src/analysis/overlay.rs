@@ -40,7 +40,7 @@ pub fn coverage(polygon: &MultiPolygon<f64>, units: &Units) -> Vec<Covered> {
         .into_iter()
         .filter_map(|u| {
             let unit = &units.units[u];
-            let near = bbox_of(&unit.polygon).map(|ub| clip_to_box(polygon, &around(&ub)));
+            let near = (!unit.bbox.is_empty()).then(|| clip_to_box(polygon, &around(&unit.bbox)));
             let part = near.as_ref().unwrap_or(polygon).intersection(&unit.polygon);
             let km2 = multipolygon_km2(&part);
             (km2 > 0.0).then(|| Covered {
@@ -95,60 +95,69 @@ pub fn clip_to_box(mp: &MultiPolygon<f64>, b: &BBox) -> MultiPolygon<f64> {
 }
 
 fn clip_ring(ring: &LineString<f64>, b: &BBox) -> Option<LineString<f64>> {
-    let mut pts: Vec<Coord<f64>> = ring.0.clone();
-    if pts.first() == pts.last() {
-        pts.pop(); // open ring while cutting
+    let mut src: &[Coord<f64>] = &ring.0;
+    if src.len() > 1 && src.first() == src.last() {
+        src = &src[..src.len() - 1]; // open ring while cutting
     }
-    // One side at a time (x ≥ west, x ≤ east, y ≥ south, y ≤ north): keep what lies inside
-    // it, adding the points where the ring crosses it, placed exactly on the side.
-    let sides = [
-        (true, b.min_lon, true),
-        (true, b.max_lon, false),
-        (false, b.min_lat, true),
-        (false, b.max_lat, false),
-    ];
-    for (is_x, limit, keep_above) in sides {
-        if pts.is_empty() {
-            return None;
-        }
-        let axis = |c: Coord<f64>| if is_x { c.x } else { c.y };
-        let inside = |c: Coord<f64>| {
-            if keep_above {
-                axis(c) >= limit
-            } else {
-                axis(c) <= limit
-            }
-        };
-        let mut out = Vec::with_capacity(pts.len() + 4);
-        let mut prev = *pts.last().expect("not empty");
-        for &cur in &pts {
-            let (pi, ci) = (inside(prev), inside(cur));
-            if pi != ci {
-                let t = (limit - axis(prev)) / (axis(cur) - axis(prev));
-                out.push(if is_x {
-                    Coord {
-                        x: limit,
-                        y: prev.y + (cur.y - prev.y) * t,
-                    }
-                } else {
-                    Coord {
-                        x: prev.x + (cur.x - prev.x) * t,
-                        y: limit,
-                    }
-                });
-            }
-            if ci {
-                out.push(cur);
-            }
-            prev = cur;
-        }
-        pts = out;
-    }
+    // One side at a time (x ≥ west, x ≤ east, y ≥ south, y ≤ north), each pass reading what the
+    // last one kept.
+    let (mut a, mut b2) = (Vec::with_capacity(src.len() + 4), Vec::new());
+    clip_side(src, true, b.min_lon, true, &mut a);
+    clip_side(&a, true, b.max_lon, false, &mut b2);
+    clip_side(&b2, false, b.min_lat, true, &mut a);
+    clip_side(&a, false, b.max_lat, false, &mut b2);
+    let mut pts = b2;
     if pts.len() < 3 || ring_area2(&pts) == 0.0 {
         return None;
     }
     pts.push(pts[0]);
     Some(LineString(pts))
+}
+
+/// Keeps the part of the open ring `pts` on one side of a line `x = limit` (`is_x`) or
+/// `y = limit`, above it if `keep_above`, adding the points where the ring crosses the line
+/// (placed exactly on it); into `out`, cleared first.
+fn clip_side(
+    pts: &[Coord<f64>],
+    is_x: bool,
+    limit: f64,
+    keep_above: bool,
+    out: &mut Vec<Coord<f64>>,
+) {
+    out.clear();
+    let Some(&last) = pts.last() else {
+        return;
+    };
+    let axis = |c: Coord<f64>| if is_x { c.x } else { c.y };
+    let inside = |c: Coord<f64>| {
+        if keep_above {
+            axis(c) >= limit
+        } else {
+            axis(c) <= limit
+        }
+    };
+    let mut prev = last;
+    for &cur in pts {
+        let (pi, ci) = (inside(prev), inside(cur));
+        if pi != ci {
+            let t = (limit - axis(prev)) / (axis(cur) - axis(prev));
+            out.push(if is_x {
+                Coord {
+                    x: limit,
+                    y: prev.y + (cur.y - prev.y) * t,
+                }
+            } else {
+                Coord {
+                    x: prev.x + (cur.x - prev.x) * t,
+                    y: limit,
+                }
+            });
+        }
+        if ci {
+            out.push(cur);
+        }
+        prev = cur;
+    }
 }
 
 /// Twice the signed planar area of an open ring.
