@@ -169,10 +169,17 @@ fn check_circle(name: &str, g: &RoadGraph, c: &CitySpec, p: &CircleParams) {
     let snaps: Vec<_> = circle.origins.iter().map(|o| (o.snap, 0u32)).collect();
     let reverse = (p.direction == Direction::Arrive).then(|| engine.reverse());
     let limit = p.max_minutes() * 60.0;
-    let stretches =
-        metroreach::isochrone::reach::stretches(g, reverse, &snaps, p.direction, limit, &scratch);
-    // The circle finds each road's other edge in the engine's table; `stretches` scans the
-    // head's out-edges: the same stretches.
+    let stretches = metroreach::isochrone::reach::stretches(
+        g,
+        reverse,
+        &snaps,
+        p.direction,
+        limit,
+        &scratch,
+        engine.snap_index().edge_of_road(),
+    );
+    // The circle reads roads as they come; `stretches` collects them: the same stretches. (The
+    // edge-of-road table both use is checked against a scan in `snapping_matches_brute_force`.)
     let mut by_road = stretches.clone();
     metroreach::isochrone::reach::sort_by_road(&mut by_road);
     assert_eq!(circle.stretches.as_deref(), Some(&by_road[..]), "{name}");

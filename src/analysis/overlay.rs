@@ -3,6 +3,7 @@
 
 use super::units::Units;
 use crate::geom::area::multipolygon_km2;
+use crate::geom::rings::twice_signed_area;
 use crate::geom::BBox;
 use geo::{BooleanOps, BoundingRect, Coord, LineString, MultiPolygon, Polygon};
 
@@ -107,11 +108,11 @@ fn clip_ring(ring: &LineString<f64>, b: &BBox) -> Option<LineString<f64>> {
     clip_side(&b2, false, b.min_lat, true, &mut a);
     clip_side(&a, false, b.max_lat, false, &mut b2);
     let mut pts = b2;
-    if pts.len() < 3 || ring_area2(&pts) == 0.0 {
+    if pts.len() < 3 {
         return None;
     }
     pts.push(pts[0]);
-    Some(LineString(pts))
+    (twice_signed_area(&pts) != 0.0).then_some(LineString(pts))
 }
 
 /// Keeps the part of the open ring `pts` on one side of a line `x = limit` (`is_x`) or
@@ -158,17 +159,6 @@ fn clip_side(
         }
         prev = cur;
     }
-}
-
-/// Twice the signed planar area of an open ring.
-fn ring_area2(pts: &[Coord<f64>]) -> f64 {
-    let n = pts.len();
-    (0..n)
-        .map(|i| {
-            let (a, b) = (pts[i], pts[(i + 1) % n]);
-            a.x * b.y - b.x * a.y
-        })
-        .sum()
 }
 
 /// The overlap of two polygons and its area (zero, not an error, when they are apart).

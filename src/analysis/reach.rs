@@ -557,7 +557,15 @@ fn catchments(
     engine.search(&sources, direction, p.circle.limit_ms(), &mut scratch);
     let limit = p.circle.max_minutes() * 60.0;
     let reverse = (direction == Direction::Arrive).then(|| engine.reverse());
-    let stretches = reached_stretches(g, reverse, &snaps, direction, limit, &scratch);
+    let stretches = reached_stretches(
+        g,
+        reverse,
+        &snaps,
+        direction,
+        limit,
+        &scratch,
+        engine.snap_index().edge_of_road(),
+    );
     let n = cities.len() as f64;
     let lon0 = cities
         .iter()

@@ -67,7 +67,8 @@ impl<T: Pod> Array<T> {
     }
 
     /// Whether the elements are read from a memory map (not copied).
-    pub fn is_mapped(&self) -> bool {
+    #[cfg(test)]
+    fn is_mapped(&self) -> bool {
         matches!(self.owner, Owner::Map(_))
     }
 }

@@ -501,7 +501,7 @@ impl<'g> Engine<'g> {
                     limit: limit_s,
                     scratch,
                     nodes,
-                    edge_of_road: Some(self.snap.edge_of_road()),
+                    edge_of_road: self.snap.edge_of_road(),
                 },
                 road_marks,
                 road_group,

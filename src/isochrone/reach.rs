@@ -123,6 +123,7 @@ pub fn stretches(
     direction: Direction,
     limit: f64,
     scratch: &SearchScratch,
+    edge_of_road: &[u32],
 ) -> Vec<Stretch> {
     let (mut nodes, mut tmp) = (Vec::new(), Vec::new());
     sorted_ids(&scratch.settled, &mut nodes, &mut tmp);
@@ -136,7 +137,7 @@ pub fn stretches(
             limit,
             scratch,
             nodes: &nodes,
-            edge_of_road: None,
+            edge_of_road,
         },
         &mut RoadMarks::default(),
         &mut Vec::new(),
@@ -186,9 +187,9 @@ pub struct Reach<'a> {
     pub scratch: &'a SearchScratch,
     /// The settled nodes in the order their roads are visited (ascending ids: [`sorted_ids`]).
     pub nodes: &'a [u32],
-    /// The graph's [`edge_of_road`] table, if the caller keeps one: a road's edge in the other
-    /// direction is then one lookup instead of a scan of its head's out-edges (the same edge).
-    pub edge_of_road: Option<&'a [u32]>,
+    /// The graph's [`edge_of_road`] table (kept by the engine's snap index): a road's edge in
+    /// the other direction is one lookup.
+    pub edge_of_road: &'a [u32],
 }
 
 /// The edge of every road and direction: entry `road << 1 | reversed` (as in
@@ -286,14 +287,8 @@ pub fn for_each_road(
         group.clear();
         push_edge(group, e, tail, head);
         let opposite = g.edge_road[e] ^ 1;
-        let p = match edge_of_road {
-            Some(table) => Some(table[opposite as usize]).filter(|&p| p != u32::MAX),
-            None => g
-                .out_range(head)
-                .find(|&p| g.edge_road[p] == opposite)
-                .map(|p| p as u32),
-        };
-        if let Some(p) = p {
+        let p = edge_of_road[opposite as usize];
+        if p != u32::MAX {
             push_edge(group, p as usize, head, tail);
         }
         if !group.is_empty() {

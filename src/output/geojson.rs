@@ -122,10 +122,6 @@ impl Geometry {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-    /// The geometry as a `serde_json` value (parsed back from the text).
-    pub fn to_value(&self) -> Value {
-        serde_json::from_str(&self.0).expect("geometry text is valid JSON")
-    }
 }
 
 /// A MultiPolygon geometry object (empty coordinates when there is nothing).
@@ -290,6 +286,10 @@ mod tests {
         }
     }
 
+    fn value_of(g: &Geometry) -> Value {
+        serde_json::from_str(g.as_str()).expect("geometry text is valid JSON")
+    }
+
     /// What the writer replaced: `serde_json` values built per coordinate.
     fn reference_multipolygon(mp: &MultiPolygon<f64>) -> Value {
         let ring = |r: &LineString<f64>| -> Value {
@@ -324,7 +324,7 @@ mod tests {
             let g = multipolygon(&mp);
             let reference = reference_multipolygon(&mp);
             assert_eq!(g.as_str(), serde_json::to_string(&reference).unwrap());
-            assert_eq!(g.to_value(), reference);
+            assert_eq!(value_of(&g), reference);
 
             let mut props = Map::new();
             props.insert("city".into(), json!("上海 \"x\""));
@@ -338,7 +338,7 @@ mod tests {
         }
         let coords = [[-121.5914, 39.1457], [-121.0, 39.000001]];
         assert_eq!(
-            linestring(&coords).to_value(),
+            value_of(&linestring(&coords)),
             json!({"type": "LineString", "coordinates": [[-121.5914, 39.1457], [-121.0, 39.000001]]})
         );
         assert_eq!(
