@@ -78,6 +78,7 @@ fn main() {
         parameters: serde_json::Value::Null,
         failed: Vec::new(),
         notes: Vec::new(),
+        profile_json: Default::default(),
     };
     let (mut with_text, mut text_bytes) = (Vec::new(), 0);
     for _ in 0..repeats {

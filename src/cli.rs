@@ -545,6 +545,7 @@ fn cmd_circles(a: CirclesArgs, progress: &Progress) -> Result<()> {
         },
         failed: failed.clone(),
         notes: coarse_notes(&graph),
+        profile_json: Default::default(),
     };
     write_json(&a.output, &circles_geojson(&ok, &params, &run))?;
     if let Some(path) = &a.edges {
@@ -1079,6 +1080,7 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
         },
         failed: result.failed.clone(),
         notes: coarse_notes(&graph),
+        profile_json: Default::default(),
     };
     let report = ReachReport {
         result: &result,

@@ -22,14 +22,20 @@ pub struct RunInfo {
     pub failed: Vec<(String, String)>,
     /// Free-form notes (e.g. "coarse network: major roads only").
     pub notes: Vec<String>,
+    /// The graph's profile as JSON, parsed from its TOML on first use (`Default::default()`
+    /// when constructing): every file of a run, and every circle of a server-like loop, records
+    /// the same profile without parsing it again.
+    pub profile_json: std::sync::OnceLock<Value>,
 }
 
 impl RunInfo {
     pub fn to_json(&self) -> Value {
-        let profile: Value = toml::from_str::<toml::Value>(&self.graph.profile_toml)
-            .ok()
-            .and_then(|v| serde_json::to_value(v).ok())
-            .unwrap_or(Value::Null);
+        let profile = self.profile_json.get_or_init(|| {
+            toml::from_str::<toml::Value>(&self.graph.profile_toml)
+                .ok()
+                .and_then(|v| serde_json::to_value(v).ok())
+                .unwrap_or(Value::Null)
+        });
         json!({
             "tool": "metroreach",
             "version": env!("CARGO_PKG_VERSION"),

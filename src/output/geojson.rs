@@ -35,56 +35,119 @@ pub fn round(v: f64, d: i32) -> f64 {
 /// assert_eq!(s, "-121.213461,39.0");
 /// ```
 pub fn push_coord(out: &mut String, v: f64) {
-    let n = (v * 1e6).round();
-    if n.is_nan() || n.abs() >= 1e15 || (n != 0.0 && n.abs() < 10.0) {
-        out.push_str(&serde_json::to_string(&round(v, 6)).unwrap_or_else(|_| "null".into()));
-        return;
-    }
-    let n = n as i64;
-    if n < 0 {
-        out.push('-');
-    }
-    let a = n.unsigned_abs();
-    let (int, mut frac) = (a / 1_000_000, a % 1_000_000);
-    push_u64(out, int);
-    out.push('.');
-    if frac == 0 {
-        out.push('0');
-        return;
-    }
-    let mut digits = 6;
-    while frac % 10 == 0 {
-        frac /= 10;
-        digits -= 1;
-    }
-    let mut buf = [b'0'; 6];
-    for d in buf[..digits].iter_mut().rev() {
-        *d = b'0' + (frac % 10) as u8;
-        frac /= 10;
-    }
-    out.push_str(std::str::from_utf8(&buf[..digits]).expect("ASCII digits"));
-}
-
-fn push_u64(out: &mut String, mut x: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (x % 10) as u8;
-        x /= 10;
-        if x == 0 {
-            break;
+    match micro_degrees(v) {
+        Some(n) => {
+            let mut buf = [0u8; PAIR_BUF];
+            let len = put_coord(&mut buf, 0, n);
+            push_ascii(out, &buf, len);
+        }
+        None => {
+            out.push_str(&serde_json::to_string(&round(v, 6)).unwrap_or_else(|_| "null".into()))
         }
     }
-    out.push_str(std::str::from_utf8(&buf[i..]).expect("ASCII digits"));
 }
 
+/// Room for `[x,y]` with both numbers at their longest (a sign, 9 integer digits, a point and 6
+/// decimals each), rounded up.
+const PAIR_BUF: usize = 40;
+
+/// The two decimal digits of every number below 100, for writing decimals in pairs.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// `round(v·10⁶)` for the numbers written here, or `None` for those left to `serde_json`
+/// (exponent forms below 10⁻⁵, NaN, ∞, |v| ≥ 10⁹).
+#[inline]
+fn micro_degrees(v: f64) -> Option<i64> {
+    let x = v * 1e6;
+    if x.is_nan() || x.abs() >= 1e15 {
+        return None;
+    }
+    let n = crate::geom::round_i64(x);
+    if (n != 0 && n.abs() < 10) || n.abs() >= 1_000_000_000_000_000 {
+        return None;
+    }
+    Some(n)
+}
+
+/// Writes `n / 10⁶` at `buf[at..]` in the form of [`push_coord`] (at most 17 bytes) and returns
+/// the position after it. Every write is at a known place: no copies of variable length.
+#[inline]
+fn put_coord(buf: &mut [u8; PAIR_BUF], mut at: usize, n: i64) -> usize {
+    if n < 0 {
+        buf[at] = b'-';
+        at += 1;
+    }
+    let a = n.unsigned_abs();
+    let (mut int, frac) = ((a / 1_000_000) as u32, (a % 1_000_000) as u32);
+    let mut width = 1;
+    while width < 9 && int >= 10u32.pow(width as u32) {
+        width += 1;
+    }
+    for k in (at..at + width).rev() {
+        buf[k] = b'0' + (int % 10) as u8;
+        int /= 10;
+    }
+    at += width;
+    buf[at] = b'.';
+    at += 1;
+    if frac == 0 {
+        buf[at] = b'0';
+        return at + 1;
+    }
+    for (slot, pair) in [frac / 10_000, frac / 100 % 100, frac % 100]
+        .into_iter()
+        .enumerate()
+    {
+        let from = 2 * pair as usize;
+        buf[at + 2 * slot] = PAIRS[from];
+        buf[at + 2 * slot + 1] = PAIRS[from + 1];
+    }
+    at += 6;
+    // Trailing zeros dropped (frac ≠ 0, so a non-zero digit stays).
+    while buf[at - 1] == b'0' {
+        at -= 1;
+    }
+    at
+}
+
+/// Appends `buf[..len]` (ASCII) to `out`, copying the whole fixed-size buffer into the spare
+/// capacity (one copy of known size) and then keeping `len` bytes of it.
+#[inline]
+fn push_ascii(out: &mut String, buf: &[u8; PAIR_BUF], len: usize) {
+    debug_assert!(len <= PAIR_BUF && buf.is_ascii());
+    out.reserve(PAIR_BUF);
+    // SAFETY: only ASCII bytes are added (valid UTF-8 on their own); the first `len` of the
+    // spare bytes are initialised by the copy before the length covers them.
+    unsafe {
+        let v = out.as_mut_vec();
+        let old = v.len();
+        let spare = v.spare_capacity_mut();
+        std::ptr::copy_nonoverlapping(buf.as_ptr(), spare.as_mut_ptr().cast::<u8>(), PAIR_BUF);
+        v.set_len(old + len);
+    }
+}
+
+/// `[x,y]`, built on the stack and appended at once.
 fn push_pair(out: &mut String, x: f64, y: f64) {
-    out.push('[');
-    push_coord(out, x);
-    out.push(',');
-    push_coord(out, y);
-    out.push(']');
+    let (Some(nx), Some(ny)) = (micro_degrees(x), micro_degrees(y)) else {
+        out.push('[');
+        push_coord(out, x);
+        out.push(',');
+        push_coord(out, y);
+        out.push(']');
+        return;
+    };
+    let mut buf = [0u8; PAIR_BUF];
+    buf[0] = b'[';
+    let at = put_coord(&mut buf, 1, nx);
+    buf[at] = b',';
+    let at = put_coord(&mut buf, at + 1, ny);
+    buf[at] = b']';
+    push_ascii(out, &buf, at + 1);
 }
 
 /// `[[x,y],…]`
@@ -126,7 +189,7 @@ impl Geometry {
 
 /// A MultiPolygon geometry object (empty coordinates when there is nothing).
 pub fn multipolygon(mp: &MultiPolygon<f64>) -> Geometry {
-    let mut s = String::with_capacity(48 + 24 * mp.0.iter().map(point_count).sum::<usize>());
+    let mut s = String::with_capacity(48 + 26 * mp.0.iter().map(point_count).sum::<usize>());
     s.push_str(r#"{"type":"MultiPolygon","coordinates":["#);
     for (k, p) in mp.0.iter().enumerate() {
         if k > 0 {
@@ -216,7 +279,10 @@ pub fn collection(features: Vec<Feature>, run: Value) -> FeatureCollection {
 
 /// Serialises compactly, one feature per line (diff-friendly, still valid JSON).
 pub fn to_string(c: &FeatureCollection) -> String {
-    let mut out = String::from("{\n\"type\": \"FeatureCollection\",\n\"metroreach\": ");
+    // Geometries are most of the text: reserved up front, so it is never copied to grow.
+    let geometry_bytes: usize = c.features.iter().map(|f| f.geometry.0.len() + 512).sum();
+    let mut out = String::with_capacity(4096 + geometry_bytes);
+    out.push_str("{\n\"type\": \"FeatureCollection\",\n\"metroreach\": ");
     push_json(&mut out, &c.run);
     out.push_str(",\n\"features\": [\n");
     for (j, f) in c.features.iter().enumerate() {
@@ -283,6 +349,33 @@ mod tests {
             let mut s = String::new();
             push_coord(&mut s, v);
             prop_assert_eq!(s, serde_coord(v));
+        }
+
+        #[test]
+        fn pairs_match_serde_json(
+            x in -181.0f64..181.0,
+            y in -91.0f64..91.0,
+            sx in 0i32..8,
+            sy in 0i32..8,
+        ) {
+            let (x, y) = (x / 10f64.powi(sx), y / 10f64.powi(sy));
+            let mut s = String::from("[");
+            push_pair(&mut s, x, y);
+            prop_assert_eq!(s, format!("[[{},{}]", serde_coord(x), serde_coord(y)));
+        }
+    }
+
+    #[test]
+    fn pairs_at_the_longest_and_outside_the_fast_path() {
+        for (x, y) in [
+            (-999_999_999.999_999, -999_999_999.999_999),
+            (999_999_999.999_999_5, 1e-7),
+            (f64::NAN, -121.5),
+            (1e20, f64::NEG_INFINITY),
+        ] {
+            let mut s = String::new();
+            push_pair(&mut s, x, y);
+            assert_eq!(s, format!("[{},{}]", serde_coord(x), serde_coord(y)));
         }
     }
 
