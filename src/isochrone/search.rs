@@ -95,13 +95,20 @@ pub struct Source {
     pub label: u32,
 }
 
+/// One node's search state: the three fields a relaxation reads and writes, side by side, so
+/// that touching a node costs one cache line rather than one per field.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+struct NodeState {
+    /// The search (generation) that last wrote this record; older ones mean unreached.
+    stamp: u32,
+    dist: TimeMs,
+    label: u32,
+}
+
 /// Per-thread search state, reusable across searches on graphs of the same size.
 pub struct SearchScratch {
-    dist: Vec<TimeMs>,
-    label: Vec<u32>,
-    stamp: Vec<u32>,
-    /// Generation at which a node was settled.
-    settled_stamp: Vec<u32>,
+    state: Vec<NodeState>,
     generation: u32,
     heap: RadixHeap,
     /// Nodes settled by the last search, in order of settling (non-decreasing time).
@@ -113,10 +120,14 @@ pub struct SearchScratch {
 impl SearchScratch {
     pub fn new(num_nodes: usize) -> SearchScratch {
         SearchScratch {
-            dist: vec![INF; num_nodes],
-            label: vec![u32::MAX; num_nodes],
-            stamp: vec![0; num_nodes],
-            settled_stamp: vec![0; num_nodes],
+            state: vec![
+                NodeState {
+                    stamp: 0,
+                    dist: INF,
+                    label: u32::MAX,
+                };
+                num_nodes
+            ],
             generation: 0,
             heap: RadixHeap::new(),
             settled: Vec::new(),
@@ -125,15 +136,14 @@ impl SearchScratch {
     }
 
     fn reset(&mut self, num_nodes: usize) {
-        if self.dist.len() != num_nodes {
+        if self.state.len() != num_nodes {
             let polygon = std::mem::take(&mut self.polygon);
             *self = SearchScratch::new(num_nodes);
             self.polygon = polygon;
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
-            self.stamp.iter_mut().for_each(|s| *s = 0);
-            self.settled_stamp.iter_mut().for_each(|s| *s = 0);
+            self.state.iter_mut().for_each(|s| s.stamp = 0);
             self.generation = 1;
         }
         self.heap.clear();
@@ -143,8 +153,9 @@ impl SearchScratch {
     /// Travel time to `node` from the last search ([`INF`] if not reached within the limit).
     #[inline]
     pub fn time(&self, node: u32) -> TimeMs {
-        if self.stamp[node as usize] == self.generation {
-            self.dist[node as usize]
+        let s = &self.state[node as usize];
+        if s.stamp == self.generation {
+            s.dist
         } else {
             INF
         }
@@ -153,7 +164,8 @@ impl SearchScratch {
     /// The label of the source that reached `node` first.
     #[inline]
     pub fn label(&self, node: u32) -> Option<u32> {
-        (self.time(node) != INF).then(|| self.label[node as usize])
+        let s = &self.state[node as usize];
+        (s.stamp == self.generation).then_some(s.label)
     }
 }
 
@@ -167,57 +179,54 @@ pub fn bounded_dijkstra<A: Adjacency + ?Sized>(
 ) {
     scratch.reset(adj.num_nodes());
     let gen = scratch.generation;
-    // Sources may come in any order; the radix heap needs its first key to be the smallest.
+    let state = &mut scratch.state;
     let mut pending: Vec<(TimeMs, u32)> = Vec::with_capacity(sources.len());
     for s in sources {
         if s.time_ms > limit_ms {
             continue;
         }
-        let i = s.node as usize;
-        let better = scratch.stamp[i] != gen
-            || s.time_ms < scratch.dist[i]
-            || (s.time_ms == scratch.dist[i] && s.label < scratch.label[i]);
+        let n = &mut state[s.node as usize];
+        let better =
+            n.stamp != gen || s.time_ms < n.dist || (s.time_ms == n.dist && s.label < n.label);
         if better {
-            scratch.stamp[i] = gen;
-            scratch.dist[i] = s.time_ms;
-            scratch.label[i] = s.label;
+            *n = NodeState {
+                stamp: gen,
+                dist: s.time_ms,
+                label: s.label,
+            };
             pending.push((s.time_ms, s.node));
         }
     }
+    // A node enters the heap once per strictly smaller time (a source given twice at one time
+    // is pushed once, and a relaxation at an equal time only changes the label), so the entry
+    // holding a node's final time is popped exactly once and every other one is stale.
     pending.sort_unstable();
+    pending.dedup();
     for (t, v) in pending {
         scratch.heap.push(t, v);
     }
     while let Some((d, v)) = scratch.heap.pop() {
-        if d > scratch.dist[v as usize] {
+        if d > state[v as usize].dist {
             continue; // stale entry
         }
-        if scratch.settled_stamp[v as usize] == gen {
-            continue; // a duplicate of an entry already settled
-        }
-        scratch.settled_stamp[v as usize] = gen;
         scratch.settled.push(v);
-        let lv = scratch.label[v as usize];
+        let lv = state[v as usize].label;
         let (edges, _) = adj.adjacent(v);
         for e in edges {
             let nd = d.saturating_add(e.time_ms);
             if nd > limit_ms {
                 continue;
             }
-            let w = e.head as usize;
-            if scratch.stamp[w] != gen {
-                scratch.stamp[w] = gen;
-                scratch.dist[w] = nd;
-                scratch.label[w] = lv;
+            let w = &mut state[e.head as usize];
+            if w.stamp != gen || nd < w.dist {
+                *w = NodeState {
+                    stamp: gen,
+                    dist: nd,
+                    label: lv,
+                };
                 scratch.heap.push(nd, e.head);
-            } else if nd < scratch.dist[w] {
-                scratch.dist[w] = nd;
-                scratch.label[w] = lv;
-                scratch.heap.push(nd, e.head);
-            } else if nd == scratch.dist[w] && lv < scratch.label[w] {
-                // Same time from a smaller label: adopt it (only possible before w is settled,
-                // since every edge takes at least 1 ms).
-                scratch.label[w] = lv;
+            } else if nd == w.dist && lv < w.label {
+                w.label = lv;
             }
         }
     }
