@@ -366,7 +366,6 @@ fn city_reach(
         .bands
         .iter()
         .map(|band| {
-            let index = PolyIndex::new(&band.polygon);
             let bb = bbox_of(&band.polygon).unwrap_or(BBox::EMPTY);
             let mut parts: HashMap<usize, (MultiPolygon<f64>, f64)> =
                 coverage(&band.polygon, units)
@@ -465,6 +464,8 @@ fn city_reach(
             let home_covered_km2 = home_cov.map(|c| c.covered_km2).unwrap_or(0.0);
             let (population_reached, mean_minutes) = match population {
                 Some(pop) => {
+                    // Prepared here only: without a population layer nothing reads it.
+                    let index = PolyIndex::new(&band.polygon);
                     let (n, mean) = pop.count(&band.polygon, &bb, &index, Some(&grid_time));
                     (Some(n), mean)
                 }
