@@ -482,6 +482,15 @@ fn snapping_matches_brute_force() {
                 (a, b, forward, backward)
             );
         }
+        // Snappable: not a ferry, both ends in a core component (from the scanned ends).
+        let core = |n: u32| n != u32::MAX && g.node_flags[n as usize] & node_flags::CORE != 0;
+        let plain: Vec<u32> = (0..g.num_roads() as u32)
+            .filter(|&r| {
+                let (a, b, _, _) = ends[r as usize];
+                !g.is_ferry(r as usize) && core(a) && core(b)
+            })
+            .collect();
+        assert_eq!(idx.snappable(), &plain[..], "{name}: snappable roads");
         let bbox = g.bbox();
         let mut rng = Rng(0x51ab ^ name.len() as u64);
         for _ in 0..60 {
@@ -499,9 +508,10 @@ fn snapping_matches_brute_force() {
             let got = idx.nearest(&g, lon, lat, max);
             match (brute, got) {
                 (None, None) => {}
-                (Some((d, _)), Some(s)) => assert!(
-                    (d - s.distance_m).abs() < 1e-6,
-                    "{name}: {d} vs {}",
+                (Some((d, r)), Some(s)) => assert!(
+                    d == s.distance_m && r == s.road,
+                    "{name}: road {r} at {d} m vs road {} at {} m",
+                    s.road,
                     s.distance_m
                 ),
                 (b, s) => panic!(

@@ -1,5 +1,10 @@
 //! Snapping origins to the road network: the nearest point on a road's real geometry, found with
-//! an R-tree (rstar 0.12, the version `geo` 0.33 uses) over road bounding boxes.
+//! a packed R-tree over road bounding boxes.
+//!
+//! The graph numbers roads along a Hilbert curve, so runs of consecutive roads lie close
+//! together: the tree's leaves are the boxes of such runs and each level above boxes a run of
+//! the level below, in the same order. Nothing is sorted, so the tree is built in one pass over
+//! the road shapes (on all cores) rather than bulk-loaded.
 //!
 //! Only roads both of whose end nodes lie in a core (large strongly connected) component are
 //! candidates, so an origin never lands on a disconnected fragment or a one-way trap it could
@@ -8,32 +13,36 @@
 use crate::geom::projection::LocalProjection;
 use crate::geom::{distance_m, CoordE7, EARTH_RADIUS_M};
 use crate::graph::{node_flags, RoadGraph};
-use rstar::{PointDistance, RTree, RTreeObject, AABB};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The bounding box, in scaled degrees (`x = lon · k`, `y = lat`), of a small run of roads that
-/// are consecutive in the graph's (Hilbert) order and so lie close together. Indexing runs of
-/// [`ROADS_PER_BOX`] instead of single roads makes the tree that many times smaller and faster
-/// to build; a query then checks each road of the runs it visits.
-struct RoadBox {
-    aabb: AABB<[f64; 2]>,
-    /// Range into [`SnapIndex::roads`].
-    first: u32,
-    count: u32,
-}
+/// An axis-aligned box in scaled degrees (`x = lon · k`, `y = lat`): `[min x, min y, max x, max y]`.
+type Aabb = [f64; 4];
 
+/// Roads per leaf box, and boxes per box of the level above.
 const ROADS_PER_BOX: usize = 8;
+const FANOUT: usize = 16;
 
-impl RTreeObject for RoadBox {
-    type Envelope = AABB<[f64; 2]>;
-    fn envelope(&self) -> Self::Envelope {
-        self.aabb
-    }
+/// Squared distance from `q` to the box (0 inside).
+#[inline]
+fn distance_2(b: &Aabb, q: [f64; 2]) -> f64 {
+    let dx = (b[0] - q[0]).max(q[0] - b[2]).max(0.0);
+    let dy = (b[1] - q[1]).max(q[1] - b[3]).max(0.0);
+    dx * dx + dy * dy
 }
 
-impl PointDistance for RoadBox {
-    fn distance_2(&self, point: &[f64; 2]) -> f64 {
-        self.aabb.distance_2(point)
-    }
+fn union(boxes: &[Aabb]) -> Aabb {
+    boxes
+        .iter()
+        .fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |a, b| {
+            [
+                a[0].min(b[0]),
+                a[1].min(b[1]),
+                a[2].max(b[2]),
+                a[3].max(b[3]),
+            ]
+        })
 }
 
 /// The end nodes and directed edges of a road.
@@ -62,22 +71,12 @@ pub struct Snapped {
     pub distance_m: f64,
 }
 
-/// R-tree node sizes: wider nodes than rstar's default (6) bulk-load several times faster for
-/// millions of roads, at a negligible cost for nearest-road queries.
-pub struct WideNodes;
-
-impl rstar::RTreeParams for WideNodes {
-    const MIN_SIZE: usize = 8;
-    const MAX_SIZE: usize = 24;
-    const REINSERTION_COUNT: usize = 6;
-    type DefaultInsertionStrategy = rstar::RStarInsertionStrategy;
-}
-
 /// Spatial index over the roads of a graph.
 pub struct SnapIndex {
-    /// R-trees over consecutive parts of the boxes, bulk-loaded in parallel; a query takes the
-    /// best road over all of them (the same road whatever their number: see [`Self::nearest`]).
-    trees: Vec<RTree<RoadBox, WideNodes>>,
+    /// `levels[0]` boxes runs of [`ROADS_PER_BOX`] snappable roads (`roads[8i..8i + 8]`), and
+    /// `levels[k + 1][i]` the boxes `levels[k][16i..16i + 16]`; the last level is the root's
+    /// children.
+    levels: Vec<Vec<Aabb>>,
     /// The roads an origin may snap to, in graph order.
     roads: Vec<u32>,
     /// The edge of each road and direction ([`super::reach::edge_of_road`]).
@@ -102,50 +101,58 @@ impl SnapIndex {
         let m_per_deg = EARTH_RADIUS_M.to_radians();
         let metres_per_scaled_deg = m_per_deg * (max_abs_lat.to_radians().cos() / kx).min(1.0);
 
-        let tails = g.edge_tails();
-        let core = |n: u32| n != u32::MAX && g.node_flags[n as usize] & node_flags::CORE != 0;
-        let roads: Vec<u32> = (0..g.num_roads() as u32)
+        // A road's ends are those of any of its edges (tail and head), so a road is snappable
+        // when one of its edges joins two core nodes and it is not a ferry. Flags per road, set
+        // from every node's out-edges on all cores (each set to the same value by whoever sets
+        // it), then read in road order.
+        let core = |n: u32| g.node_flags[n as usize] & node_flags::CORE != 0;
+        let joins_core: Vec<AtomicBool> =
+            (0..g.num_roads()).map(|_| AtomicBool::new(false)).collect();
+        (0..g.num_nodes() as u32)
             .into_par_iter()
-            .filter(|&r| {
-                let ends = ends_of(g, &edge_of_road, r as usize, |e| tails[e as usize]);
-                !g.is_ferry(r as usize) && core(ends.a) && core(ends.b)
-            })
-            .collect();
-        drop(tails);
-        let boxes: Vec<RoadBox> = roads
-            .par_chunks(ROADS_PER_BOX)
-            .enumerate()
-            .map(|(k, chunk)| {
-                let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
-                for &r in chunk {
-                    for c in g.road_geometry(r as usize) {
-                        let p = [c.lon() * kx, c.lat()];
-                        lo = [lo[0].min(p[0]), lo[1].min(p[1])];
-                        hi = [hi[0].max(p[0]), hi[1].max(p[1])];
+            .with_min_len(1 << 12)
+            .filter(|&u| core(u))
+            .for_each(|u| {
+                for e in g.out_range(u) {
+                    if core(g.edges[e].head) {
+                        joins_core[g.edge_road(e).0].store(true, Ordering::Relaxed);
                     }
                 }
-                RoadBox {
-                    aabb: AABB::from_corners(lo, hi),
-                    first: (k * ROADS_PER_BOX) as u32,
-                    count: chunk.len() as u32,
+            });
+        let roads: Vec<u32> = (0..g.num_roads() as u32)
+            .into_par_iter()
+            .filter(|&r| joins_core[r as usize].load(Ordering::Relaxed) && !g.is_ferry(r as usize))
+            .collect();
+        drop(joins_core);
+        // Leaf boxes from the integer coordinates: `x ↦ x · 1e-7 · kx` is monotone, so the
+        // extremes of the scaled coordinates are those of the integers, scaled.
+        let leaves: Vec<Aabb> = roads
+            .par_chunks(ROADS_PER_BOX)
+            .map(|chunk| {
+                let (mut lo, mut hi) = ([i32::MAX; 2], [i32::MIN; 2]);
+                for &r in chunk {
+                    for c in g.road_geometry(r as usize) {
+                        lo = [lo[0].min(c.lon), lo[1].min(c.lat)];
+                        hi = [hi[0].max(c.lon), hi[1].max(c.lat)];
+                    }
                 }
+                let scaled = |v: i32, k: f64| v as f64 * 1e-7 * k;
+                [
+                    scaled(lo[0], kx),
+                    scaled(lo[1], 1.0),
+                    scaled(hi[0], kx),
+                    scaled(hi[1], 1.0),
+                ]
             })
             .collect();
-        let per_tree = boxes
-            .len()
-            .div_ceil(rayon::current_num_threads().max(1))
-            .max(1);
-        let mut parts: Vec<Vec<RoadBox>> = Vec::new();
-        let mut boxes = boxes.into_iter().peekable();
-        while boxes.peek().is_some() {
-            parts.push(boxes.by_ref().take(per_tree).collect());
+        let mut levels = vec![leaves];
+        while levels.last().is_some_and(|l| l.len() > FANOUT) {
+            let below = levels.last().expect("a level");
+            let above: Vec<Aabb> = below.par_chunks(FANOUT).map(union).collect();
+            levels.push(above);
         }
-        let trees = parts
-            .into_par_iter()
-            .map(RTree::bulk_load_with_params)
-            .collect();
         SnapIndex {
-            trees,
+            levels,
             roads,
             edge_of_road,
             kx,
@@ -192,50 +199,71 @@ impl SnapIndex {
         let q = [lon * self.kx, lat];
         let proj = LocalProjection::new(lon, lat);
         let mut best: Option<Snapped> = None;
-        // The best road of all trees (distance, then road id): which tree holds it, and in which
-        // order they are searched, does not matter.
-        for tree in &self.trees {
-            for (rb, d2) in tree.nearest_neighbor_iter_with_distance_2(&q) {
-                let lower_bound_m = d2.sqrt() * self.metres_per_scaled_deg;
-                let bound = best.map(|b| b.distance_m).unwrap_or(max_m);
-                if lower_bound_m > bound {
-                    break; // boxes come nearest first: nothing closer in this tree
+        // Best first: boxes come off the queue nearest first, and the search ends at the first
+        // one farther than the best road so far. The best road (distance, then road id) is the
+        // same whatever order ties come in. Non-negative doubles order as their bits.
+        let mut queue: BinaryHeap<Reverse<(u64, u32, u32)>> = BinaryHeap::new();
+        let top = self.levels.last()?;
+        let top_level = (self.levels.len() - 1) as u32;
+        for (i, b) in top.iter().enumerate() {
+            queue.push(Reverse((distance_2(b, q).to_bits(), top_level, i as u32)));
+        }
+        while let Some(Reverse((d2, level, i))) = queue.pop() {
+            let lower_bound_m = f64::from_bits(d2).sqrt() * self.metres_per_scaled_deg;
+            let bound = best.map(|b| b.distance_m).unwrap_or(max_m);
+            if lower_bound_m > bound {
+                break; // nothing left is closer
+            }
+            if level > 0 {
+                let below = &self.levels[level as usize - 1];
+                let first = i as usize * FANOUT;
+                for (k, b) in below[first..(first + FANOUT).min(below.len())]
+                    .iter()
+                    .enumerate()
+                {
+                    queue.push(Reverse((
+                        distance_2(b, q).to_bits(),
+                        level - 1,
+                        (first + k) as u32,
+                    )));
                 }
-                for &road32 in &self.roads[rb.first as usize..(rb.first + rb.count) as usize] {
-                    let road = road32 as usize;
-                    let geom = g.road_geometry(road);
-                    let Some((dist, seg, t)) = nearest_on_polyline(&proj, geom) else {
-                        continue;
+                continue;
+            }
+            let first = i as usize * ROADS_PER_BOX;
+            for &road32 in &self.roads[first..(first + ROADS_PER_BOX).min(self.roads.len())] {
+                let road = road32 as usize;
+                let geom = g.road_geometry(road);
+                let Some((dist, seg, t)) = nearest_on_polyline(&proj, geom) else {
+                    continue;
+                };
+                if dist <= max_m
+                    && best.is_none_or(|b| {
+                        dist < b.distance_m || (dist == b.distance_m && road32 < b.road)
+                    })
+                {
+                    let (p0, p1) = (geom[seg], geom[seg + 1]);
+                    let point = CoordE7::from_degrees(
+                        p0.lon() + (p1.lon() - p0.lon()) * t,
+                        p0.lat() + (p1.lat() - p0.lat()) * t,
+                    );
+                    let before: f64 = geom[..=seg]
+                        .windows(2)
+                        .map(|w| distance_m(w[0], w[1]))
+                        .sum();
+                    let along = before + distance_m(p0, p1) * t;
+                    let total = g.road_length_m[road] as f64;
+                    let fraction = if total > 0.0 {
+                        (along / total).clamp(0.0, 1.0)
+                    } else {
+                        0.0
                     };
-                    if dist <= max_m
-                        && best.is_none_or(|b| {
-                            dist < b.distance_m || (dist == b.distance_m && road32 < b.road)
-                        })
-                    {
-                        let (p0, p1) = (geom[seg], geom[seg + 1]);
-                        let point = CoordE7::from_degrees(
-                            p0.lon() + (p1.lon() - p0.lon()) * t,
-                            p0.lat() + (p1.lat() - p0.lat()) * t,
-                        );
-                        let before: f64 = geom[..=seg]
-                            .windows(2)
-                            .map(|w| distance_m(w[0], w[1]))
-                            .sum();
-                        let along = before + distance_m(p0, p1) * t;
-                        let total = g.road_length_m[road] as f64;
-                        let fraction = if total > 0.0 {
-                            (along / total).clamp(0.0, 1.0)
-                        } else {
-                            0.0
-                        };
-                        best = Some(Snapped {
-                            road: road32,
-                            ends: self.road_ends(g, road),
-                            fraction,
-                            point,
-                            distance_m: dist,
-                        });
-                    }
+                    best = Some(Snapped {
+                        road: road32,
+                        ends: self.road_ends(g, road),
+                        fraction,
+                        point,
+                        distance_m: dist,
+                    });
                 }
             }
         }
