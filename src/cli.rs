@@ -934,7 +934,9 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
         bail!("{} exists and is not a directory", a.output.display());
     }
     let request = a.origins.to_request()?;
+    let laps = metroreach::progress::Laps::from_env("reach");
     let (graph, graph_file) = load_graph(&a.input, &a.graph, progress)?;
+    laps.lap("graph");
     let cities = resolve(&request, &graph.places)?;
     let mut units = match a.units.strip_prefix("osm:") {
         Some(level) => {
@@ -1020,9 +1022,12 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
         seat_snap_m: a.seat_snap,
         catchments: !a.no_catchments,
     };
+    laps.lap("units and population");
     let engine = Engine::new(&graph);
+    laps.lap("snap index");
     let spinner = progress.spinner("reach");
     let result = run_reach(&engine, &cities, &units, population.as_ref(), &params);
+    laps.restart();
     spinner.finish_and_clear();
     for (_, e) in &result.failed {
         eprintln!("error: {e}");
@@ -1091,6 +1096,7 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
         plans,
     };
     let written = report.write(&a.output)?;
+    laps.lap("tables and GeoJSON written");
     if a.maps.wanted() {
         let mut layers = metroreach::output::layers::from_reach(
             &graph,
@@ -1102,6 +1108,7 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
         layers.notes = coarse_notes(&graph);
         layers.notes.extend(result.warnings.iter().cloned());
         a.maps.write(&layers, progress)?;
+        laps.lap("maps");
     }
     if progress.notes_enabled() {
         let summary = std::fs::read_to_string(a.output.join("summary.md")).unwrap_or_default();

@@ -84,6 +84,12 @@ impl Laps {
             ..Laps::from_env(prefix)
         }
     }
+    /// Starts timing the next lap now (after a stage with laps of its own).
+    pub fn restart(&self) {
+        if let Some(last) = &self.last {
+            last.set(std::time::Instant::now());
+        }
+    }
     /// Prints `timing PREFIX WHAT: N ms` for the time since the previous lap, with the resident
     /// memory now and at its peak so far where the system reports them (Linux).
     pub fn lap(&self, what: &str) {

@@ -175,6 +175,7 @@ pub fn run(
     p: &ReachParams,
 ) -> ReachResult {
     let g = engine.graph;
+    let laps = crate::progress::Laps::from_env("reach");
     let mut warnings = Vec::new();
     // Unit populations (denominators of population shares).
     let unit_population: Vec<Option<f64>> = units
@@ -216,6 +217,7 @@ pub fn run(
         ));
     }
 
+    laps.lap("unit populations and seats");
     let extras = Extras {
         keep_grid: true,
         keep_edges: false,
@@ -237,6 +239,7 @@ pub fn run(
         }
     }
 
+    laps.lap("circles");
     let city_reach: Vec<CityReach> = ok
         .into_par_iter()
         .map(|(_, circle)| city_reach(circle, units, population, &unit_population, &seats, p))
@@ -250,6 +253,7 @@ pub fn run(
         }
     }
 
+    laps.lap("units covered, seats timed, metropolitan areas");
     // Overlaps between every pair of circles, per band.
     let mut pairs = Vec::new();
     for a in 0..city_reach.len() {
@@ -297,11 +301,13 @@ pub fn run(
         })
         .collect();
 
+    laps.lap("overlaps of city pairs");
     let catchments = if p.catchments && !city_reach.is_empty() {
         catchments(engine, &city_reach, population, p)
     } else {
         Vec::new()
     };
+    laps.lap("catchments");
     ReachResult {
         cities: city_reach,
         failed,
