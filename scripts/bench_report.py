@@ -245,12 +245,17 @@ if os.path.exists(hist_path):
                     "radix heap with a bucket bitmask, seeds kept by column and row, runs read "
                     "from bit masks; the import frees what it no longer needs before memory "
                     "peaks (smaller piece and road records)")
-    current_note = ("current: GeoJSON coordinates written straight into the text (no "
-                    "`serde_json` value per coordinate pair; the same bytes); each road's edge "
-                    "the other way looked up in a table; graph files read in place from the "
-                    "memory map (no copy), checksum and checks in parallel; snap index built on "
-                    "both cores (parallel R-trees, road ends on demand); `reach` cuts each circle "
-                    "to a box around the unit before the polygon overlay")
+    notes["50b3702"] = ("GeoJSON coordinates written straight into the text (no "
+                        "`serde_json` value per coordinate pair; the same bytes); each road's edge "
+                        "the other way looked up in a table; graph files read in place from the "
+                        "memory map (no copy), checksum and checks in parallel; snap index built on "
+                        "both cores (parallel R-trees, road ends on demand); `reach` cuts each circle "
+                        "to a box around the unit before the polygon overlay")
+    current_note = ("current: a bucket queue of 256 ms slices instead of the radix heap (each "
+                    "bucket sorted once when reached); a packed R-tree over the Hilbert-ordered "
+                    "roads for snapping (no bulk load); coordinate pairs written from a stack "
+                    "buffer in one copy; `reach` cuts city pairs to their shared box and builds a "
+                    "band's prepared polygon only for population counts")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
@@ -396,13 +401,18 @@ try:
     p(f"**Search** (mosaic, 60 min): {e['settled_per_second'] / 1e6:.1f} M settled nodes per second, "
       f"{e['search_over_floor']:.0f}× one sequential pass over the same nodes and edges. The pass reads")
     p("memory in order; the search reads the same CSR arrays in Dijkstra's order, and what separates")
-    p("them is (1) the priority queue: every relaxed edge that improves a time is a push into the")
-    p("radix heap and every settled node a pop that may redistribute a bucket (the radix heap")
-    p("replaced `std::collections::BinaryHeap`; at 30,000 settled nodes the difference is within")
-    p("the noise of the before/after table; finding its lowest non-empty bucket from a bitmask")
-    p("took the mosaic search from about 2.0 to 1.85 ms; a 4-ary heap of packed (time, node) keys")
-    p("was slower, Malta's search 1.15 → 1.53 ms in an A/B run, and was dropped; packing the")
-    p("time, label and stamps of a node into one record changed nothing measurable);")
+    p("them is (1) the priority queue: every relaxed edge that improves a time is a push and every")
+    p("settled node a pop. The queue is now a bucket queue of 256 ms slices of time (a bit per")
+    p("bucket finds the next one; a bucket is sorted once when the search reaches it, and a push")
+    p("into that bucket goes in at its sorted place): each entry is written once and sorted once.")
+    p("It replaced a radix heap, which moves an entry down its buckets several times before it")
+    p("pops: `search_only` of `bench_engine`, alternating runs, Malta 1.04–1.10 → 0.76 ms, Yuba")
+    p("0.41–0.42 → 0.30 ms, mosaic 1.63–1.66 → 1.24–1.30 ms, every output the same bytes")
+    p("(128 ms and 1 s slices measured within noise of 256 ms). Earlier: the radix heap replaced")
+    p("`std::collections::BinaryHeap` (within the noise at 30,000 settled nodes), a 4-ary heap of")
+    p("packed (time, node) keys was slower (Malta 1.15 → 1.53 ms) and was dropped, and packing the")
+    p("time, label and generation stamp of a node into one 12-byte record (kept: 4 bytes less per")
+    p("node and thread) changed nothing measurable;")
     p("(2) scattered writes to the time and label arrays of edge heads — the nodes are numbered")
     p("along a Hilbert curve at import, so most heads lie within a few cache lines of their tails;")
     p("(3) per-edge work the pass does not do (an add, the limit check, the generation stamp that")
@@ -410,8 +420,7 @@ try:
     p("are 8 bytes (head, time in ms) with the road id in a separate array the search never reads.")
     p("Left undone: PHAST-style one-to-all sweeps for many cities on one graph (they need a contraction")
     p("hierarchy, whose build would cost more than the whole batch of bounded searches measured above:")
-    p("a 60-minute search settles only a small part of a province graph), and a bucket queue keyed")
-    p("by whole seconds.\n")
+    p("a 60-minute search settles only a small part of a province graph).\n")
 except Exception as ex:
     p(f"(search breakdown missing: {ex})\n")
 p("**Polygons** take most of a circle's time: every settled node is one sample with its time, every")

@@ -8,79 +8,98 @@
 
 use crate::graph::{Adjacency, TimeMs};
 
-/// A monotone priority queue for integer keys (radix heap): keys popped never decrease, which
-/// Dijkstra guarantees, so an item is moved between buckets at most 32 times and most pushes and
-/// pops touch only the current bucket. Faster than a binary heap on road graphs.
+/// A monotone priority queue for integer keys up to a known limit (a bucket queue): bucket `b`
+/// holds the keys of the `b`-th slice of 256 ms, found from a bit per bucket. The
+/// bucket being consumed is sorted once when it becomes current (largest first, so the smallest
+/// pops off its end); a push into it, at a key not below the last popped (Dijkstra's guarantee),
+/// goes in at its sorted place. Every other push is an append: an item is written once and
+/// sorted once, instead of being moved down the buckets of a radix heap.
 #[derive(Default)]
-pub struct RadixHeap {
+pub struct BucketQueue {
     buckets: Vec<Vec<(TimeMs, u32)>>,
-    /// Bit `i` set when bucket `i` may be non-empty (exact for buckets above 0).
-    nonempty: u64,
-    last: TimeMs,
+    /// Bit `b % 64` of word `b / 64` set when bucket `b` is not empty.
+    nonempty: Vec<u64>,
+    /// log2 of a bucket's width in ms: 256 ms, wider for limits beyond about 4.6 hours so that
+    /// there are at most 2^16 buckets.
+    shift: u32,
+    /// The bucket being consumed, and whether it has been sorted.
+    current: usize,
+    sorted: bool,
     len: usize,
 }
 
-impl RadixHeap {
-    pub fn new() -> RadixHeap {
-        RadixHeap {
-            buckets: (0..33).map(|_| Vec::new()).collect(),
-            nonempty: 0,
-            last: 0,
-            len: 0,
+impl BucketQueue {
+    pub fn new() -> BucketQueue {
+        BucketQueue::default()
+    }
+
+    /// Empties the queue and makes room for keys up to `max_key`.
+    pub fn reset(&mut self, max_key: TimeMs) {
+        self.shift = 8.max((32 - max_key.leading_zeros()).saturating_sub(16));
+        let n = (max_key >> self.shift) as usize + 1;
+        if self.buckets.len() < n {
+            self.buckets.resize_with(n, Vec::new);
+            self.nonempty.resize(n.div_ceil(64), 0);
         }
-    }
-    #[inline]
-    fn bucket(key: TimeMs, last: TimeMs) -> usize {
-        (32 - (key ^ last).leading_zeros()) as usize
-    }
-    pub fn clear(&mut self) {
-        for b in self.buckets.iter_mut() {
-            b.clear();
+        if self.len > 0 {
+            self.buckets.iter_mut().for_each(Vec::clear);
+            self.nonempty.fill(0);
         }
-        self.nonempty = 0;
-        self.last = 0;
-        self.len = 0;
+        (self.current, self.sorted, self.len) = (0, false, 0);
     }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// Pushes `value` with `key` (at least the last popped key).
+
+    /// Adds `value` at `key` (at most the `max_key` of the last reset, and not below the last
+    /// key popped).
     #[inline]
     pub fn push(&mut self, key: TimeMs, value: u32) {
-        debug_assert!(key >= self.last);
-        let b = Self::bucket(key, self.last);
-        self.buckets[b].push((key, value));
-        self.nonempty |= 1 << b;
+        let b = (key >> self.shift) as usize;
+        debug_assert!(b >= self.current || self.len == 0);
+        let bucket = &mut self.buckets[b];
+        if b == self.current && self.sorted {
+            let at = bucket.partition_point(|&x| x > (key, value));
+            bucket.insert(at, (key, value));
+        } else {
+            bucket.push((key, value));
+        }
+        self.nonempty[b / 64] |= 1 << (b % 64);
         self.len += 1;
     }
-    /// Pops an item with the smallest key (among equal keys, any).
+
+    /// The smallest key and its value (the smaller value among equal keys).
+    #[inline]
     pub fn pop(&mut self) -> Option<(TimeMs, u32)> {
         if self.len == 0 {
             return None;
         }
-        if self.buckets[0].is_empty() {
-            // The lowest non-empty bucket: its smallest key becomes `last`, and its items all
-            // move to lower buckets.
-            let i = (self.nonempty & !1).trailing_zeros() as usize;
-            debug_assert!(i < 33 && !self.buckets[i].is_empty());
-            let mut items = std::mem::take(&mut self.buckets[i]);
-            self.nonempty &= !(1 << i);
-            self.last = items
-                .iter()
-                .map(|x| x.0)
-                .min()
-                .expect("bucket is not empty");
-            for &(k, v) in &items {
-                let b = Self::bucket(k, self.last);
-                self.buckets[b].push((k, v));
-                self.nonempty |= 1 << b;
+        if self.buckets[self.current].is_empty() || !self.sorted {
+            if self.buckets[self.current].is_empty() {
+                self.current = self.next_nonempty(self.current);
             }
-            // Give the emptied bucket its allocation back.
-            items.clear();
-            self.buckets[i] = items;
+            self.buckets[self.current].sort_unstable_by(|a, b| b.cmp(a));
+            self.sorted = true;
+        }
+        let b = self.current;
+        let item = self.buckets[b].pop();
+        if self.buckets[b].is_empty() {
+            self.nonempty[b / 64] &= !(1 << (b % 64));
         }
         self.len -= 1;
-        self.buckets[0].pop()
+        item
+    }
+
+    /// The first non-empty bucket after `b` (there is one: the queue is not empty).
+    fn next_nonempty(&self, b: usize) -> usize {
+        let mut w = (b + 1) / 64;
+        let mut bits = self.nonempty[w] & (u64::MAX << ((b + 1) % 64));
+        while bits == 0 {
+            w += 1;
+            bits = self.nonempty[w];
+        }
+        w * 64 + bits.trailing_zeros() as usize
     }
 }
 
@@ -110,7 +129,7 @@ struct NodeState {
 pub struct SearchScratch {
     state: Vec<NodeState>,
     generation: u32,
-    heap: RadixHeap,
+    heap: BucketQueue,
     /// Nodes settled by the last search, in order of settling (non-decreasing time).
     pub settled: Vec<u32>,
     /// The polygon stage's big arrays, reused from city to city on this thread.
@@ -129,7 +148,7 @@ impl SearchScratch {
                 num_nodes
             ],
             generation: 0,
-            heap: RadixHeap::new(),
+            heap: BucketQueue::new(),
             settled: Vec::new(),
             polygon: Default::default(),
         }
@@ -146,7 +165,6 @@ impl SearchScratch {
             self.state.iter_mut().for_each(|s| s.stamp = 0);
             self.generation = 1;
         }
-        self.heap.clear();
         self.settled.clear();
     }
 
@@ -178,6 +196,7 @@ pub fn bounded_dijkstra<A: Adjacency + ?Sized>(
     scratch: &mut SearchScratch,
 ) {
     scratch.reset(adj.num_nodes());
+    scratch.heap.reset(limit_ms);
     let gen = scratch.generation;
     let state = &mut scratch.state;
     let mut pending: Vec<(TimeMs, u32)> = Vec::with_capacity(sources.len());
@@ -338,30 +357,44 @@ mod tests {
     }
 
     proptest! {
-        /// The radix heap pops in key order like a sorted list, with pushes interleaved
-        /// (keys never below the last popped, as in Dijkstra).
+        /// The bucket queue pops like a sorted list (smaller value first among equal keys),
+        /// with pushes interleaved at keys not below the last popped one, up to its limit.
         #[test]
-        fn radix_heap_is_a_monotone_priority_queue(ops in proptest::collection::vec((0u32..3, 0u32..5000), 1..400)) {
-            let mut h = RadixHeap::new();
-            let mut reference: Vec<u32> = Vec::new();
+        fn bucket_queue_is_a_monotone_priority_queue(
+            ops in proptest::collection::vec((0u32..3, 0u32..5000, 0u32..4), 1..400),
+            limit_bits in 16u32..33,
+        ) {
+            let limit = if limit_bits == 32 { u32::MAX } else { (1u32 << limit_bits) - 1 };
+            let mut q = BucketQueue::new();
+            q.reset(limit);
+            let mut reference: Vec<(u32, u32)> = Vec::new();
             let mut last = 0u32;
-            for (op, k) in ops {
+            let scale = (limit / 100_000).max(1); // keys spread over the whole range
+            for (op, k, v) in ops {
                 if op < 2 {
-                    let key = last + k;
-                    h.push(key, key);
-                    reference.push(key);
-                } else if let Some((key, _)) = h.pop() {
+                    let key = last.saturating_add(k.saturating_mul(scale)).min(limit);
+                    q.push(key, v);
+                    reference.push((key, v));
+                } else if let Some(got) = q.pop() {
                     reference.sort_unstable();
                     let expect = reference.remove(0);
-                    prop_assert_eq!(key, expect);
-                    last = key;
+                    prop_assert_eq!(got, expect);
+                    last = got.0;
                 }
             }
             reference.sort_unstable();
             for expect in reference {
-                prop_assert_eq!(h.pop().map(|x| x.0), Some(expect));
+                prop_assert_eq!(q.pop(), Some(expect));
             }
-            prop_assert!(h.pop().is_none());
+            prop_assert!(q.pop().is_none() && q.is_empty());
+            // Reused after a reset, even one that leaves items behind.
+            q.push(limit, 1);
+            q.reset(1000);
+            prop_assert!(q.pop().is_none());
+            q.push(999, 2);
+            q.push(3, 1);
+            prop_assert_eq!(q.pop(), Some((3, 1)));
+            prop_assert_eq!(q.pop(), Some((999, 2)));
         }
     }
 
