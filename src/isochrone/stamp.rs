@@ -106,7 +106,7 @@ pub struct RoadSampler<'a> {
     km_limits: &'a [f64],
     reached_m: Vec<f64>,
     walker: Walker,
-    ivs: Vec<(f64, f64, usize)>,
+    ivs: Vec<StretchSpan>,
     share_ivs: Vec<(f64, f64)>,
     pieces: Vec<(f64, f64)>,
     out: &'a mut Vec<Sample>,
@@ -210,45 +210,51 @@ impl<'a> RoadSampler<'a> {
         }
         let (ivs, pieces, out) = (&mut self.ivs, &mut self.pieces, &mut *self.out);
         ivs.clear();
-        ivs.extend(
-            group
-                .iter()
-                .enumerate()
-                .filter_map(|(k, st)| st.interval(limit).map(|(lo, hi)| (lo, hi, k))),
-        );
+        ivs.extend(group.iter().filter_map(|st| {
+            st.interval(limit).map(|(lo, hi)| {
+                let (c0, c1) = st.linear();
+                StretchSpan {
+                    lo,
+                    hi,
+                    c0,
+                    c1,
+                    label: st.label,
+                }
+            })
+        }));
         if ivs.is_empty() {
             return;
         }
-        if let [(lo, hi, k)] = ivs[..] {
+        if let [iv] = ivs[..] {
             // One stretch: the time is linear along the walk.
-            let st = &group[k];
-            let (c0, c1) = st.linear();
-            let (ta, tb) = ((c0 + c1 * lo).min(limit), (c0 + c1 * hi).min(limit));
-            walker.walk(g, proj, road, lo, hi, out, |_, frac| {
-                ((ta + (tb - ta) * frac) as f32, st.label)
+            let (ta, tb) = (
+                (iv.c0 + iv.c1 * iv.lo).min(limit),
+                (iv.c0 + iv.c1 * iv.hi).min(limit),
+            );
+            walker.walk(g, proj, road, iv.lo, iv.hi, out, |_, frac| {
+                ((ta + (tb - ta) * frac) as f32, iv.label)
             });
             return;
         }
         // Several stretches (a road reached from both ends, or with an origin on it): walk each
         // piece of their union once, taking the minimum (ties to the smaller label).
-        ivs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        ivs.sort_by(|a, b| a.lo.total_cmp(&b.lo));
         pieces.clear();
-        for &(lo, hi, _) in ivs.iter() {
+        for iv in ivs.iter() {
             match pieces.last_mut() {
-                Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
-                _ => pieces.push((lo, hi)),
+                Some(last) if iv.lo <= last.1 => last.1 = last.1.max(iv.hi),
+                _ => pieces.push((iv.lo, iv.hi)),
             }
         }
         let ivs = &*ivs;
         for &(a, b) in pieces.iter() {
             walker.walk(g, proj, road, a, b, out, |s, _| {
                 let mut best = (f64::INFINITY, u32::MAX);
-                for &(lo, hi, k) in ivs {
-                    if s >= lo - 1e-9 && s <= hi + 1e-9 {
-                        let (c0, c1) = group[k].linear();
-                        let (t, l) = (c0 + c1 * s, group[k].label);
-                        if t < best.0 || (t == best.0 && l < best.1) {
-                            best = (t, l);
+                for iv in ivs {
+                    if s >= iv.lo - 1e-9 && s <= iv.hi + 1e-9 {
+                        let t = iv.c0 + iv.c1 * s;
+                        if t < best.0 || (t == best.0 && iv.label < best.1) {
+                            best = (t, iv.label);
                         }
                     }
                 }
@@ -261,6 +267,16 @@ impl<'a> RoadSampler<'a> {
     pub fn finish(self) -> Vec<f64> {
         self.reached_m
     }
+}
+
+/// One stretch's reached interval of road positions, with its time `c0 + c1·s` there.
+#[derive(Clone, Copy)]
+struct StretchSpan {
+    lo: f64,
+    hi: f64,
+    c0: f64,
+    c1: f64,
+    label: u32,
 }
 
 /// One road's shape in local metres (projected when first walked), walked at a regular spacing
