@@ -114,20 +114,13 @@ pub struct Source {
     pub label: u32,
 }
 
-/// One node's search state: the three fields a relaxation reads and writes, side by side, so
-/// that touching a node costs one cache line rather than one per field.
-#[derive(Clone, Copy, Debug)]
-#[repr(C)]
-struct NodeState {
-    /// The search (generation) that last wrote this record; older ones mean unreached.
-    stamp: u32,
-    dist: TimeMs,
-    label: u32,
-}
-
 /// Per-thread search state, reusable across searches on graphs of the same size.
 pub struct SearchScratch {
-    state: Vec<NodeState>,
+    /// The search (generation) that last wrote a node's time and label; older ones mean
+    /// unreached, so the arrays need no clearing between searches.
+    stamp: Vec<u32>,
+    dist: Vec<TimeMs>,
+    label: Vec<u32>,
     generation: u32,
     heap: BucketQueue,
     /// Nodes settled by the last search, in order of settling (non-decreasing time).
@@ -139,14 +132,12 @@ pub struct SearchScratch {
 impl SearchScratch {
     pub fn new(num_nodes: usize) -> SearchScratch {
         SearchScratch {
-            state: vec![
-                NodeState {
-                    stamp: 0,
-                    dist: INF,
-                    label: u32::MAX,
-                };
-                num_nodes
-            ],
+            // Zeroed allocations are mapped lazily: a scratch for a province graph costs
+            // nothing until a search touches its pages. Stamp 0 is no search's generation, so
+            // time and label are never read before a search writes them.
+            stamp: vec![0; num_nodes],
+            dist: vec![0; num_nodes],
+            label: vec![0; num_nodes],
             generation: 0,
             heap: BucketQueue::new(),
             settled: Vec::new(),
@@ -155,14 +146,14 @@ impl SearchScratch {
     }
 
     fn reset(&mut self, num_nodes: usize) {
-        if self.state.len() != num_nodes {
+        if self.stamp.len() != num_nodes {
             let polygon = std::mem::take(&mut self.polygon);
             *self = SearchScratch::new(num_nodes);
             self.polygon = polygon;
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
-            self.state.iter_mut().for_each(|s| s.stamp = 0);
+            self.stamp.fill(0);
             self.generation = 1;
         }
         self.settled.clear();
@@ -171,9 +162,8 @@ impl SearchScratch {
     /// Travel time to `node` from the last search ([`INF`] if not reached within the limit).
     #[inline]
     pub fn time(&self, node: u32) -> TimeMs {
-        let s = &self.state[node as usize];
-        if s.stamp == self.generation {
-            s.dist
+        if self.stamp[node as usize] == self.generation {
+            self.dist[node as usize]
         } else {
             INF
         }
@@ -182,8 +172,7 @@ impl SearchScratch {
     /// The label of the source that reached `node` first.
     #[inline]
     pub fn label(&self, node: u32) -> Option<u32> {
-        let s = &self.state[node as usize];
-        (s.stamp == self.generation).then_some(s.label)
+        (self.stamp[node as usize] == self.generation).then(|| self.label[node as usize])
     }
 }
 
@@ -198,25 +187,21 @@ pub fn bounded_dijkstra<A: Adjacency + ?Sized>(
     scratch.reset(adj.num_nodes());
     scratch.heap.reset(limit_ms);
     let gen = scratch.generation;
-    let state = &mut scratch.state;
+    let (stamp, dist, label) = (&mut scratch.stamp, &mut scratch.dist, &mut scratch.label);
     let mut pending: Vec<(TimeMs, u32)> = Vec::with_capacity(sources.len());
     for s in sources {
         if s.time_ms > limit_ms {
             continue;
         }
-        let n = &mut state[s.node as usize];
+        let i = s.node as usize;
         let better =
-            n.stamp != gen || s.time_ms < n.dist || (s.time_ms == n.dist && s.label < n.label);
+            stamp[i] != gen || s.time_ms < dist[i] || (s.time_ms == dist[i] && s.label < label[i]);
         if better {
-            *n = NodeState {
-                stamp: gen,
-                dist: s.time_ms,
-                label: s.label,
-            };
+            (stamp[i], dist[i], label[i]) = (gen, s.time_ms, s.label);
             pending.push((s.time_ms, s.node));
         }
     }
-    // A node enters the heap once per strictly smaller time (a source given twice at one time
+    // A node enters the queue once per strictly smaller time (a source given twice at one time
     // is pushed once, and a relaxation at an equal time only changes the label), so the entry
     // holding a node's final time is popped exactly once and every other one is stale.
     pending.sort_unstable();
@@ -225,27 +210,23 @@ pub fn bounded_dijkstra<A: Adjacency + ?Sized>(
         scratch.heap.push(t, v);
     }
     while let Some((d, v)) = scratch.heap.pop() {
-        if d > state[v as usize].dist {
+        if d > dist[v as usize] {
             continue; // stale entry
         }
         scratch.settled.push(v);
-        let lv = state[v as usize].label;
+        let lv = label[v as usize];
         let (edges, _) = adj.adjacent(v);
         for e in edges {
             let nd = d.saturating_add(e.time_ms);
             if nd > limit_ms {
                 continue;
             }
-            let w = &mut state[e.head as usize];
-            if w.stamp != gen || nd < w.dist {
-                *w = NodeState {
-                    stamp: gen,
-                    dist: nd,
-                    label: lv,
-                };
+            let w = e.head as usize;
+            if stamp[w] != gen || nd < dist[w] {
+                (stamp[w], dist[w], label[w]) = (gen, nd, lv);
                 scratch.heap.push(nd, e.head);
-            } else if nd == w.dist && lv < w.label {
-                w.label = lv;
+            } else if nd == dist[w] && lv < label[w] {
+                label[w] = lv;
             }
         }
     }
