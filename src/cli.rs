@@ -507,15 +507,19 @@ pub fn compute_circles(
 fn cmd_circles(a: CirclesArgs, progress: &Progress) -> Result<()> {
     let params = a.circle.to_params()?;
     let request = a.origins.to_request()?;
+    let laps = metroreach::progress::Laps::from_env("circles");
     let (graph, graph_file) = load_graph(&a.input, &a.graph, progress)?;
+    laps.lap("graph");
     let cities = resolve(&request, &graph.places)?;
     let engine = Engine::new(&graph);
+    laps.lap("snap index");
     let extras = Extras {
         keep_grid: a.grid.is_some(),
         keep_edges: a.edges.is_some(),
         keep_stretches: false,
     };
     let results = compute_circles(&engine, &cities, &params, extras, progress);
+    laps.lap("circles");
     let mut ok = Vec::new();
     let mut failed = Vec::new();
     for (city, r) in cities.iter().zip(results) {
@@ -547,12 +551,17 @@ fn cmd_circles(a: CirclesArgs, progress: &Progress) -> Result<()> {
         notes: coarse_notes(&graph),
         profile_json: Default::default(),
     };
-    write_json(&a.output, &circles_geojson(&ok, &params, &run))?;
+    let collection = circles_geojson(&ok, &params, &run);
+    laps.lap("GeoJSON text of the polygons");
+    write_json(&a.output, &collection)?;
+    laps.lap("GeoJSON written");
     if let Some(path) = &a.edges {
         write_json(path, &edges_geojson(&ok, &params, &run))?;
+        laps.lap("edges written");
     }
     if let Some(dir) = &a.grid {
         write_grids(dir, &ok, &params)?;
+        laps.lap("grids written");
     }
     if a.maps.wanted() {
         let mut layers = metroreach::output::layers::from_circles(
@@ -1107,6 +1116,7 @@ fn cmd_reach(a: ReachArgs, progress: &Progress) -> Result<()> {
         );
         layers.notes = coarse_notes(&graph);
         layers.notes.extend(result.warnings.iter().cloned());
+        laps.lap("map layers");
         a.maps.write(&layers, progress)?;
         laps.lap("maps");
     }

@@ -1,9 +1,7 @@
 //! The outputs of `circles`: band polygons, reached edges, travel-time grids.
 
-use super::geojson::{
-    collection, feature, linestring, multipolygon, round, to_string, FeatureCollection,
-};
-use crate::fsio::{write_atomic, WriteError};
+use super::geojson::{collection, feature, linestring, multipolygon, round, FeatureCollection};
+use crate::fsio::{write_atomic, AtomicFile, WriteError};
 use crate::graph::GraphMeta;
 use crate::isochrone::{CircleParams, CommuteCircle};
 use serde_json::{json, Map, Value};
@@ -111,25 +109,33 @@ pub fn circles_geojson(
     p: &CircleParams,
     run: &RunInfo,
 ) -> FeatureCollection {
-    let mut features = Vec::new();
-    for c in circles {
-        let base = city_properties(c, p, &run.graph.profile_name);
-        for b in c.bands.iter().rev() {
-            let mut m = base.clone();
-            m.insert("minutes".into(), json!(b.minutes));
-            m.insert("area_km2".into(), json!(round(b.area_km2, 3)));
-            m.insert(
-                "equivalent_radius_km".into(),
-                json!(round(b.equivalent_radius_km, 3)),
-            );
-            m.insert("reach_factor".into(), json!(round(b.reach_factor, 4)));
-            m.insert("reached_road_km".into(), json!(round(b.reached_road_km, 3)));
-            m.insert("reached_nodes".into(), json!(b.reached_nodes));
-            m.insert("truncated".into(), json!(b.truncated));
-            features.push(feature(m, multipolygon(&b.polygon)));
-        }
-    }
-    collection(features, run.to_json())
+    use rayon::prelude::*;
+    // Cities on all cores (the geometry text is most of the work), in input order.
+    let per_city: Vec<Vec<super::geojson::Feature>> = circles
+        .par_iter()
+        .map(|c| {
+            let base = city_properties(c, p, &run.graph.profile_name);
+            c.bands
+                .iter()
+                .rev()
+                .map(|b| {
+                    let mut m = base.clone();
+                    m.insert("minutes".into(), json!(b.minutes));
+                    m.insert("area_km2".into(), json!(round(b.area_km2, 3)));
+                    m.insert(
+                        "equivalent_radius_km".into(),
+                        json!(round(b.equivalent_radius_km, 3)),
+                    );
+                    m.insert("reach_factor".into(), json!(round(b.reach_factor, 4)));
+                    m.insert("reached_road_km".into(), json!(round(b.reached_road_km, 3)));
+                    m.insert("reached_nodes".into(), json!(b.reached_nodes));
+                    m.insert("truncated".into(), json!(b.truncated));
+                    feature(m, multipolygon(&b.polygon))
+                })
+                .collect()
+        })
+        .collect();
+    collection(per_city.into_iter().flatten().collect(), run.to_json())
 }
 
 /// Reached road stretches as LineStrings (one per directed edge, cut where time runs out).
@@ -138,25 +144,38 @@ pub fn edges_geojson(
     p: &CircleParams,
     run: &RunInfo,
 ) -> FeatureCollection {
-    let mut features = Vec::new();
-    for c in circles {
-        for e in c.edges.iter().flatten() {
-            let mut m = Map::new();
-            m.insert("city".into(), json!(c.city.name));
-            m.insert("direction".into(), json!(p.direction.as_str()));
-            m.insert("way_id".into(), json!(e.way_id));
-            m.insert("class".into(), json!(e.class));
-            m.insert("from_min".into(), json!(round(e.t_from_s / 60.0, 3)));
-            m.insert("to_min".into(), json!(round(e.t_to_s / 60.0, 3)));
-            m.insert("full".into(), json!(e.full));
-            features.push(feature(m, linestring(&e.coords)));
-        }
-    }
-    collection(features, run.to_json())
+    use rayon::prelude::*;
+    let per_city: Vec<Vec<super::geojson::Feature>> = circles
+        .par_iter()
+        .map(|c| {
+            c.edges
+                .iter()
+                .flatten()
+                .map(|e| {
+                    let mut m = Map::new();
+                    m.insert("city".into(), json!(c.city.name));
+                    m.insert("direction".into(), json!(p.direction.as_str()));
+                    m.insert("way_id".into(), json!(e.way_id));
+                    m.insert("class".into(), json!(e.class));
+                    m.insert("from_min".into(), json!(round(e.t_from_s / 60.0, 3)));
+                    m.insert("to_min".into(), json!(round(e.t_to_s / 60.0, 3)));
+                    m.insert("full".into(), json!(e.full));
+                    feature(m, linestring(&e.coords))
+                })
+                .collect()
+        })
+        .collect();
+    collection(per_city.into_iter().flatten().collect(), run.to_json())
 }
 
+/// Writes a collection atomically, streaming its text ([`super::geojson::write_to`]).
 pub fn write_json(path: &Path, v: &FeatureCollection) -> Result<(), WriteError> {
-    write_atomic(path, to_string(v).as_bytes())
+    let mut f = AtomicFile::create(path)?;
+    super::geojson::write_to(f.writer(), v).map_err(|source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    f.commit()
 }
 
 /// File-system-safe version of a city name for per-city files.

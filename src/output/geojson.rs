@@ -247,17 +247,30 @@ pub fn feature(properties: Map<String, Value>, geometry: Geometry) -> Feature {
 impl Feature {
     /// Appends the feature as compact JSON.
     pub fn write(&self, out: &mut String) {
-        out.push_str(r#"{"type":"Feature","properties":"#);
-        push_json(out, &self.properties);
-        out.push_str(r#","geometry":"#);
+        out.push_str(&self.head());
         out.push_str(self.geometry.as_str());
+        out.push_str(&self.tail());
+    }
+
+    /// The text before the geometry: type and properties.
+    fn head(&self) -> String {
+        let mut out = String::from(r#"{"type":"Feature","properties":"#);
+        push_json(&mut out, &self.properties);
+        out.push_str(r#","geometry":"#);
+        out
+    }
+
+    /// The text after the geometry: foreign members and the closing brace.
+    fn tail(&self) -> String {
+        let mut out = String::new();
         for (k, v) in &self.foreign {
             out.push(',');
-            push_json(out, k);
+            push_json(&mut out, k);
             out.push(':');
-            push_json(out, v);
+            push_json(&mut out, v);
         }
         out.push('}');
+        out
     }
 }
 
@@ -281,19 +294,29 @@ pub fn collection(features: Vec<Feature>, run: Value) -> FeatureCollection {
 pub fn to_string(c: &FeatureCollection) -> String {
     // Geometries are most of the text: reserved up front, so it is never copied to grow.
     let geometry_bytes: usize = c.features.iter().map(|f| f.geometry.0.len() + 512).sum();
-    let mut out = String::with_capacity(4096 + geometry_bytes);
-    out.push_str("{\n\"type\": \"FeatureCollection\",\n\"metroreach\": ");
-    push_json(&mut out, &c.run);
-    out.push_str(",\n\"features\": [\n");
+    let mut out = Vec::with_capacity(4096 + geometry_bytes);
+    write_to(&mut out, c).expect("writing into memory cannot fail");
+    String::from_utf8(out).expect("JSON text is UTF-8")
+}
+
+/// Writes [`to_string`]'s text to `w` piece by piece: a batch of circles is tens of megabytes
+/// of geometry, which is never copied into one string first.
+pub fn write_to(w: &mut impl std::io::Write, c: &FeatureCollection) -> std::io::Result<()> {
+    let mut head = String::from("{\n\"type\": \"FeatureCollection\",\n\"metroreach\": ");
+    push_json(&mut head, &c.run);
+    head.push_str(",\n\"features\": [\n");
+    w.write_all(head.as_bytes())?;
     for (j, f) in c.features.iter().enumerate() {
-        f.write(&mut out);
+        w.write_all(f.head().as_bytes())?;
+        w.write_all(f.geometry.as_str().as_bytes())?;
+        let mut tail = f.tail();
         if j + 1 < c.features.len() {
-            out.push(',');
+            tail.push(',');
         }
-        out.push('\n');
+        tail.push('\n');
+        w.write_all(tail.as_bytes())?;
     }
-    out.push_str("]\n}\n");
-    out
+    w.write_all(b"]\n}\n")
 }
 
 #[cfg(test)]

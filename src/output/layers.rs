@@ -176,6 +176,17 @@ pub fn from_circles(
     run: Value,
     subtitle: String,
 ) -> MapLayers {
+    let refs: Vec<&CommuteCircle> = circles.iter().collect();
+    circle_layers(g, &refs, run, subtitle)
+}
+
+/// [`from_circles`] over borrowed circles (a `reach` run's circles carry their grids: no copies).
+fn circle_layers(
+    g: &RoadGraph,
+    circles: &[&CommuteCircle],
+    run: Value,
+    subtitle: String,
+) -> MapLayers {
     let mut extent = BBox::EMPTY;
     let mut layers = MapLayers {
         parameters: run,
@@ -282,8 +293,8 @@ pub fn from_reach(
     run: Value,
     subtitle: String,
 ) -> MapLayers {
-    let circles: Vec<CommuteCircle> = r.cities.iter().map(|c| c.circle.clone()).collect();
-    let mut layers = from_circles(g, &circles, run, subtitle);
+    let circles: Vec<&CommuteCircle> = r.cities.iter().map(|c| &c.circle).collect();
+    let mut layers = circle_layers(g, &circles, run, subtitle);
     let top = layers.minutes.len().saturating_sub(1);
     let extent = layers.extent;
     for (u, unit) in units.units.iter().enumerate() {

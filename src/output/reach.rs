@@ -556,20 +556,37 @@ impl ReachReport<'_> {
             path: dir.to_path_buf(),
             source,
         })?;
-        let files: Vec<(&str, String)> = vec![
-            ("units.geojson", to_string(&self.units_geojson())),
-            ("metro-areas.geojson", to_string(&self.metro_geojson())),
-            ("catchments.geojson", to_string(&self.catchments_geojson())),
-            ("origins.geojson", to_string(&self.origins_geojson())),
-            ("coverage.csv", self.coverage_csv()),
-            ("overlap.csv", self.overlap_csv()),
-            ("summary.csv", self.summary_csv()),
-            ("summary.md", self.summary_md()),
-            (
-                "run.json",
-                serde_json::to_string_pretty(&self.run_json()).unwrap_or_default() + "\n",
-            ),
+        use rayon::prelude::*;
+        const FILES: [&str; 9] = [
+            "units.geojson",
+            "metro-areas.geojson",
+            "catchments.geojson",
+            "origins.geojson",
+            "coverage.csv",
+            "overlap.csv",
+            "summary.csv",
+            "summary.md",
+            "run.json",
         ];
+        // Every text is made (on all cores) before the first file is written.
+        let files: Vec<(&str, String)> = FILES
+            .par_iter()
+            .map(|&name| {
+                let text = match name {
+                    "units.geojson" => to_string(&self.units_geojson()),
+                    "metro-areas.geojson" => to_string(&self.metro_geojson()),
+                    "catchments.geojson" => to_string(&self.catchments_geojson()),
+                    "origins.geojson" => to_string(&self.origins_geojson()),
+                    "coverage.csv" => self.coverage_csv(),
+                    "overlap.csv" => self.overlap_csv(),
+                    "summary.csv" => self.summary_csv(),
+                    "summary.md" => self.summary_md(),
+                    // run.json
+                    _ => serde_json::to_string_pretty(&self.run_json()).unwrap_or_default() + "\n",
+                };
+                (name, text)
+            })
+            .collect();
         let mut written = Vec::new();
         for (name, text) in files {
             let p = dir.join(name);
