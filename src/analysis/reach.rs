@@ -604,12 +604,19 @@ fn catchments(
             .or_default()
             .push(i as u32);
     }
+    // Each city's own samples, in sample order (one pass, not one pass per city).
+    let mut own_of: Vec<Vec<u32>> = vec![Vec::new(); cities.len()];
+    for (i, s) in samples.iter().enumerate() {
+        if let Some(own) = own_of.get_mut(s.label as usize) {
+            own.push(i as u32);
+        }
+    }
     let thresholds: Vec<f64> = p.circle.minutes.iter().map(|m| m * 60.0).collect();
     let grid_params = p.circle.grid();
     (0..cities.len())
         .into_par_iter()
         .flat_map_iter(|ci| {
-            let own: Vec<&Sample> = samples.iter().filter(|s| s.label == ci as u32).collect();
+            let own: Vec<&Sample> = own_of[ci].iter().map(|&i| &samples[i as usize]).collect();
             if own.is_empty() {
                 return Vec::new();
             }
