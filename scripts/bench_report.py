@@ -199,7 +199,11 @@ if r:
     p("runs against `50b3702`: 8.6–9.0 → 7.6–7.8 s, every output file the same bytes): the overlap")
     p("of two cities' circles cuts both to the box their boxes share before the overlay, and a")
     p("band's prepared polygon (an R-tree over its edges, built for every band before) is built")
-    p("only when a population layer reads it.")
+    p("only when a population layer reads it. Then (`1c8b8a5`, stage timings below, same bytes):")
+    p("the nine output texts are made in parallel before any is written (566–697 → 290–300 ms),")
+    p("a report's map layers borrow the circles instead of cloning them with their grids")
+    p("(433 → 146 ms), and the catchments group each city's samples in one pass instead of")
+    p("filtering all 3.3 million samples once per city (1.22 → 0.91 s).")
     try:
         stages = [re.match(r"timing reach (.*): ([0-9.]+) ms", l) for l in open(os.path.join(out, "reach-stages.log"))]
         stages = [m for m in stages if m]
@@ -252,10 +256,12 @@ if os.path.exists(hist_path):
                         "both cores (parallel R-trees, road ends on demand); `reach` cuts each circle "
                         "to a box around the unit before the polygon overlay")
     current_note = ("current: a bucket queue of 256 ms slices instead of the radix heap (each "
-                    "bucket sorted once when reached); a packed R-tree over the Hilbert-ordered "
-                    "roads for snapping (no bulk load); coordinate pairs written from a stack "
-                    "buffer in one copy; `reach` cuts city pairs to their shared box and builds a "
-                    "band's prepared polygon only for population counts")
+                    "bucket sorted once when reached), search arrays zeroed lazily; a packed "
+                    "R-tree over the Hilbert-ordered roads for snapping (no bulk load); "
+                    "coordinate pairs written from a stack buffer in one copy, features built per "
+                    "city on all cores and streamed to the file; `reach` cuts city pairs to their "
+                    "shared box, builds a band's prepared polygon only for population counts and "
+                    "groups catchment samples by city in one pass")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
