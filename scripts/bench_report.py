@@ -215,7 +215,10 @@ if r:
                 p(f"| {m.group(1)} | {float(m.group(2)):,.0f} |")
             p("\nThe overlaps are 374 city pairs whose boxes meet (of 11,175 pairs × 2 bands), about 8 ms")
             p("each in `i_overlay`: neighbouring towns' circles overlap over most of their area, so the")
-            p("shared box saves little there. What is left is the overlay itself.")
+            p("shared box saves little there. What is left is the overlay itself. (Since this run,")
+            p("`reach` computes each band's box once and runs only the meeting pairs' overlays as one")
+            p("task each, instead of a box per pair per band over all 22,350 pairs: this stage went")
+            p("2.17 → 1.77–1.81 s in alternating runs, same bytes.)")
     except OSError:
         pass
 

@@ -263,9 +263,23 @@ pub fn run(
             }
         }
     }
-    let overlaps: Vec<Overlap> = pairs
+    // Only pairs whose boxes meet can overlap (each band's box computed once, not per pair);
+    // their overlays run on all cores, one pair per task (a few hundred costly ones among many).
+    let boxes: Vec<Vec<Option<BBox>>> = city_reach
+        .iter()
+        .map(|c| c.circle.bands.iter().map(|b| bbox_of(&b.polygon)).collect())
+        .collect();
+    let meeting: Vec<(usize, usize, usize)> = pairs
+        .iter()
+        .copied()
+        .filter(|&(a, b, k)| {
+            matches!((boxes[a][k], boxes[b][k]), (Some(x), Some(y)) if x.intersects(&y))
+        })
+        .collect();
+    let computed: Vec<(f64, Option<f64>)> = meeting
         .par_iter()
-        .filter_map(|&(a, b, k)| {
+        .with_max_len(1)
+        .map(|&(a, b, k)| {
             let (ba, bb) = (
                 &city_reach[a].circle.bands[k],
                 &city_reach[b].circle.bands[k],
@@ -275,8 +289,24 @@ pub fn run(
                 Some(bo) => pp.count(&o, &bo, &PolyIndex::new(&o), None).0,
                 None => 0.0,
             });
+            (overlap_km2, pop)
+        })
+        .collect();
+    let mut computed = meeting.iter().zip(computed).peekable();
+    let overlaps: Vec<Overlap> = pairs
+        .iter()
+        .map(|&(a, b, k)| {
+            let (ba, bb) = (
+                &city_reach[a].circle.bands[k],
+                &city_reach[b].circle.bands[k],
+            );
+            // Apart: what the overlay returns for them (nothing, and no one in it).
+            let (overlap_km2, pop) = match computed.peek() {
+                Some((&pair, _)) if pair == (a, b, k) => computed.next().expect("peeked").1,
+                _ => (0.0, population.map(|_| 0.0)),
+            };
             let union = ba.area_km2 + bb.area_km2 - overlap_km2;
-            Some(Overlap {
+            Overlap {
                 a,
                 b,
                 minutes: ba.minutes,
@@ -297,7 +327,7 @@ pub fn run(
                     0.0
                 },
                 population: pop,
-            })
+            }
         })
         .collect();
 
