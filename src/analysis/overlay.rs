@@ -162,12 +162,22 @@ fn clip_side(
 }
 
 /// The overlap of two polygons and its area (zero, not an error, when they are apart).
+pub fn overlap(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> (MultiPolygon<f64>, f64) {
+    overlap_within(a, b, bbox_of(a), bbox_of(b))
+}
+
+/// [`overlap`] for polygons whose boxes are known (`None` when empty).
 ///
 /// The overlap lies in both boxes, so both polygons are first cut to (a little more than) the
 /// box the two boxes share ([`clip_to_box`]): neighbouring commute circles meet along a strip,
 /// and the overlay then sees only the edges near it instead of both circles whole.
-pub fn overlap(a: &MultiPolygon<f64>, b: &MultiPolygon<f64>) -> (MultiPolygon<f64>, f64) {
-    match (bbox_of(a), bbox_of(b)) {
+pub fn overlap_within(
+    a: &MultiPolygon<f64>,
+    b: &MultiPolygon<f64>,
+    box_a: Option<BBox>,
+    box_b: Option<BBox>,
+) -> (MultiPolygon<f64>, f64) {
+    match (box_a, box_b) {
         (Some(x), Some(y)) if x.intersects(&y) => {
             let shared = around(&BBox {
                 min_lon: x.min_lon.max(y.min_lon),

@@ -2,7 +2,7 @@
 //! reaches beyond its home unit, how circles of different cities overlap, the nearest-core
 //! partition (catchments), and which units form each city's metropolitan area.
 
-use super::overlay::{bbox_of, coverage, overlap};
+use super::overlay::{bbox_of, coverage, overlap_within};
 use super::population::Population;
 use super::units::Units;
 use crate::geom::area::multipolygon_km2;
@@ -269,22 +269,22 @@ pub fn run(
         .iter()
         .map(|c| c.circle.bands.iter().map(|b| bbox_of(&b.polygon)).collect())
         .collect();
-    let meeting: Vec<(usize, usize, usize)> = pairs
-        .iter()
-        .copied()
-        .filter(|&(a, b, k)| {
+    let meeting: Vec<usize> = (0..pairs.len())
+        .filter(|&i| {
+            let (a, b, k) = pairs[i];
             matches!((boxes[a][k], boxes[b][k]), (Some(x), Some(y)) if x.intersects(&y))
         })
         .collect();
     let computed: Vec<(f64, Option<f64>)> = meeting
         .par_iter()
         .with_max_len(1)
-        .map(|&(a, b, k)| {
-            let (ba, bb) = (
-                &city_reach[a].circle.bands[k],
-                &city_reach[b].circle.bands[k],
+        .map(|&i| {
+            let (a, b, k) = pairs[i];
+            let (pa, pb) = (
+                &city_reach[a].circle.bands[k].polygon,
+                &city_reach[b].circle.bands[k].polygon,
             );
-            let (o, overlap_km2) = overlap(&ba.polygon, &bb.polygon);
+            let (o, overlap_km2) = overlap_within(pa, pb, boxes[a][k], boxes[b][k]);
             let pop = population.map(|pp| match bbox_of(&o) {
                 Some(bo) => pp.count(&o, &bo, &PolyIndex::new(&o), None).0,
                 None => 0.0,
@@ -292,19 +292,19 @@ pub fn run(
             (overlap_km2, pop)
         })
         .collect();
-    let mut computed = meeting.iter().zip(computed).peekable();
+    // Pairs apart get what the overlay gives them: nothing, and no one in it.
+    let mut found = vec![(0.0, population.map(|_| 0.0)); pairs.len()];
+    for (&i, r) in meeting.iter().zip(computed) {
+        found[i] = r;
+    }
     let overlaps: Vec<Overlap> = pairs
         .iter()
-        .map(|&(a, b, k)| {
+        .zip(found)
+        .map(|(&(a, b, k), (overlap_km2, pop))| {
             let (ba, bb) = (
                 &city_reach[a].circle.bands[k],
                 &city_reach[b].circle.bands[k],
             );
-            // Apart: what the overlay returns for them (nothing, and no one in it).
-            let (overlap_km2, pop) = match computed.peek() {
-                Some((&pair, _)) if pair == (a, b, k) => computed.next().expect("peeked").1,
-                _ => (0.0, population.map(|_| 0.0)),
-            };
             let union = ba.area_km2 + bb.area_km2 - overlap_km2;
             Overlap {
                 a,

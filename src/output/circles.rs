@@ -1,6 +1,8 @@
 //! The outputs of `circles`: band polygons, reached edges, travel-time grids.
 
-use super::geojson::{collection, feature, linestring, multipolygon, round, FeatureCollection};
+use super::geojson::{
+    collection, feature, linestring, multipolygon, round, Feature, FeatureCollection,
+};
 use crate::fsio::{write_atomic, AtomicFile, WriteError};
 use crate::graph::GraphMeta;
 use crate::isochrone::{CircleParams, CommuteCircle};
@@ -109,33 +111,39 @@ pub fn circles_geojson(
     p: &CircleParams,
     run: &RunInfo,
 ) -> FeatureCollection {
+    let features = per_city(circles, |c| {
+        let base = city_properties(c, p, &run.graph.profile_name);
+        c.bands
+            .iter()
+            .rev()
+            .map(|b| {
+                let mut m = base.clone();
+                m.insert("minutes".into(), json!(b.minutes));
+                m.insert("area_km2".into(), json!(round(b.area_km2, 3)));
+                m.insert(
+                    "equivalent_radius_km".into(),
+                    json!(round(b.equivalent_radius_km, 3)),
+                );
+                m.insert("reach_factor".into(), json!(round(b.reach_factor, 4)));
+                m.insert("reached_road_km".into(), json!(round(b.reached_road_km, 3)));
+                m.insert("reached_nodes".into(), json!(b.reached_nodes));
+                m.insert("truncated".into(), json!(b.truncated));
+                feature(m, multipolygon(&b.polygon))
+            })
+            .collect()
+    });
+    collection(features, run.to_json())
+}
+
+/// Each circle's features, built on all cores (the geometry text is most of the work) and
+/// concatenated in input order.
+fn per_city(
+    circles: &[CommuteCircle],
+    features: impl Fn(&CommuteCircle) -> Vec<Feature> + Sync,
+) -> Vec<Feature> {
     use rayon::prelude::*;
-    // Cities on all cores (the geometry text is most of the work), in input order.
-    let per_city: Vec<Vec<super::geojson::Feature>> = circles
-        .par_iter()
-        .map(|c| {
-            let base = city_properties(c, p, &run.graph.profile_name);
-            c.bands
-                .iter()
-                .rev()
-                .map(|b| {
-                    let mut m = base.clone();
-                    m.insert("minutes".into(), json!(b.minutes));
-                    m.insert("area_km2".into(), json!(round(b.area_km2, 3)));
-                    m.insert(
-                        "equivalent_radius_km".into(),
-                        json!(round(b.equivalent_radius_km, 3)),
-                    );
-                    m.insert("reach_factor".into(), json!(round(b.reach_factor, 4)));
-                    m.insert("reached_road_km".into(), json!(round(b.reached_road_km, 3)));
-                    m.insert("reached_nodes".into(), json!(b.reached_nodes));
-                    m.insert("truncated".into(), json!(b.truncated));
-                    feature(m, multipolygon(&b.polygon))
-                })
-                .collect()
-        })
-        .collect();
-    collection(per_city.into_iter().flatten().collect(), run.to_json())
+    let parts: Vec<Vec<Feature>> = circles.par_iter().map(&features).collect();
+    parts.into_iter().flatten().collect()
 }
 
 /// Reached road stretches as LineStrings (one per directed edge, cut where time runs out).
@@ -144,28 +152,24 @@ pub fn edges_geojson(
     p: &CircleParams,
     run: &RunInfo,
 ) -> FeatureCollection {
-    use rayon::prelude::*;
-    let per_city: Vec<Vec<super::geojson::Feature>> = circles
-        .par_iter()
-        .map(|c| {
-            c.edges
-                .iter()
-                .flatten()
-                .map(|e| {
-                    let mut m = Map::new();
-                    m.insert("city".into(), json!(c.city.name));
-                    m.insert("direction".into(), json!(p.direction.as_str()));
-                    m.insert("way_id".into(), json!(e.way_id));
-                    m.insert("class".into(), json!(e.class));
-                    m.insert("from_min".into(), json!(round(e.t_from_s / 60.0, 3)));
-                    m.insert("to_min".into(), json!(round(e.t_to_s / 60.0, 3)));
-                    m.insert("full".into(), json!(e.full));
-                    feature(m, linestring(&e.coords))
-                })
-                .collect()
-        })
-        .collect();
-    collection(per_city.into_iter().flatten().collect(), run.to_json())
+    let features = per_city(circles, |c| {
+        c.edges
+            .iter()
+            .flatten()
+            .map(|e| {
+                let mut m = Map::new();
+                m.insert("city".into(), json!(c.city.name));
+                m.insert("direction".into(), json!(p.direction.as_str()));
+                m.insert("way_id".into(), json!(e.way_id));
+                m.insert("class".into(), json!(e.class));
+                m.insert("from_min".into(), json!(round(e.t_from_s / 60.0, 3)));
+                m.insert("to_min".into(), json!(round(e.t_to_s / 60.0, 3)));
+                m.insert("full".into(), json!(e.full));
+                feature(m, linestring(&e.coords))
+            })
+            .collect()
+    });
+    collection(features, run.to_json())
 }
 
 /// Writes a collection atomically, streaming its text ([`super::geojson::write_to`]).

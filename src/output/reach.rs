@@ -557,35 +557,24 @@ impl ReachReport<'_> {
             source,
         })?;
         use rayon::prelude::*;
-        const FILES: [&str; 9] = [
-            "units.geojson",
-            "metro-areas.geojson",
-            "catchments.geojson",
-            "origins.geojson",
-            "coverage.csv",
-            "overlap.csv",
-            "summary.csv",
-            "summary.md",
-            "run.json",
+        type Text = fn(&ReachReport) -> String;
+        let makers: [(&str, Text); 9] = [
+            ("units.geojson", |r| to_string(&r.units_geojson())),
+            ("metro-areas.geojson", |r| to_string(&r.metro_geojson())),
+            ("catchments.geojson", |r| to_string(&r.catchments_geojson())),
+            ("origins.geojson", |r| to_string(&r.origins_geojson())),
+            ("coverage.csv", |r| r.coverage_csv()),
+            ("overlap.csv", |r| r.overlap_csv()),
+            ("summary.csv", |r| r.summary_csv()),
+            ("summary.md", |r| r.summary_md()),
+            ("run.json", |r| {
+                serde_json::to_string_pretty(&r.run_json()).unwrap_or_default() + "\n"
+            }),
         ];
         // Every text is made (on all cores) before the first file is written.
-        let files: Vec<(&str, String)> = FILES
+        let files: Vec<(&str, String)> = makers
             .par_iter()
-            .map(|&name| {
-                let text = match name {
-                    "units.geojson" => to_string(&self.units_geojson()),
-                    "metro-areas.geojson" => to_string(&self.metro_geojson()),
-                    "catchments.geojson" => to_string(&self.catchments_geojson()),
-                    "origins.geojson" => to_string(&self.origins_geojson()),
-                    "coverage.csv" => self.coverage_csv(),
-                    "overlap.csv" => self.overlap_csv(),
-                    "summary.csv" => self.summary_csv(),
-                    "summary.md" => self.summary_md(),
-                    // run.json
-                    _ => serde_json::to_string_pretty(&self.run_json()).unwrap_or_default() + "\n",
-                };
-                (name, text)
-            })
+            .map(|&(name, make)| (name, make(self)))
             .collect();
         let mut written = Vec::new();
         for (name, text) in files {
