@@ -416,6 +416,21 @@ pub struct GridTooLarge {
     pub cell_m: f64,
 }
 
+/// Lanes of the walking disc's vector minimum ([`min_plus`]).
+const LANES: usize = 8;
+
+/// `dst[k] = min(dst[k], t0 + costs[k])`, `LANES` at a time (both lengths a multiple of `LANES`;
+/// no NaN among the values, so a plain comparison is the minimum).
+#[inline]
+fn min_plus(dst: &mut [f32], costs: &[f32], t0: f32) {
+    // One contiguous loop (the loop vectoriser's shape); a select, not `f32::min`, so no NaN
+    // fix-ups are emitted.
+    for (d, &c) in dst.iter_mut().zip(costs) {
+        let t = t0 + c;
+        *d = if t < *d { t } else { *d };
+    }
+}
+
 /// A travel-time grid in local metres: vertex `(i, j)` is at `(x0 + i·cell, y0 + j·cell)`.
 #[derive(Clone, Debug)]
 pub struct TimeGrid {
@@ -547,6 +562,23 @@ impl TimeGrid {
             })
             .collect();
         let hw = kernel.iter().map(|row| row.half_width).max().unwrap_or(0) as usize;
+        // The same disc as whole rows of `width` columns (a multiple of the vector width),
+        // infinite outside it: every row is then a few fixed-size minimums the compiler turns
+        // into vector instructions, where the exact rows were short scalar loops. An infinite
+        // cost leaves its vertex as it was, so the padding may run into the next grid row.
+        let width = (2 * hw + 1).next_multiple_of(LANES);
+        let padded: Vec<f32> = kernel
+            .iter()
+            .flat_map(|row| {
+                let before = hw - row.half_width as usize;
+                std::iter::repeat_n(f32::INFINITY, before)
+                    .chain(row.costs.iter().copied())
+                    .chain(std::iter::repeat(f32::INFINITY))
+                    .take(width)
+            })
+            .collect();
+        let first_row = reach as usize * nx + hw;
+        let padded_len = 2 * reach as usize * nx + width;
         // Per row, the columns its own seeds' discs may cover; widened below to every row the
         // discs reach (a superset of the written columns, which is all the spans promise).
         let mut seed_spans: Vec<(usize, usize)> = vec![(usize::MAX, 0); ny];
@@ -555,7 +587,18 @@ impl TimeGrid {
             let span = &mut seed_spans[cj];
             span.0 = span.0.min(ci - hw);
             span.1 = span.1.max(ci + hw + 1);
-            let centre = (cj * nx + ci) as isize;
+            let centre = cj * nx + ci;
+            // The margin keeps every disc inside the grid; only the padding of the last rows
+            // can run past the end of the array.
+            let base = centre - first_row;
+            if !with_labels && base + padded_len <= values.len() {
+                for (k, costs) in padded.chunks_exact(width).enumerate() {
+                    let start = base + k * nx;
+                    min_plus(&mut values[start..start + width], costs, t0);
+                }
+                continue;
+            }
+            let centre = centre as isize;
             for row in &kernel {
                 let start = (centre + row.offset) as usize;
                 let dst = &mut values[start..start + row.costs.len()];
@@ -665,6 +708,52 @@ mod tests {
                         })
                         .fold(f64::MAX, f64::min);
                     assert!(d <= p.offroad_m + 1e-6, "vertex {x},{y} reached from {d} m");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The vector kernel (no labels) against a plain reference: each vertex takes the
+        /// minimum over the seeds within the disc of seed time plus the walk. The labelled path
+        /// (exact rows, one vertex at a time) must give the same values.
+        #[test]
+        fn disc_stamping_matches_a_plain_reference(
+            pts in proptest::collection::vec((-12i32..12, -12i32..12, 0u16..2000), 1..40),
+            cell in 10.0f64..120.0,
+            offroad in 0.0f64..500.0,
+        ) {
+            let samples: Vec<Sample> = pts
+                .iter()
+                .map(|&(i, j, t)| Sample { i, j, t: f32::from(t), label: 0 })
+                .collect();
+            let p = GridParams { cell_m: cell, offroad_m: offroad, offroad_mps: 1.3 };
+            let g = TimeGrid::stamp(&samples, &p, false).unwrap();
+            let labelled = TimeGrid::stamp(&samples, &p, true).unwrap();
+            proptest::prop_assert_eq!(&g.values, &labelled.values);
+            // Seeds: the minimum time per lattice vertex.
+            let mut seeds: Vec<(i32, i32, f32)> = Vec::new();
+            for s in &samples {
+                match seeds.iter_mut().find(|x| x.0 == s.i && x.1 == s.j) {
+                    Some(x) => x.2 = x.2.min(s.t),
+                    None => seeds.push((s.i, s.j, s.t)),
+                }
+            }
+            let r = (offroad.max(cell) - cell * std::f64::consts::FRAC_1_SQRT_2).max(cell);
+            let reach = (r / cell).floor() as i64;
+            let (i0, j0) = ((g.x0 / cell).round() as i64, (g.y0 / cell).round() as i64);
+            for j in 0..g.ny {
+                for i in 0..g.nx {
+                    let (vi, vj) = (i0 + i as i64, j0 + j as i64);
+                    let mut want = f32::INFINITY;
+                    for &(si, sj, t) in &seeds {
+                        let (di, dj) = (vi - si as i64, vj - sj as i64);
+                        let d = (((di * di + dj * dj) as f64).sqrt()) * cell;
+                        if dj.abs() <= reach && d <= r + 1e-9 {
+                            want = want.min(t + (d * (1.0 / 1.3)) as f32);
+                        }
+                    }
+                    proptest::prop_assert_eq!(g.at(i, j), want, "vertex {} {}", i, j);
                 }
             }
         }
