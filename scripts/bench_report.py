@@ -367,7 +367,8 @@ try:
     total = imp.get("import_seconds") or 0
     p(f"**Import** (mosaic, last of the runs above: {total:.1f} s inside the import, {im:.1f} s wall median):")
     p(f"reading {st.get('read', 0):.1f} s against a raw decode of {dm:.2f} s — every blob is decoded once")
-    p("(relations, then ways, then nodes, located by a binary search over the sorted file), and the")
+    p("(relations, then ways, then nodes, located by a binary search over the sorted file that")
+    p("inflates only the start of the blobs it probes), and the")
     p("extra time is keeping way refs, sorting and deduplicating the needed node ids and looking each")
     p(f"node up in them; building the graph {st.get('build', 0):.1f} s; the rest (~{max(im - total, 0):.1f} s) is")
     p("writing the graph file and process start.\n")

@@ -259,3 +259,31 @@ fn yuba_boundaries_include_the_county_and_its_cities() {
         .unwrap();
     assert!(marysville.to_multipolygon().is_valid());
 }
+
+/// The blob probes that locate nodes, ways and relations in a sorted file (each group's first
+/// key, without decoding elements) agree with a full decode on every blob of the real extracts.
+#[test]
+fn blob_probes_agree_with_full_decodes() {
+    use metroreach::osm::pbf::{Kinds, PbfFile};
+    for name in [MALTA, YUBA, PORTO, YIZHUANG, HELSINKI, ANDORRA, CHINA] {
+        let file = PbfFile::open(&osm(name)).unwrap();
+        let blobs = file.blobs().unwrap();
+        for i in 0..blobs.data.len() {
+            let decoded = blobs.with_block(i, Kinds::of).unwrap();
+            assert_eq!(
+                blobs.probe_kinds(i, false),
+                Some(decoded),
+                "{name} blob {i}"
+            );
+            let first = blobs.probe_kinds(i, true).expect("a first group");
+            let kinds = [first.nodes, first.ways, first.relations];
+            assert_eq!(kinds.iter().filter(|&&k| k).count(), 1, "{name} blob {i}");
+            assert!(
+                (!first.nodes || decoded.nodes)
+                    && (!first.ways || decoded.ways)
+                    && (!first.relations || decoded.relations),
+                "{name} blob {i}: first group {first:?}, blob {decoded:?}"
+            );
+        }
+    }
+}

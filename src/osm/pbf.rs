@@ -333,6 +333,146 @@ fn unsupported_codec(raw: &[u8], offset: usize) -> Option<&'static str> {
     None
 }
 
+/// Which kinds of elements a data blob holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kinds {
+    pub nodes: bool,
+    pub ways: bool,
+    pub relations: bool,
+}
+
+impl Kinds {
+    /// The kinds of a decoded block (groups that hold at least one element).
+    pub fn of(block: &PrimitiveBlock) -> Kinds {
+        let mut k = Kinds::default();
+        for g in block.groups() {
+            k.nodes |= g.nodes().next().is_some() || g.dense_nodes().next().is_some();
+            k.ways |= g.ways().next().is_some();
+            k.relations |= g.relations().next().is_some();
+        }
+        k
+    }
+}
+
+impl<'a> Blobs<'a> {
+    /// The kinds of data blob `index` from each group's first key, without decoding any
+    /// element: with `first_group_only`, only as much of the block is inflated as it takes to
+    /// reach the first group (past the string table). `None` where that does not tell (another
+    /// compression, an empty or malformed block or group, a change set): ask
+    /// [`Blobs::with_block`], which also names what is wrong.
+    ///
+    /// Locating where nodes end and ways begin in a sorted file probes a dozen blobs one after
+    /// the other; a full decode of each cost a small extract about as much as its whole way pass.
+    pub fn probe_kinds(&self, index: usize, first_group_only: bool) -> Option<Kinds> {
+        let offset = self.data[index].offset().0 as usize;
+        let raw = self.raw;
+        let hl = u32::from_be_bytes(raw.get(offset..offset + 4)?.try_into().ok()?) as usize;
+        let header = raw.get(offset + 4..offset + 4 + hl)?;
+        let size = proto_fields(header).find_map(|(f, v)| match (f, v) {
+            (3, ProtoValue::Varint(n)) => Some(n as usize),
+            _ => None,
+        })?;
+        let mut blob = raw.get(offset + 4 + hl..offset + 4 + hl + size)?;
+        let mut block = None;
+        while !blob.is_empty() {
+            let key = read_varint(&mut blob)?;
+            match key & 7 {
+                0 => {
+                    read_varint(&mut blob)?;
+                }
+                2 => {
+                    let n = read_varint(&mut blob)? as usize;
+                    let bytes = blob.get(..n)?;
+                    blob = &blob[n..];
+                    match key >> 3 {
+                        1 => block = Some(BlockPrefix::Raw(bytes)),
+                        3 => block = Some(BlockPrefix::zlib(bytes)),
+                        4..=7 => return None,
+                        _ => {}
+                    }
+                }
+                _ => return None,
+            }
+        }
+        block?.kinds(first_group_only)
+    }
+}
+
+/// The bytes of a primitive block, inflated only as far as they are read.
+enum BlockPrefix<'a> {
+    Raw(&'a [u8]),
+    Zlib {
+        decoder: flate2::read::ZlibDecoder<&'a [u8]>,
+        out: Vec<u8>,
+    },
+}
+
+impl<'a> BlockPrefix<'a> {
+    fn zlib(bytes: &'a [u8]) -> BlockPrefix<'a> {
+        BlockPrefix::Zlib {
+            decoder: flate2::read::ZlibDecoder::new(bytes),
+            out: Vec::new(),
+        }
+    }
+
+    /// The block's bytes from `from` on, at least `len` of them unless the block ends sooner.
+    fn bytes(&mut self, from: usize, len: usize) -> Option<&[u8]> {
+        match self {
+            BlockPrefix::Raw(b) => b.get(from..),
+            BlockPrefix::Zlib { decoder, out } => {
+                use std::io::Read;
+                let want = (from + len).saturating_sub(out.len());
+                if want > 0 {
+                    // Whole 4 KiB steps: fewer, larger reads.
+                    let step = want.next_multiple_of(4096) as u64;
+                    decoder.by_ref().take(step).read_to_end(out).ok()?;
+                }
+                out.get(from..)
+            }
+        }
+    }
+
+    /// Walks the block's top-level fields, noting each group's kind by its first key.
+    fn kinds(mut self, first_group_only: bool) -> Option<Kinds> {
+        let mut kinds = Kinds::default();
+        let mut pos = 0;
+        loop {
+            let mut b = self.bytes(pos, 20)?;
+            if b.is_empty() {
+                return Some(kinds);
+            }
+            let before = b.len();
+            let key = read_varint(&mut b)?;
+            let value = match key & 7 {
+                0 => {
+                    read_varint(&mut b)?;
+                    None
+                }
+                2 => Some(read_varint(&mut b)? as usize),
+                _ => return None,
+            };
+            pos += before - b.len();
+            match (key >> 3, value) {
+                (2, Some(n)) => {
+                    let mut g = self.bytes(pos, 20)?.get(..n.min(20))?;
+                    match read_varint(&mut g)? >> 3 {
+                        1 | 2 => kinds.nodes = true,
+                        3 => kinds.ways = true,
+                        4 => kinds.relations = true,
+                        _ => return None,
+                    }
+                    if first_group_only {
+                        return Some(kinds);
+                    }
+                    pos += n;
+                }
+                (_, Some(n)) => pos += n,
+                (_, None) => {}
+            }
+        }
+    }
+}
+
 enum ProtoValue {
     Varint(u64),
     Bytes,

@@ -1,7 +1,8 @@
 //! Reading an extract into a routing graph with as few passes over the file as possible.
 //!
 //! PBF files are normally sorted nodes → ways → relations. We locate the two transitions with a
-//! binary search over blobs (a handful of blob decodes), then decode
+//! binary search over blobs that probes only the first key of each blob's first group (a prefix
+//! of the zlib stream, no element decoded; [`super::pbf::Blobs::probe_kinds`]), then decode
 //!
 //! 1. the relation blobs: administrative boundaries and the ids of their member ways;
 //! 2. the way blobs: road ways for the profile (node refs kept as OSM ids in one flat array) and
@@ -14,7 +15,7 @@
 //! in the general (slower) order, with a warning.
 
 use super::boundary::{assemble, MemberWay};
-use super::pbf::{Blobs, PbfError, PbfFile};
+use super::pbf::{Blobs, Kinds, PbfError, PbfFile};
 use super::profile::{AreaType, Profile, WayRule};
 use super::tags::parse_population;
 use crate::geom::{distance_m, BBox, CoordE7};
@@ -23,7 +24,7 @@ use crate::graph::{
     AdminBoundary, GraphMeta, ImportStats, Place, RoadClass, RoadGraph, SourceInfo,
 };
 use crate::progress::Progress;
-use osmpbf::{Element, PrimitiveBlock, RelMemberType};
+use osmpbf::{Element, RelMemberType};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -174,23 +175,6 @@ struct NodePhase {
     invalid_examples: Vec<i64>,
     ways: u64,
     relations: u64,
-}
-
-#[derive(Clone, Copy, Default)]
-struct Kinds {
-    nodes: bool,
-    ways: bool,
-    relations: bool,
-}
-
-fn kinds_of(block: &PrimitiveBlock) -> Kinds {
-    let mut k = Kinds::default();
-    for g in block.groups() {
-        k.nodes |= g.nodes().next().is_some() || g.dense_nodes().next().is_some();
-        k.ways |= g.ways().next().is_some();
-        k.relations |= g.relations().next().is_some();
-    }
-    k
 }
 
 /// Refuses an import estimated to need more memory than `limit` (if any), saying `why`.
@@ -606,13 +590,27 @@ fn read_elements(
         (all.clone(), all.clone(), all.clone(), 0, 0)
     } else {
         // Blob kinds are monotone in a sorted file: binary search for the first blob holding
-        // ways or relations (f) and the first holding relations (r).
-        let kinds = |i: usize| -> Result<Kinds, PbfError> { blobs.with_block(i, kinds_of) };
+        // ways or relations (f) and the first holding relations (r). The probes read only each
+        // blob's first group; a blob may start with one kind and go on with the next, so the
+        // blob before each boundary found is then read whole. Any other f ≤ r would only cost
+        // speed: the phases check every blob's kinds and fall back to reading all blobs.
+        let full = |i: usize| -> Result<Kinds, PbfError> {
+            match blobs.probe_kinds(i, false) {
+                Some(k) => Ok(k),
+                None => blobs.with_block(i, Kinds::of),
+            }
+        };
+        let first = |i: usize| -> Result<Kinds, PbfError> {
+            match blobs.probe_kinds(i, true) {
+                Some(k) => Ok(k),
+                None => full(i),
+            }
+        };
         let first_true = |pred: &dyn Fn(Kinds) -> bool, lo: usize| -> Result<usize, PbfError> {
             let (mut lo, mut hi) = (lo, n);
             while lo < hi {
                 let mid = (lo + hi) / 2;
-                if pred(kinds(mid)?) {
+                if pred(first(mid)?) {
                     hi = mid;
                 } else {
                     lo = mid + 1;
@@ -620,8 +618,17 @@ fn read_elements(
             }
             Ok(lo)
         };
-        let f = first_true(&|k| k.ways || k.relations, 0)?;
-        let r = first_true(&|k| k.relations, f)?;
+        let back_one = |b: usize, lo: usize, pred: &dyn Fn(Kinds) -> bool| {
+            if b > lo && pred(full(b - 1)?) {
+                Ok::<usize, PbfError>(b - 1)
+            } else {
+                Ok(b)
+            }
+        };
+        let data = |k: Kinds| k.ways || k.relations;
+        let f = back_one(first_true(&data, 0)?, 0, &data)?;
+        let rels = |k: Kinds| k.relations;
+        let r = back_one(first_true(&rels, f)?, f, &rels)?;
         (
             (r.min(n)..n).collect(),
             (f.min(n)..(r + 1).min(n)).collect(),
@@ -800,7 +807,7 @@ fn relation_phase(
                         out.boundaries.push(rec);
                     }
                 }
-                (out, kinds_of(block))
+                (out, Kinds::of(block))
             });
             bar.inc(1);
             r
@@ -858,7 +865,7 @@ fn way_phase(
                         }
                     }
                 }
-                (out, kinds_of(block))
+                (out, Kinds::of(block))
             });
             bar.inc(1);
             r
@@ -1018,7 +1025,7 @@ fn node_phase(
                     Element::Way(_) => out.ways += 1,
                     Element::Relation(_) => out.relations += 1,
                 });
-                (out, kinds_of(block))
+                (out, Kinds::of(block))
             });
             bar.inc(1);
             r
