@@ -1,6 +1,7 @@
 //! Reading OpenStreetMap extracts: PBF access, tag rules (profiles), boundary assembly, and the
 //! import that turns an extract into a [`crate::graph::RoadGraph`].
 
+pub mod block;
 pub mod boundary;
 pub mod cache;
 pub mod pbf;

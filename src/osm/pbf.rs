@@ -1,6 +1,7 @@
 //! Low-level access to an `.osm.pbf` file: memory map, blob index, guarded parallel decoding,
 //! and errors that name the file, the blob and what is wrong with it.
 
+use super::block::{RawBlock, MAX_BLOCK_BYTES};
 use osmpbf::{BlobDecode, Mmap, MmapBlob, PrimitiveBlock};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -364,29 +365,79 @@ impl<'a> Blobs<'a> {
     /// Locating where nodes end and ways begin in a sorted file probes a dozen blobs one after
     /// the other; a full decode of each cost a small extract about as much as its whole way pass.
     pub fn probe_kinds(&self, index: usize, first_group_only: bool) -> Option<Kinds> {
+        let block = match self.payload(index)? {
+            Payload::Raw(bytes) => BlockPrefix::Raw(bytes),
+            Payload::Zlib { data, .. } => BlockPrefix::zlib(data),
+        };
+        block.kinds(first_group_only)
+    }
+
+    /// Runs `f` on data blob `index` read in place ([`RawBlock`]), or returns `None` if the blob
+    /// is not in the canonical encoding, does not inflate, or `f` gives up: decode it with
+    /// [`Blobs::with_block`] then (which also names what is wrong).
+    pub fn with_raw_block<T>(
+        &self,
+        index: usize,
+        f: impl FnOnce(&RawBlock<'_>) -> Option<T>,
+    ) -> Option<T> {
+        match self.payload(index)? {
+            Payload::Raw(bytes) => f(&RawBlock::parse(bytes)?),
+            Payload::Zlib { data, raw_size } => {
+                if raw_size > MAX_BLOCK_BYTES {
+                    return None;
+                }
+                // Inflated in one call into a buffer of the stated size; a block that does not
+                // end within it is left to osmpbf.
+                let mut buf = Vec::with_capacity(raw_size);
+                let status = flate2::Decompress::new(true)
+                    .decompress_vec(data, &mut buf, flate2::FlushDecompress::Finish)
+                    .ok()?;
+                if status != flate2::Status::StreamEnd {
+                    return None;
+                }
+                f(&RawBlock::parse(&buf)?)
+            }
+        }
+    }
+
+    /// The block bytes of data blob `index` as stored (`None` for other compressions or a
+    /// malformed blob message).
+    fn payload(&self, index: usize) -> Option<Payload<'a>> {
         let offset = self.data[index].offset().0 as usize;
         let raw = self.raw;
         let hl = u32::from_be_bytes(raw.get(offset..offset + 4)?.try_into().ok()?) as usize;
-        let header = raw.get(offset + 4..offset + 4 + hl)?;
+        // `frame` has checked these sizes against the file; checked again so that nothing here
+        // can overflow whatever the bytes.
+        let start = offset.checked_add(4)?;
+        let header = raw.get(start..start.checked_add(hl)?)?;
         let size = proto_fields(header).find_map(|(f, v)| match (f, v) {
-            (3, ProtoValue::Varint(n)) => Some(n as usize),
+            (3, ProtoValue::Varint(n)) => usize::try_from(n).ok(),
             _ => None,
         })?;
-        let mut blob = raw.get(offset + 4 + hl..offset + 4 + hl + size)?;
-        let mut block = None;
+        let start = start.checked_add(hl)?;
+        let mut blob = raw.get(start..start.checked_add(size)?)?;
+        let (mut payload, mut raw_size) = (None, 0);
         while !blob.is_empty() {
             let key = read_varint(&mut blob)?;
             match key & 7 {
                 0 => {
-                    read_varint(&mut blob)?;
+                    let v = read_varint(&mut blob)?;
+                    if key >> 3 == 2 {
+                        raw_size = v as usize;
+                    }
                 }
                 2 => {
                     let n = read_varint(&mut blob)? as usize;
                     let bytes = blob.get(..n)?;
                     blob = &blob[n..];
                     match key >> 3 {
-                        1 => block = Some(BlockPrefix::Raw(bytes)),
-                        3 => block = Some(BlockPrefix::zlib(bytes)),
+                        1 => payload = Some(Payload::Raw(bytes)),
+                        3 => {
+                            payload = Some(Payload::Zlib {
+                                data: bytes,
+                                raw_size,
+                            })
+                        }
                         4..=7 => return None,
                         _ => {}
                     }
@@ -394,8 +445,18 @@ impl<'a> Blobs<'a> {
                 _ => return None,
             }
         }
-        block?.kinds(first_group_only)
+        match payload? {
+            // raw_size may come after the data.
+            Payload::Zlib { data, .. } => Some(Payload::Zlib { data, raw_size }),
+            p => Some(p),
+        }
     }
+}
+
+/// A data blob's block as stored.
+enum Payload<'a> {
+    Raw(&'a [u8]),
+    Zlib { data: &'a [u8], raw_size: usize },
 }
 
 /// The bytes of a primitive block, inflated only as far as they are read.
@@ -417,11 +478,14 @@ impl<'a> BlockPrefix<'a> {
 
     /// The block's bytes from `from` on, at least `len` of them unless the block ends sooner.
     fn bytes(&mut self, from: usize, len: usize) -> Option<&[u8]> {
+        if from > MAX_BLOCK_BYTES {
+            return None; // past any block osmpbf would read
+        }
         match self {
             BlockPrefix::Raw(b) => b.get(from..),
             BlockPrefix::Zlib { decoder, out } => {
                 use std::io::Read;
-                let want = (from + len).saturating_sub(out.len());
+                let want = from.saturating_add(len).saturating_sub(out.len());
                 if want > 0 {
                     // Whole 4 KiB steps: fewer, larger reads.
                     let step = want.next_multiple_of(4096) as u64;
@@ -464,9 +528,9 @@ impl<'a> BlockPrefix<'a> {
                     if first_group_only {
                         return Some(kinds);
                     }
-                    pos += n;
+                    pos = pos.checked_add(n)?;
                 }
-                (_, Some(n)) => pos += n,
+                (_, Some(n)) => pos = pos.checked_add(n)?,
                 (_, None) => {}
             }
         }
@@ -583,6 +647,17 @@ mod tests {
         assert_eq!(fields, vec![1, 7]);
         let mut b: &[u8] = &[0x96, 0x01];
         assert_eq!(read_varint(&mut b), Some(150));
+    }
+
+    proptest::proptest! {
+        /// The blob probes never panic, whatever the block bytes (raw or as a zlib stream).
+        #[test]
+        fn probes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            for first in [true, false] {
+                let _ = BlockPrefix::Raw(&bytes).kinds(first);
+                let _ = BlockPrefix::zlib(&bytes).kinds(first);
+            }
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! phase checks the element types it meets; a file that turns out not to be sorted is read again
 //! in the general (slower) order, with a warning.
 
+use super::block::{zigzag, RawElement, RawTags};
 use super::boundary::{assemble, MemberWay};
 use super::pbf::{Blobs, Kinds, PbfError, PbfFile};
 use super::profile::{AreaType, Profile, WayRule};
@@ -832,41 +833,71 @@ fn way_phase(
     member_ways: &[i64],
     bar: &indicatif::ProgressBar,
 ) -> Result<(WayPhase, Vec<Kinds>), PbfError> {
+    // One way: its tags and its delta-coded node ids.
+    let take_way = |out: &mut WayPhase,
+                    id: i64,
+                    tags: &[(&str, &str)],
+                    deltas: &mut dyn Iterator<Item = i64>| {
+        out.ways += 1;
+        let road = profile.evaluate_way(tags);
+        let boundary = member_ways.binary_search(&id).is_ok();
+        if road.is_none() && !boundary {
+            return;
+        }
+        let before = out.refs.len();
+        let mut acc = 0i64;
+        for d in deltas {
+            acc = acc.wrapping_add(d);
+            out.refs.push(acc);
+        }
+        if boundary {
+            out.boundary_ways.push((id, out.refs[before..].to_vec()));
+        }
+        match road {
+            Some(rule) => out.roads.push(RoadWayRec {
+                id,
+                rule,
+                refs_len: (out.refs.len() - before) as u32,
+            }),
+            None => out.refs.truncate(before),
+        }
+    };
     let parts: Vec<(WayPhase, Kinds)> = idx
         .par_iter()
         .map(|&i| {
-            let r = blobs.with_block(i, |block| {
+            // In place when the blob allows it, else through osmpbf.
+            let fast = blobs.with_raw_block(i, |block| {
                 let mut out = WayPhase::default();
                 let mut tags: Vec<(&str, &str)> = Vec::with_capacity(16);
-                for g in block.groups() {
-                    out.nodes += g.dense_nodes().count() as u64 + g.nodes().count() as u64;
-                    out.relations += g.relations().count() as u64;
-                    for way in g.ways() {
-                        out.ways += 1;
+                let kinds = block.for_each(|el| match el {
+                    RawElement::Node { .. } => out.nodes += 1,
+                    RawElement::Relation => out.relations += 1,
+                    RawElement::Way { id, tags: t, refs } => {
                         tags.clear();
-                        tags.extend(way.tags());
-                        let id = way.id();
-                        if let Some(rule) = profile.evaluate_way(&tags) {
-                            let refs = way.raw_refs();
-                            let before = out.refs.len();
-                            let mut acc = 0i64;
-                            for &d in refs {
-                                acc += d;
-                                out.refs.push(acc);
-                            }
-                            out.roads.push(RoadWayRec {
-                                id,
-                                rule,
-                                refs_len: (out.refs.len() - before) as u32,
-                            });
-                        }
-                        if member_ways.binary_search(&id).is_ok() {
-                            out.boundary_ways.push((id, way.refs().collect()));
+                        tags.extend(block.tags(t));
+                        take_way(&mut out, id, &tags, &mut refs.map(zigzag));
+                    }
+                })?;
+                Some((out, kinds))
+            });
+            let r = match fast {
+                Some(r) => Ok(r),
+                None => blobs.with_block(i, |block| {
+                    let mut out = WayPhase::default();
+                    let mut tags: Vec<(&str, &str)> = Vec::with_capacity(16);
+                    for g in block.groups() {
+                        out.nodes += g.dense_nodes().count() as u64 + g.nodes().count() as u64;
+                        out.relations += g.relations().count() as u64;
+                        for way in g.ways() {
+                            tags.clear();
+                            tags.extend(way.tags());
+                            let mut deltas = way.raw_refs().iter().copied();
+                            take_way(&mut out, way.id(), &tags, &mut deltas);
                         }
                     }
-                }
-                (out, Kinds::of(block))
-            });
+                    (out, Kinds::of(block))
+                }),
+            };
             bar.inc(1);
             r
         })
@@ -905,6 +936,88 @@ fn unpack(v: u64) -> CoordE7 {
     }
 }
 
+/// The node pass's work on one node of one blob (a closure because it keeps a cursor into
+/// `needed` across the blob's nodes): its coordinate if a road or boundary needs it, its tags if
+/// it is a place or a boundary's centre or label. `tagged` says whether it may be a place;
+/// `get_tags` gives its tags.
+#[allow(clippy::type_complexity)]
+fn node_visitor<'n>(
+    needed: &'n [i64],
+    coords: &'n [AtomicU64],
+    rel_nodes: &'n [i64],
+) -> impl FnMut(i64, i64, i64, bool, &mut NodePhase, &dyn Fn() -> Vec<(String, String)>) + 'n {
+    let mut cursor = 0usize;
+    let mut last_id = i64::MIN;
+    move |id: i64,
+          nano_lon: i64,
+          nano_lat: i64,
+          tagged: bool,
+          out: &mut NodePhase,
+          get_tags: &dyn Fn() -> Vec<(String, String)>| {
+        out.nodes += 1;
+        if id < last_id {
+            cursor = needed.partition_point(|&x| x < id);
+        } else {
+            if cursor < needed.len() && needed[cursor] < id {
+                // Gallop, then binary search inside the bracket.
+                let mut step = 1usize;
+                let mut hi = cursor + 1;
+                while hi < needed.len() && needed[hi] < id {
+                    cursor = hi;
+                    step *= 2;
+                    hi = cursor + step;
+                }
+                let hi = hi.min(needed.len());
+                cursor += needed[cursor..hi].partition_point(|&x| x < id);
+            }
+        }
+        last_id = id;
+        let lon = nano_lon / 100;
+        let lat = nano_lat / 100;
+        let valid = (-1_800_000_000..=1_800_000_000).contains(&lon)
+            && (-900_000_000..=900_000_000).contains(&lat);
+        let c = CoordE7 {
+            lon: lon.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+            lat: lat.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+        };
+        if cursor < needed.len() && needed[cursor] == id {
+            if valid {
+                coords[cursor].fetch_min(pack(c), Ordering::Relaxed);
+            } else {
+                out.invalid += 1;
+                if out.invalid_examples.len() < 5 {
+                    out.invalid_examples.push(id);
+                }
+            }
+        } else if !valid {
+            return;
+        }
+        if !valid {
+            return;
+        }
+        let is_rel_node = !rel_nodes.is_empty() && rel_nodes.binary_search(&id).is_ok();
+        if !(tagged || is_rel_node) {
+            return;
+        }
+        let tags = get_tags();
+        let tag = |k: &str| tags.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
+        if is_rel_node {
+            out.named.push((id, tag("name")));
+        }
+        if let Some(kind) = tag("place") {
+            out.places.push(Place {
+                osm_id: id,
+                kind,
+                name: tag("name"),
+                name_zh: tag("name:zh").or_else(|| tag("name:zh-Hans")),
+                name_en: tag("name:en"),
+                population: tag("population").and_then(|v| parse_population(&v)),
+                coord: c,
+            });
+        }
+    }
+}
+
 fn node_phase(
     blobs: &Blobs,
     idx: &[usize],
@@ -916,117 +1029,80 @@ fn node_phase(
     let parts: Vec<(NodePhase, Kinds)> = idx
         .par_iter()
         .map(|&i| {
-            let r = blobs.with_block(i, |block| {
+            // In place when the blob allows it, else through osmpbf. Coordinates are only ever
+            // lowered (`fetch_min`), so a blob given up half way and read again gives the same.
+            let fast = blobs.with_raw_block(i, |block| {
                 let mut out = NodePhase::default();
-                let strings = block.raw_stringtable();
-                let place_key = strings.iter().position(|s| s.as_slice() == b"place");
-                // Cursor into `needed`: ids in a blob are normally ascending, so a forward scan
-                // finds each one in amortised O(1); a step back falls back to binary search.
-                let mut cursor = 0usize;
-                let mut last_id = i64::MIN;
-                let mut visit =
-                    |id: i64,
-                     nano_lon: i64,
-                     nano_lat: i64,
-                     tagged: bool,
-                     out: &mut NodePhase,
-                     get_tags: &dyn Fn() -> Vec<(String, String)>| {
-                        out.nodes += 1;
-                        if id < last_id {
-                            cursor = needed.partition_point(|&x| x < id);
-                        } else {
-                            if cursor < needed.len() && needed[cursor] < id {
-                                // Gallop, then binary search inside the bracket.
-                                let mut step = 1usize;
-                                let mut hi = cursor + 1;
-                                while hi < needed.len() && needed[hi] < id {
-                                    cursor = hi;
-                                    step *= 2;
-                                    hi = cursor + step;
-                                }
-                                let hi = hi.min(needed.len());
-                                cursor += needed[cursor..hi].partition_point(|&x| x < id);
-                            }
-                        }
-                        last_id = id;
-                        let lon = nano_lon / 100;
-                        let lat = nano_lat / 100;
-                        let valid = (-1_800_000_000..=1_800_000_000).contains(&lon)
-                            && (-900_000_000..=900_000_000).contains(&lat);
-                        let c = CoordE7 {
-                            lon: lon.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-                            lat: lat.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                let place_key = block.strings().iter().position(|s| *s == b"place");
+                let mut visit = node_visitor(needed, coords, rel_nodes);
+                let kinds = block.for_each(|el| match el {
+                    RawElement::Node {
+                        id,
+                        nano_lon,
+                        nano_lat,
+                        tags,
+                    } => {
+                        // As osmpbf's accessors: a dense node's key indices, a plain node's
+                        // key strings.
+                        let tagged = match tags {
+                            RawTags::Interleaved(_) => place_key.is_some_and(|pk| {
+                                tags.indices().any(|(k, _)| usize::try_from(k) == Ok(pk))
+                            }),
+                            RawTags::Split { .. } => block.tags(tags).any(|(k, _)| k == "place"),
                         };
-                        if cursor < needed.len() && needed[cursor] == id {
-                            if valid {
-                                coords[cursor].fetch_min(pack(c), Ordering::Relaxed);
-                            } else {
-                                out.invalid += 1;
-                                if out.invalid_examples.len() < 5 {
-                                    out.invalid_examples.push(id);
-                                }
-                            }
-                        } else if !valid {
-                            return;
-                        }
-                        if !valid {
-                            return;
-                        }
-                        let is_rel_node =
-                            !rel_nodes.is_empty() && rel_nodes.binary_search(&id).is_ok();
-                        if !(tagged || is_rel_node) {
-                            return;
-                        }
-                        let tags = get_tags();
-                        let tag =
-                            |k: &str| tags.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone());
-                        if is_rel_node {
-                            out.named.push((id, tag("name")));
-                        }
-                        if let Some(kind) = tag("place") {
-                            out.places.push(Place {
-                                osm_id: id,
-                                kind,
-                                name: tag("name"),
-                                name_zh: tag("name:zh").or_else(|| tag("name:zh-Hans")),
-                                name_en: tag("name:en"),
-                                population: tag("population").and_then(|v| parse_population(&v)),
-                                coord: c,
-                            });
-                        }
-                    };
-                block.for_each_element(|el| match el {
-                    Element::DenseNode(d) => {
-                        let tagged =
-                            place_key.is_some_and(|pk| d.raw_tags().any(|(k, _)| k as usize == pk));
                         let get = || {
-                            d.tags()
+                            block
+                                .tags(tags)
                                 .map(|(k, v)| (k.to_string(), v.to_string()))
                                 .collect()
                         };
-                        visit(d.id(), d.nano_lon(), d.nano_lat(), tagged, &mut out, &get);
+                        visit(id, nano_lon, nano_lat, tagged, &mut out, &get);
                     }
-                    Element::Node(nd) => {
-                        let tagged = nd.tags().any(|(k, _)| k == "place");
-                        let get = || {
-                            nd.tags()
-                                .map(|(k, v)| (k.to_string(), v.to_string()))
-                                .collect()
-                        };
-                        visit(
-                            nd.id(),
-                            nd.nano_lon(),
-                            nd.nano_lat(),
-                            tagged,
-                            &mut out,
-                            &get,
-                        );
-                    }
-                    Element::Way(_) => out.ways += 1,
-                    Element::Relation(_) => out.relations += 1,
-                });
-                (out, Kinds::of(block))
+                    RawElement::Way { .. } => out.ways += 1,
+                    RawElement::Relation => out.relations += 1,
+                })?;
+                Some((out, kinds))
             });
+            let r = match fast {
+                Some(r) => Ok(r),
+                None => blobs.with_block(i, |block| {
+                    let mut out = NodePhase::default();
+                    let strings = block.raw_stringtable();
+                    let place_key = strings.iter().position(|s| s.as_slice() == b"place");
+                    let mut visit = node_visitor(needed, coords, rel_nodes);
+                    block.for_each_element(|el| match el {
+                        Element::DenseNode(d) => {
+                            let tagged = place_key
+                                .is_some_and(|pk| d.raw_tags().any(|(k, _)| k as usize == pk));
+                            let get = || {
+                                d.tags()
+                                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                                    .collect()
+                            };
+                            visit(d.id(), d.nano_lon(), d.nano_lat(), tagged, &mut out, &get);
+                        }
+                        Element::Node(nd) => {
+                            let tagged = nd.tags().any(|(k, _)| k == "place");
+                            let get = || {
+                                nd.tags()
+                                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                                    .collect()
+                            };
+                            visit(
+                                nd.id(),
+                                nd.nano_lon(),
+                                nd.nano_lat(),
+                                tagged,
+                                &mut out,
+                                &get,
+                            );
+                        }
+                        Element::Way(_) => out.ways += 1,
+                        Element::Relation(_) => out.relations += 1,
+                    });
+                    (out, Kinds::of(block))
+                }),
+            };
             bar.inc(1);
             r
         })
