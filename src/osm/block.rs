@@ -306,8 +306,9 @@ fn field<'a>(b: &mut &'a [u8]) -> Option<(u64, Value<'a>)> {
     Some((key >> 3, value))
 }
 
+/// A protobuf varint (at most 10 bytes), advancing `b` past it.
 #[inline]
-fn varint(b: &mut &[u8]) -> Option<u64> {
+pub fn varint(b: &mut &[u8]) -> Option<u64> {
     let (&first, rest) = b.split_first()?;
     if first < 0x80 {
         *b = rest;

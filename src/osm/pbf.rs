@@ -1,7 +1,7 @@
 //! Low-level access to an `.osm.pbf` file: memory map, blob index, guarded parallel decoding,
 //! and errors that name the file, the blob and what is wrong with it.
 
-use super::block::{RawBlock, MAX_BLOCK_BYTES};
+use super::block::{varint as read_varint, RawBlock, MAX_BLOCK_BYTES};
 use osmpbf::{BlobDecode, Mmap, MmapBlob, PrimitiveBlock};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -400,6 +400,20 @@ impl<'a> Blobs<'a> {
         }
     }
 
+    /// Runs `fast` on data blob `index` read in place, or, where that gives up, `slow` on the
+    /// blob decoded by osmpbf ([`Blobs::with_raw_block`], [`Blobs::with_block`]).
+    pub fn with_either<T>(
+        &self,
+        index: usize,
+        fast: impl FnOnce(&RawBlock<'_>) -> Option<T>,
+        slow: impl FnOnce(&PrimitiveBlock) -> T,
+    ) -> Result<T, PbfError> {
+        match self.with_raw_block(index, fast) {
+            Some(t) => Ok(t),
+            None => self.with_block(index, slow),
+        }
+    }
+
     /// The block bytes of data blob `index` as stored (`None` for other compressions or a
     /// malformed blob message).
     fn payload(&self, index: usize) -> Option<Payload<'a>> {
@@ -463,7 +477,8 @@ enum Payload<'a> {
 enum BlockPrefix<'a> {
     Raw(&'a [u8]),
     Zlib {
-        decoder: flate2::read::ZlibDecoder<&'a [u8]>,
+        // Boxed: zlib-rs keeps its whole inflate state inline.
+        decoder: Box<flate2::read::ZlibDecoder<&'a [u8]>>,
         out: Vec<u8>,
     },
 }
@@ -471,7 +486,7 @@ enum BlockPrefix<'a> {
 impl<'a> BlockPrefix<'a> {
     fn zlib(bytes: &'a [u8]) -> BlockPrefix<'a> {
         BlockPrefix::Zlib {
-            decoder: flate2::read::ZlibDecoder::new(bytes),
+            decoder: Box::new(flate2::read::ZlibDecoder::new(bytes)),
             out: Vec::new(),
         }
     }
@@ -560,19 +575,6 @@ fn proto_fields(mut b: &[u8]) -> impl Iterator<Item = (u64, ProtoValue)> + '_ {
         };
         Some((key >> 3, value))
     })
-}
-
-fn read_varint(b: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for i in 0..10 {
-        let (&byte, rest) = b.split_first()?;
-        *b = rest;
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
 }
 
 /// Recognises common wrong inputs by their first bytes, for a helpful message.

@@ -14,7 +14,7 @@
 //! phase checks the element types it meets; a file that turns out not to be sorted is read again
 //! in the general (slower) order, with a warning.
 
-use super::block::{zigzag, RawElement, RawTags};
+use super::block::{zigzag, RawBlock, RawElement, RawTags};
 use super::boundary::{assemble, MemberWay};
 use super::pbf::{Blobs, Kinds, PbfError, PbfFile};
 use super::profile::{AreaType, Profile, WayRule};
@@ -866,7 +866,7 @@ fn way_phase(
         .par_iter()
         .map(|&i| {
             // In place when the blob allows it, else through osmpbf.
-            let fast = blobs.with_raw_block(i, |block| {
+            let fast = |block: &RawBlock| {
                 let mut out = WayPhase::default();
                 let mut tags: Vec<(&str, &str)> = Vec::with_capacity(16);
                 let kinds = block.for_each(|el| match el {
@@ -879,25 +879,22 @@ fn way_phase(
                     }
                 })?;
                 Some((out, kinds))
-            });
-            let r = match fast {
-                Some(r) => Ok(r),
-                None => blobs.with_block(i, |block| {
-                    let mut out = WayPhase::default();
-                    let mut tags: Vec<(&str, &str)> = Vec::with_capacity(16);
-                    for g in block.groups() {
-                        out.nodes += g.dense_nodes().count() as u64 + g.nodes().count() as u64;
-                        out.relations += g.relations().count() as u64;
-                        for way in g.ways() {
-                            tags.clear();
-                            tags.extend(way.tags());
-                            let mut deltas = way.raw_refs().iter().copied();
-                            take_way(&mut out, way.id(), &tags, &mut deltas);
-                        }
-                    }
-                    (out, Kinds::of(block))
-                }),
             };
+            let r = blobs.with_either(i, fast, |block| {
+                let mut out = WayPhase::default();
+                let mut tags: Vec<(&str, &str)> = Vec::with_capacity(16);
+                for g in block.groups() {
+                    out.nodes += g.dense_nodes().count() as u64 + g.nodes().count() as u64;
+                    out.relations += g.relations().count() as u64;
+                    for way in g.ways() {
+                        tags.clear();
+                        tags.extend(way.tags());
+                        let mut deltas = way.raw_refs().iter().copied();
+                        take_way(&mut out, way.id(), &tags, &mut deltas);
+                    }
+                }
+                (out, Kinds::of(block))
+            });
             bar.inc(1);
             r
         })
@@ -1031,7 +1028,7 @@ fn node_phase(
         .map(|&i| {
             // In place when the blob allows it, else through osmpbf. Coordinates are only ever
             // lowered (`fetch_min`), so a blob given up half way and read again gives the same.
-            let fast = blobs.with_raw_block(i, |block| {
+            let fast = |block: &RawBlock| {
                 let mut out = NodePhase::default();
                 let place_key = block.strings().iter().position(|s| *s == b"place");
                 let mut visit = node_visitor(needed, coords, rel_nodes);
@@ -1062,47 +1059,44 @@ fn node_phase(
                     RawElement::Relation => out.relations += 1,
                 })?;
                 Some((out, kinds))
-            });
-            let r = match fast {
-                Some(r) => Ok(r),
-                None => blobs.with_block(i, |block| {
-                    let mut out = NodePhase::default();
-                    let strings = block.raw_stringtable();
-                    let place_key = strings.iter().position(|s| s.as_slice() == b"place");
-                    let mut visit = node_visitor(needed, coords, rel_nodes);
-                    block.for_each_element(|el| match el {
-                        Element::DenseNode(d) => {
-                            let tagged = place_key
-                                .is_some_and(|pk| d.raw_tags().any(|(k, _)| k as usize == pk));
-                            let get = || {
-                                d.tags()
-                                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                                    .collect()
-                            };
-                            visit(d.id(), d.nano_lon(), d.nano_lat(), tagged, &mut out, &get);
-                        }
-                        Element::Node(nd) => {
-                            let tagged = nd.tags().any(|(k, _)| k == "place");
-                            let get = || {
-                                nd.tags()
-                                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                                    .collect()
-                            };
-                            visit(
-                                nd.id(),
-                                nd.nano_lon(),
-                                nd.nano_lat(),
-                                tagged,
-                                &mut out,
-                                &get,
-                            );
-                        }
-                        Element::Way(_) => out.ways += 1,
-                        Element::Relation(_) => out.relations += 1,
-                    });
-                    (out, Kinds::of(block))
-                }),
             };
+            let r = blobs.with_either(i, fast, |block| {
+                let mut out = NodePhase::default();
+                let strings = block.raw_stringtable();
+                let place_key = strings.iter().position(|s| s.as_slice() == b"place");
+                let mut visit = node_visitor(needed, coords, rel_nodes);
+                block.for_each_element(|el| match el {
+                    Element::DenseNode(d) => {
+                        let tagged =
+                            place_key.is_some_and(|pk| d.raw_tags().any(|(k, _)| k as usize == pk));
+                        let get = || {
+                            d.tags()
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .collect()
+                        };
+                        visit(d.id(), d.nano_lon(), d.nano_lat(), tagged, &mut out, &get);
+                    }
+                    Element::Node(nd) => {
+                        let tagged = nd.tags().any(|(k, _)| k == "place");
+                        let get = || {
+                            nd.tags()
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .collect()
+                        };
+                        visit(
+                            nd.id(),
+                            nd.nano_lon(),
+                            nd.nano_lat(),
+                            tagged,
+                            &mut out,
+                            &get,
+                        );
+                    }
+                    Element::Way(_) => out.ways += 1,
+                    Element::Relation(_) => out.relations += 1,
+                });
+                (out, Kinds::of(block))
+            });
             bar.inc(1);
             r
         })
