@@ -77,6 +77,7 @@ for name in porto yuba malta mosaic; do
   f=${PBF[$name]}; [ -n "$f" ] || continue
   for i in $(seq "$RUNS"); do
     time_cmd "decode-$name-$i" "$EX/raw_decode" "$f"
+    time_cmd "decodeinplace-$name-$i" "$EX/raw_decode" "$f" --in-place
     time_cmd "import-$name-$i" "$MR" -q import "$f" -o "$OUT/$name.graph"
   done
   ls -l "$OUT/$name.graph" | awk -v n="$name" '{print "{\"name\": \"graphsize-" n "\", \"bytes\": " $5 "}"}' >> "$OUT/times.jsonl"

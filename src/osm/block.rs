@@ -3,9 +3,9 @@
 //!
 //! The node and way passes of an import read every element of most blobs. Decoding a block
 //! into `osmpbf`'s protobuf structures allocates a vector per packed field of every element
-//! and costs about as much again as inflating it; scanning the bytes in place halves the
-//! decode (`examples/raw_decode.rs` against this reader on the province mosaic: 1.55 s against
-//! 0.76 s). Only the canonical encoding that PBF writers produce is read here: any other field
+//! and costs about as much again as inflating it; scanning the bytes in place about halves the
+//! decode (`cargo run --release --example raw_decode -- FILE` with and without `--in-place`;
+//! `docs/performance.md` has the figures). Only the canonical encoding that PBF writers produce is read here: any other field
 //! layout (unpacked repeated fields, a repeated singular message, deprecated wire types, an
 //! oversized block) makes [`RawBlock::parse`] or [`RawBlock::for_each`] return `None`, and the
 //! caller decodes that blob with `osmpbf` instead, so unusual files read the same as before and
