@@ -67,7 +67,12 @@ else:
 cpu = sh("lscpu | grep 'Model name' | sed 's/.*: *//'")
 ram = sh("free -g | awk '/Mem:/ {print $2}'")
 p(f"- machine: {cpu}, {sh('nproc')} cores, {ram} GB RAM")
-p("- median of the repeated runs, [min–max]; peak memory from GNU `time -v`\n")
+p("- median of the repeated runs, [min–max]; peak memory from GNU `time -v`")
+# What the person running the suite observed about the machine (DIR/conditions.md, if any).
+conditions = os.path.join(out, "conditions.md")
+if os.path.exists(conditions):
+    p("- conditions: " + " ".join(open(conditions).read().split()))
+p("")
 
 p("## Import\n")
 p("Raw decode: every element of the file decoded by osmpbf, nothing kept (`examples/raw_decode.rs`),")
@@ -262,13 +267,17 @@ if os.path.exists(hist_path):
                         "memory map (no copy), checksum and checks in parallel; snap index built on "
                         "both cores (parallel R-trees, road ends on demand); `reach` cuts each circle "
                         "to a box around the unit before the polygon overlay")
-    current_note = ("current: a bucket queue of 256 ms slices instead of the radix heap (each "
-                    "bucket sorted once when reached), search arrays zeroed lazily; a packed "
-                    "R-tree over the Hilbert-ordered roads for snapping (no bulk load); "
-                    "coordinate pairs written from a stack buffer in one copy, features built per "
-                    "city on all cores and streamed to the file; `reach` cuts city pairs to their "
-                    "shared box, builds a band's prepared polygon only for population counts and "
-                    "groups catchment samples by city in one pass")
+    notes["e7eccdf"] = ("a bucket queue of 256 ms slices instead of the radix heap (each "
+                        "bucket sorted once when reached), search arrays zeroed lazily; a packed "
+                        "R-tree over the Hilbert-ordered roads for snapping (no bulk load); "
+                        "coordinate pairs written from a stack buffer in one copy, features built "
+                        "per city on all cores and streamed to the file; `reach` cuts city pairs "
+                        "to their shared box, builds a band's prepared polygon only for population "
+                        "counts and groups catchment samples by city in one pass")
+    current_note = ("current: the import locates the way blobs by inflating only the start of "
+                    "each probed blob, reads node and way blocks in place (no protobuf structs; "
+                    "osmpbf for any other layout) and inflates with zlib-rs; the walking disc "
+                    "stamped as whole rows padded to vector width")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
