@@ -374,12 +374,17 @@ impl<'a> Blobs<'a> {
 
     /// Runs `f` on data blob `index` read in place ([`RawBlock`]), or returns `None` if the blob
     /// is not in the canonical encoding, does not inflate, or `f` gives up: decode it with
-    /// [`Blobs::with_block`] then (which also names what is wrong).
+    /// [`Blobs::with_block`] then (which also names what is wrong). Under the panic guard too,
+    /// so that a bug here could only send a blob to osmpbf, never end the import.
     pub fn with_raw_block<T>(
         &self,
         index: usize,
         f: impl FnOnce(&RawBlock<'_>) -> Option<T>,
     ) -> Option<T> {
+        guarded(|| self.raw_block(index, f)).ok().flatten()
+    }
+
+    fn raw_block<T>(&self, index: usize, f: impl FnOnce(&RawBlock<'_>) -> Option<T>) -> Option<T> {
         match self.payload(index)? {
             Payload::Raw(bytes) => f(&RawBlock::parse(bytes)?),
             Payload::Zlib { data, raw_size } => {
