@@ -310,19 +310,7 @@ fn corrupt(path: &Path, raw: &[u8], index: usize, offset: u64, what: String) -> 
 
 /// Looks at the fields of the blob starting at `offset` and names a compression osmpbf lacks.
 fn unsupported_codec(raw: &[u8], offset: usize) -> Option<&'static str> {
-    let len = u32::from_be_bytes(raw.get(offset..offset + 4)?.try_into().ok()?) as usize;
-    let header = raw.get(offset + 4..offset + 4 + len)?;
-    let mut datasize = None;
-    for (field, value) in proto_fields(header) {
-        if field == 3 {
-            if let ProtoValue::Varint(v) = value {
-                datasize = Some(v as usize);
-            }
-        }
-    }
-    let start = offset + 4 + len;
-    let blob = raw.get(start..start + datasize?)?;
-    for (field, _) in proto_fields(blob) {
+    for (field, _) in proto_fields(blob_message(raw, offset)?) {
         match field {
             4 => return Some("LZMA"),
             5 => return Some("bzip2"),
@@ -332,6 +320,23 @@ fn unsupported_codec(raw: &[u8], offset: usize) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// The Blob message of the blob whose frame starts at `offset` (after its length and
+/// BlobHeader), with checked arithmetic whatever the bytes. The last `datasize` wins, as in
+/// [`frame`].
+fn blob_message(raw: &[u8], offset: usize) -> Option<&[u8]> {
+    let start = offset.checked_add(4)?;
+    let hl = u32::from_be_bytes(raw.get(offset..start)?.try_into().ok()?) as usize;
+    let header = raw.get(start..start.checked_add(hl)?)?;
+    let size = proto_fields(header)
+        .filter_map(|(f, v)| match (f, v) {
+            (3, ProtoValue::Varint(n)) => usize::try_from(n).ok(),
+            _ => None,
+        })
+        .last()?;
+    let start = start.checked_add(hl)?;
+    raw.get(start..start.checked_add(size)?)
 }
 
 /// Which kinds of elements a data blob holds.
@@ -422,19 +427,7 @@ impl<'a> Blobs<'a> {
     /// The block bytes of data blob `index` as stored (`None` for other compressions or a
     /// malformed blob message).
     fn payload(&self, index: usize) -> Option<Payload<'a>> {
-        let offset = self.data[index].offset().0 as usize;
-        let raw = self.raw;
-        let hl = u32::from_be_bytes(raw.get(offset..offset + 4)?.try_into().ok()?) as usize;
-        // `frame` has checked these sizes against the file; checked again so that nothing here
-        // can overflow whatever the bytes.
-        let start = offset.checked_add(4)?;
-        let header = raw.get(start..start.checked_add(hl)?)?;
-        let size = proto_fields(header).find_map(|(f, v)| match (f, v) {
-            (3, ProtoValue::Varint(n)) => usize::try_from(n).ok(),
-            _ => None,
-        })?;
-        let start = start.checked_add(hl)?;
-        let mut blob = raw.get(start..start.checked_add(size)?)?;
+        let mut blob = blob_message(self.raw, self.data[index].offset().0 as usize)?;
         let (mut payload, mut raw_size) = (None, 0);
         while !blob.is_empty() {
             let key = read_varint(&mut blob)?;
