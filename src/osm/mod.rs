@@ -4,6 +4,7 @@
 pub mod block;
 pub mod boundary;
 pub mod cache;
+pub mod ids;
 pub mod pbf;
 pub mod profile;
 pub mod read;

@@ -16,6 +16,7 @@
 
 use super::block::{zigzag, RawBlock, RawElement, RawTags};
 use super::boundary::{assemble, MemberWay};
+use super::ids::IdIndex;
 use super::pbf::{Blobs, Kinds, PbfError, PbfFile};
 use super::profile::{AreaType, Profile, WayRule};
 use super::tags::parse_population;
@@ -297,13 +298,7 @@ pub fn import_pbf(
     let stage = Instant::now();
     let spinner = progress.spinner("building graph");
     let laps = crate::progress::Laps::from_env_with_memory("import");
-    let index = IdIndex::new(&needed);
-    let refs_idx: Vec<u32> = ways
-        .refs
-        .par_iter()
-        .map(|&id| index.find(id).unwrap_or(u32::MAX))
-        .collect();
-    drop(index);
+    let refs_idx = IdIndex::new(&needed).positions(&ways.refs);
     // The OSM ids of the refs are not needed past this point (the build reads indices).
     let refs_read = ways.refs.len();
     ways.refs = Vec::new();
@@ -694,9 +689,7 @@ fn read_elements(
         needed.extend_from_slice(refs);
     }
     needed.extend_from_slice(&rel_nodes);
-    needed.par_sort_unstable();
-    needed.dedup();
-    needed.shrink_to_fit();
+    let needed = super::ids::sorted_unique(needed);
 
     laps.lap("needed node ids (sort, dedup)");
     let coords: Vec<AtomicU64> = (0..needed.len())
@@ -1115,37 +1108,6 @@ fn node_phase(
     Ok((out, kinds))
 }
 
-/// Lookup of OSM ids in the sorted array of needed ids: a binary search over every 64th id (a
-/// small array that stays in cache), then over the 64 ids of one block, instead of a cold binary
-/// search over tens of millions of ids.
-struct IdIndex<'a> {
-    ids: &'a [i64],
-    sample: Vec<i64>,
-}
-
-impl<'a> IdIndex<'a> {
-    const BLOCK: usize = 64;
-    fn new(ids: &'a [i64]) -> IdIndex<'a> {
-        IdIndex {
-            ids,
-            sample: ids.iter().step_by(Self::BLOCK).copied().collect(),
-        }
-    }
-    #[inline]
-    fn find(&self, id: i64) -> Option<u32> {
-        let b = self.sample.partition_point(|&x| x <= id);
-        if b == 0 {
-            return None;
-        }
-        let start = (b - 1) * Self::BLOCK;
-        let end = (start + Self::BLOCK).min(self.ids.len());
-        self.ids[start..end]
-            .binary_search(&id)
-            .ok()
-            .map(|i| (start + i) as u32)
-    }
-}
-
 /// Road density (km of street per km²) on a ~1 km grid, read over a 3 × 3 km window.
 ///
 /// Cells are 1 km in latitude and 1 km in longitude at the grid's middle latitude; the grid is a
@@ -1341,26 +1303,4 @@ fn examples(ids: &[i64]) -> String {
         .map(|id| format!("node/{id}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::IdIndex;
-
-    #[test]
-    fn id_index_finds_exactly_the_ids_present() {
-        let ids: Vec<i64> = (0..10_000).map(|k| k * 7 + (k % 3)).collect();
-        let idx = IdIndex::new(&ids);
-        for (i, &id) in ids.iter().enumerate() {
-            assert_eq!(idx.find(id), Some(i as u32));
-        }
-        for probe in [-5, 1, 8, 69_999 + 10, i64::MAX] {
-            assert_eq!(
-                idx.find(probe),
-                ids.binary_search(&probe).ok().map(|i| i as u32),
-                "{probe}"
-            );
-        }
-        assert_eq!(IdIndex::new(&[]).find(3), None);
-    }
 }
