@@ -133,7 +133,7 @@ fn lsd_sort(v: &mut [u64], tmp: &mut [u64], bits: u32) {
         for &k in src {
             count[((k >> shift) & mask) as usize] += 1;
         }
-        if count.iter().any(|&n| n == src.len()) {
+        if count.contains(&src.len()) {
             shift += LSD_BITS;
             continue; // every key has the same digit here
         }
