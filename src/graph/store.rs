@@ -87,8 +87,9 @@ fn sections(g: &RoadGraph) -> Vec<Section<'_>> {
 }
 
 /// Writes the file to `w`, streaming the sections (no copy of the arrays): header, table,
-/// 8-byte aligned sections, then the checksum patched into the header.
-fn write_to<W: Write + std::io::Seek>(g: &RoadGraph, w: &mut W) -> std::io::Result<()> {
+/// 8-byte aligned sections, then the checksum patched into the header. The checksum is computed
+/// on another thread while the bytes are written.
+fn write_to<W: Write + std::io::Seek + Send>(g: &RoadGraph, w: &mut W) -> std::io::Result<()> {
     let secs = sections(g);
     let table_len = secs.len() * 24;
     let mut offsets = Vec::with_capacity(secs.len());
@@ -104,29 +105,32 @@ fn write_to<W: Write + std::io::Seek>(g: &RoadGraph, w: &mut W) -> std::io::Resu
     header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     header.extend_from_slice(&(secs.len() as u32).to_le_bytes());
     header.extend_from_slice(&payload_len.to_le_bytes());
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&header[8..24]);
     header.extend_from_slice(&[0u8; 8]); // checksum and reserved, patched below
-    w.write_all(&header)?;
-    let mut put = |w: &mut W, bytes: &[u8]| -> std::io::Result<()> {
-        crc.update(bytes);
-        w.write_all(bytes)
-    };
+    let mut table = Vec::with_capacity(table_len);
     for (i, (t, data)) in secs.iter().enumerate() {
-        let mut e = [0u8; 24];
-        e[..8].copy_from_slice(t);
-        e[8..16].copy_from_slice(&offsets[i].to_le_bytes());
-        e[16..24].copy_from_slice(&(data.len() as u64).to_le_bytes());
-        put(w, &e)?;
+        table.extend_from_slice(t);
+        table.extend_from_slice(&offsets[i].to_le_bytes());
+        table.extend_from_slice(&(data.len() as u64).to_le_bytes());
     }
+    // Everything after the header, in file order.
+    let mut payload: Vec<&[u8]> = vec![&table];
     let mut at = table_len;
     for (i, (_, data)) in secs.iter().enumerate() {
-        let pad = offsets[i] as usize - at;
-        put(w, &[0u8; 8][..pad])?;
-        put(w, data)?;
+        payload.push(&[0u8; 8][..offsets[i] as usize - at]);
+        payload.push(data);
         at = offsets[i] as usize + data.len();
     }
-    let crc = crc.finalize();
+    let (written, crc) = rayon::join(
+        || -> std::io::Result<()> {
+            w.write_all(&header)?;
+            for part in &payload {
+                w.write_all(part)?;
+            }
+            Ok(())
+        },
+        || checksum(&header[8..24], &payload),
+    );
+    written?;
     w.seek(std::io::SeekFrom::Start(24))?;
     w.write_all(&crc.to_le_bytes())?;
     w.seek(std::io::SeekFrom::End(0))?;
@@ -140,23 +144,26 @@ pub fn to_bytes(g: &RoadGraph) -> Vec<u8> {
     c.into_inner()
 }
 
-/// CRC-32 over the header fields (version, count, length) and the payload. A large payload is
-/// checked in parallel pieces whose CRCs are combined (the same value as one pass).
-fn checksum(header_fields: &[u8], payload: &[u8]) -> u32 {
+/// CRC-32 over the header fields (version, count, length) and the payload (given in parts, in
+/// file order). Large parts are checked in parallel pieces whose CRCs are combined (the same
+/// value as one pass).
+fn checksum(header_fields: &[u8], payload: &[&[u8]]) -> u32 {
     use rayon::prelude::*;
     const PIECE: usize = 16 << 20;
     let mut h = crc32fast::Hasher::new();
     h.update(header_fields);
-    let pieces: Vec<crc32fast::Hasher> = payload
-        .par_chunks(PIECE)
-        .map(|piece| {
-            let mut p = crc32fast::Hasher::new();
-            p.update(piece);
-            p
-        })
-        .collect();
-    for p in pieces {
-        h.combine(&p);
+    for part in payload {
+        let pieces: Vec<crc32fast::Hasher> = part
+            .par_chunks(PIECE)
+            .map(|piece| {
+                let mut p = crc32fast::Hasher::new();
+                p.update(piece);
+                p
+            })
+            .collect();
+        for p in pieces {
+            h.combine(&p);
+        }
     }
     h.finalize()
 }
@@ -256,7 +263,7 @@ fn parse(bytes: &[u8], path: &Path, sections: Sections) -> Result<RoadGraph, Sto
     if u32_at(28) != 0 {
         return Err(damaged("reserved header field is not zero".into()));
     }
-    if checksum(&bytes[8..24], payload) != crc {
+    if checksum(&bytes[8..24], &[payload]) != crc {
         return Err(damaged(
             "checksum mismatch (the file was modified or corrupted)".into(),
         ));
