@@ -1127,8 +1127,10 @@ pub struct DensityGrid {
 
 impl DensityGrid {
     fn build(ways: &[BuildWay], refs: &[u32], coords: &[CoordE7]) -> DensityGrid {
-        let present = coords.iter().filter(|c| **c != MISSING);
-        let b = BBox::of_coords(present);
+        let b = coords
+            .par_chunks(1 << 16)
+            .map(|c| BBox::of_coords(c.iter().filter(|c| **c != MISSING)))
+            .reduce(|| BBox::EMPTY, |a, b| a.union(&b));
         let (b, empty) = if b.is_empty() {
             (
                 BBox {
