@@ -435,42 +435,30 @@ pub fn build_graph(
         }
         deg
     };
-    let (first, heads) = csr_of(n_nodes, edge_list.iter().map(|e| (e.0, e.1)));
-    let comps = strongly_connected(&first, &heads);
+    // The components on the forward graph while the reverse graph is built on the other core.
+    let (((first, heads), comps), (rfirst, rheads)) = rayon::join(
+        || {
+            let (first, heads) = csr_of(n_nodes, edge_list.iter().map(|e| (e.0, e.1)));
+            let comps = strongly_connected(&first, &heads);
+            ((first, heads), comps)
+        },
+        || csr_of(n_nodes, edge_list.iter().map(|e| (e.1, e.0))),
+    );
     let largest = comps.sizes.iter().copied().max().unwrap_or(0);
     let core_threshold = opts.min_component_nodes.min(largest).max(1);
     let is_core = |v: usize| comps.sizes[comps.component[v] as usize] >= core_threshold;
-    let mut keep = vec![false; n_nodes];
-    {
-        // forward closure from core
-        let mut stack: Vec<u32> = (0..n_nodes as u32)
-            .filter(|&v| is_core(v as usize))
-            .collect();
-        for &v in &stack {
-            keep[v as usize] = true;
-        }
-        while let Some(v) = stack.pop() {
-            for &w in &heads[first[v as usize] as usize..first[v as usize + 1] as usize] {
-                if !keep[w as usize] {
-                    keep[w as usize] = true;
-                    stack.push(w);
-                }
-            }
-        }
-        // backward closure to core
-        let (rfirst, rheads) = csr_of(n_nodes, edge_list.iter().map(|e| (e.1, e.0)));
-        let mut seen: Vec<bool> = (0..n_nodes).map(is_core).collect();
-        let mut stack: Vec<u32> = (0..n_nodes as u32).filter(|&v| seen[v as usize]).collect();
-        while let Some(v) = stack.pop() {
-            for &w in &rheads[rfirst[v as usize] as usize..rfirst[v as usize + 1] as usize] {
-                if !seen[w as usize] {
-                    seen[w as usize] = true;
-                    keep[w as usize] = true;
-                    stack.push(w);
-                }
-            }
-        }
-    }
+    // Forward closure from the core and backward closure to it, one per core.
+    let (from_core, to_core) = rayon::join(
+        || reachable(&first, &heads, is_core),
+        || reachable(&rfirst, &rheads, is_core),
+    );
+    drop((rfirst, rheads));
+    let keep: Vec<bool> = from_core
+        .iter()
+        .zip(&to_core)
+        .map(|(&f, &t)| f || t)
+        .collect();
+    drop((from_core, to_core));
     {
         let mut dropped_components = std::collections::BTreeSet::new();
         for v in 0..n_nodes {
@@ -836,6 +824,22 @@ impl Chains {
             .windows(2)
             .map(|w| &self.items[w[0] as usize..w[1] as usize])
     }
+}
+
+/// The nodes reachable from the seeds (seeds included) in the graph `first`/`heads` (CSR).
+fn reachable(first: &[u32], heads: &[u32], is_seed: impl Fn(usize) -> bool) -> Vec<bool> {
+    let n = first.len() - 1;
+    let mut seen: Vec<bool> = (0..n).map(&is_seed).collect();
+    let mut stack: Vec<u32> = (0..n as u32).filter(|&v| seen[v as usize]).collect();
+    while let Some(v) = stack.pop() {
+        for &w in &heads[first[v as usize] as usize..first[v as usize + 1] as usize] {
+            if !seen[w as usize] {
+                seen[w as usize] = true;
+                stack.push(w);
+            }
+        }
+    }
+    seen
 }
 
 /// Position along a Hilbert curve of order 16 over `bbox`, so that nodes close in space get
