@@ -711,39 +711,40 @@ fn contract_chains(
             (p.bwd(), p.fwd())
         }
     };
-    let mut removable = vec![false; n_nodes];
-    for v in 0..n_nodes {
-        if count[v] != 2 || inc[v][0] == inc[v][1] {
-            continue;
-        }
-        let (p, q) = (inc[v][0], inc[v][1]);
-        let (pp, pq) = (&pieces[p as usize], &pieces[q as usize]);
-        let x = if node_of[pp.a as usize] as usize == v {
-            pp.a
-        } else {
-            pp.b
-        };
-        if border[x as usize] {
-            continue;
-        }
-        let (wp, wq) = (&input.ways[pp.way as usize], &input.ways[pq.way as usize]);
-        if wp.class != wq.class
-            || wp.class == RoadClass::Ferry
-            || speeds.piece_extra_secs(pp.way as usize) != speeds.piece_extra_secs(pq.way as usize)
-        {
-            continue;
-        }
-        // Orient p to end at v and q to start at v; the speeds must continue unchanged.
-        let p_ends_at_v = node_of[pp.b as usize] as usize == v;
-        let q_starts_at_v = node_of[pq.a as usize] as usize == v;
-        let sp = oriented(p, p_ends_at_v);
-        let sq = oriented(q, q_starts_at_v);
-        // For q, "enters at b" orientation means traversing a→b: same as starting at v when
-        // q.a == v.
-        if sp == sq {
-            removable[v] = true;
-        }
-    }
+    // Whether each node joins exactly two pieces that continue each other (in parallel: each
+    // node reads only its own incidence).
+    let removable: Vec<bool> = (0..n_nodes)
+        .into_par_iter()
+        .map(|v| {
+            if count[v] != 2 || inc[v][0] == inc[v][1] {
+                return false;
+            }
+            let (p, q) = (inc[v][0], inc[v][1]);
+            let (pp, pq) = (&pieces[p as usize], &pieces[q as usize]);
+            let x = if node_of[pp.a as usize] as usize == v {
+                pp.a
+            } else {
+                pp.b
+            };
+            if border[x as usize] {
+                return false;
+            }
+            let (wp, wq) = (&input.ways[pp.way as usize], &input.ways[pq.way as usize]);
+            if wp.class != wq.class
+                || wp.class == RoadClass::Ferry
+                || speeds.piece_extra_secs(pp.way as usize)
+                    != speeds.piece_extra_secs(pq.way as usize)
+            {
+                return false;
+            }
+            // Orient p to end at v and q to start at v; the speeds must continue unchanged.
+            // For q, "enters at b" orientation means traversing a→b: same as starting at v
+            // when q.a == v.
+            let p_ends_at_v = node_of[pp.b as usize] as usize == v;
+            let q_starts_at_v = node_of[pq.a as usize] as usize == v;
+            oriented(p, p_ends_at_v) == oriented(q, q_starts_at_v)
+        })
+        .collect();
     let mut consumed = vec![false; pieces.len()];
     let mut chains = Chains::default();
     let mut chain: std::collections::VecDeque<(u32, bool)> = std::collections::VecDeque::new();
