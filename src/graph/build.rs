@@ -116,9 +116,6 @@ pub fn build_graph(
     let laps = crate::progress::Laps::from_env_with_memory("build");
 
     // 1. Junctions: nodes used more than once, way ends, and nodes next to a missing node.
-    let mut uses = vec![0u8; n_in];
-    let mut junction = vec![false; n_in];
-    let mut border = vec![false; n_in];
     // Way lengths (the trigonometry) in parallel; the same sums, segment by segment, as a
     // sequential pass.
     let way_length: Vec<f64> = input
@@ -144,55 +141,85 @@ pub fn build_graph(
             length
         })
         .collect();
-    for w in input.ways.iter() {
-        let refs = way_refs(&input, w);
-        let mut run = 0usize;
-        let mut longest_run = 0usize;
-        let mut prev: Option<u32> = None;
-        let mut clipped = false;
-        for (k, &r) in refs.iter().enumerate() {
-            if input.node_coords[r as usize] == MISSING {
-                stats.missing_node_refs += 1;
-                clipped = true;
-                if let Some(p) = prev {
-                    border[p as usize] = true;
-                    junction[p as usize] = true;
+    // The flags in parallel: every write only ever sets a flag or counts a use (up to two), so
+    // the result does not depend on the order the ways are read in.
+    let (junction, border) = {
+        use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+        let flags = || -> Vec<AtomicBool> {
+            (0..n_in)
+                .into_par_iter()
+                .map(|_| AtomicBool::new(false))
+                .collect()
+        };
+        let (junction, border) = (flags(), flags());
+        let uses: Vec<AtomicU8> = (0..n_in)
+            .into_par_iter()
+            .map(|_| AtomicU8::new(0))
+            .collect();
+        let (missing, clipped_ways, dropped_ways) = input
+            .ways
+            .par_chunks(4096)
+            .map(|chunk| {
+                let (mut missing, mut clipped_ways, mut dropped_ways) = (0u64, 0u64, 0u64);
+                for w in chunk {
+                    let refs = way_refs(&input, w);
+                    let mut run = 0usize;
+                    let mut longest_run = 0usize;
+                    let mut prev: Option<u32> = None;
+                    let mut clipped = false;
+                    for (k, &r) in refs.iter().enumerate() {
+                        if input.node_coords[r as usize] == MISSING {
+                            missing += 1;
+                            clipped = true;
+                            if let Some(p) = prev {
+                                border[p as usize].store(true, Relaxed);
+                                junction[p as usize].store(true, Relaxed);
+                            }
+                            prev = None;
+                            run = 0;
+                            continue;
+                        }
+                        if prev == Some(r) {
+                            continue; // repeated node: no segment
+                        }
+                        run += 1;
+                        longest_run = longest_run.max(run);
+                        if prev.is_none() {
+                            junction[r as usize].store(true, Relaxed);
+                            if k > 0 {
+                                border[r as usize].store(true, Relaxed);
+                            }
+                        }
+                        // Only "twice or more" matters: the count stops at 2.
+                        let _ = uses[r as usize]
+                            .fetch_update(Relaxed, Relaxed, |u| (u < 2).then_some(u + 1));
+                        prev = Some(r);
+                    }
+                    if let Some(p) = prev {
+                        junction[p as usize].store(true, Relaxed);
+                    }
+                    if clipped {
+                        if longest_run >= 2 {
+                            clipped_ways += 1;
+                        } else {
+                            dropped_ways += 1;
+                        }
+                    }
                 }
-                prev = None;
-                run = 0;
-                continue;
-            }
-            if prev == Some(r) {
-                continue; // repeated node: no segment
-            }
-            run += 1;
-            longest_run = longest_run.max(run);
-            if prev.is_none() {
-                junction[r as usize] = true;
-                if k > 0 {
-                    border[r as usize] = true;
-                }
-            }
-            uses[r as usize] = uses[r as usize].saturating_add(1);
-            prev = Some(r);
-        }
-        if let Some(p) = prev {
-            junction[p as usize] = true;
-        }
-        if clipped {
-            if longest_run >= 2 {
-                stats.clipped_ways += 1;
-            } else {
-                stats.dropped_ways += 1;
-            }
-        }
-    }
-    for i in 0..n_in {
-        if uses[i] >= 2 {
-            junction[i] = true;
-        }
-    }
-    drop(uses);
+                (missing, clipped_ways, dropped_ways)
+            })
+            .reduce(|| (0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+        stats.missing_node_refs += missing;
+        stats.clipped_ways += clipped_ways;
+        stats.dropped_ways += dropped_ways;
+        let junction: Vec<bool> = junction
+            .into_par_iter()
+            .zip(uses.into_par_iter())
+            .map(|(j, u)| j.into_inner() || u.into_inner() >= 2)
+            .collect();
+        let border: Vec<bool> = border.into_par_iter().map(AtomicBool::into_inner).collect();
+        (junction, border)
+    };
 
     laps.lap("way lengths (parallel) and junctions");
     // 2. Pieces between junctions, ways in parallel (chunks keep the way order).
