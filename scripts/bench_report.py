@@ -280,8 +280,9 @@ if os.path.exists(hist_path):
                         "stamped as whole rows padded to vector width")
     current_note = ("current: the needed node ids by a parallel radix sort and the way refs "
                     "looked up through a table on the ids' high bits; the graph checksum computed "
-                    "while the file is written; Hilbert keys by prefix scans; the reverse graph, "
-                    "the closures of the core and the removable chain nodes on both cores")
+                    "while the file is written; Hilbert keys by prefix scans; the junction flags, "
+                    "the reverse graph, the closures of the core and the removable chain nodes "
+                    "on both cores")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
@@ -424,11 +425,11 @@ try:
     p("small extracts, where the build is short, the import is close to it or within it (targets table).")
     p("Parts of the build now run on both cores: the reverse graph is built while the components")
     p("are found and the two closures of the core run one per core (islands 661–687 → 433–455 ms),")
-    p("the removable chain nodes are decided in parallel, Hilbert keys are prefix scans over the")
-    p("bits instead of a 16-step loop, and the graph checksum is computed on the other core while")
-    p("the file is written. What would close more of the gap, not done: the chain walk, the")
-    p("junction flags and the node numbering are still sequential; the node phase could overlap")
-    p("the start of the build. A `perf record` of the")
+    p("the junction flags and the removable chain nodes are found in parallel, Hilbert keys are")
+    p("prefix scans over the bits instead of a 16-step loop, and the graph checksum is computed on")
+    p("the other core while the file is written. What would close more of the gap, not done: the")
+    p("chain walk and the node numbering are still sequential; the node phase could overlap the")
+    p("start of the build. A `perf record` of the")
     p("import also puts about 15 % of its time in the kernel, zeroing fresh pages for the large")
     p("arrays and copying the 440 MB graph file out. On this VM the copy itself varies: saving the")
     p("mosaic graph from a loaded graph takes 0.41–0.46 s when the machine is quiet and up to 1.6 s")
