@@ -196,6 +196,21 @@ impl BBox {
         }
         b
     }
+    /// The box of the coordinates `coord` gives for `items` (`None` skipped), in parallel
+    /// pieces: for the millions of nodes of a province graph.
+    pub fn par_of<T: Sync>(items: &[T], coord: impl Fn(&T) -> Option<CoordE7> + Sync) -> BBox {
+        use rayon::prelude::*;
+        items
+            .par_chunks(1 << 16)
+            .map(|piece| {
+                let mut b = BBox::EMPTY;
+                for c in piece.iter().filter_map(&coord) {
+                    b.extend(c.lon(), c.lat());
+                }
+                b
+            })
+            .reduce(|| BBox::EMPTY, |a, b| a.union(&b))
+    }
     /// Distance in metres from a point inside the box to the nearest side (0 when outside).
     pub fn inner_margin_m(&self, lon: f64, lat: f64) -> f64 {
         if !self.contains(lon, lat) {

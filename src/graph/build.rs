@@ -115,35 +115,12 @@ pub fn build_graph(
     let n_in = input.node_ids.len();
     let laps = crate::progress::Laps::from_env_with_memory("build");
 
-    // 1. Junctions: nodes used more than once, way ends, and nodes next to a missing node.
-    // Way lengths (the trigonometry) in parallel; the same sums, segment by segment, as a
-    // sequential pass.
-    let way_length: Vec<f64> = input
-        .ways
-        .par_iter()
-        .map(|w| {
-            let mut length = 0.0;
-            let mut prev: Option<u32> = None;
-            for &r in way_refs(&input, w) {
-                if input.node_coords[r as usize] == MISSING {
-                    prev = None;
-                    continue;
-                }
-                if prev == Some(r) {
-                    continue;
-                }
-                if let Some(p) = prev {
-                    length +=
-                        distance_m(input.node_coords[p as usize], input.node_coords[r as usize]);
-                }
-                prev = Some(r);
-            }
-            length
-        })
-        .collect();
-    // The flags in parallel: every write only ever sets a flag or counts a use (up to two), so
-    // the result does not depend on the order the ways are read in.
-    let (junction, border) = {
+    // 1. Junctions: nodes used more than once, way ends, and nodes next to a missing node;
+    // and the length of every way (the trigonometry), in the same pass over the refs.
+    // In parallel: every write only ever sets a flag or counts a use (up to two), so the flags
+    // do not depend on the order the ways are read in; each way's length is its own sum,
+    // segment by segment, as a sequential pass would add it.
+    let (way_length, junction, border) = {
         use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
         let flags = || -> Vec<AtomicBool> {
             (0..n_in)
@@ -156,13 +133,15 @@ pub fn build_graph(
             .into_par_iter()
             .map(|_| AtomicU8::new(0))
             .collect();
-        let (missing, clipped_ways, dropped_ways) = input
+        let parts: Vec<(Vec<f64>, [u64; 3])> = input
             .ways
             .par_chunks(4096)
             .map(|chunk| {
                 let (mut missing, mut clipped_ways, mut dropped_ways) = (0u64, 0u64, 0u64);
+                let mut lengths = Vec::with_capacity(chunk.len());
                 for w in chunk {
                     let refs = way_refs(&input, w);
+                    let mut length = 0.0;
                     let mut run = 0usize;
                     let mut longest_run = 0usize;
                     let mut prev: Option<u32> = None;
@@ -181,6 +160,12 @@ pub fn build_graph(
                         }
                         if prev == Some(r) {
                             continue; // repeated node: no segment
+                        }
+                        if let Some(p) = prev {
+                            length += distance_m(
+                                input.node_coords[p as usize],
+                                input.node_coords[r as usize],
+                            );
                         }
                         run += 1;
                         longest_run = longest_run.max(run);
@@ -205,20 +190,25 @@ pub fn build_graph(
                             dropped_ways += 1;
                         }
                     }
+                    lengths.push(length);
                 }
-                (missing, clipped_ways, dropped_ways)
+                (lengths, [missing, clipped_ways, dropped_ways])
             })
-            .reduce(|| (0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
-        stats.missing_node_refs += missing;
-        stats.clipped_ways += clipped_ways;
-        stats.dropped_ways += dropped_ways;
+            .collect();
+        let mut way_length = Vec::with_capacity(input.ways.len());
+        for (lengths, [missing, clipped_ways, dropped_ways]) in parts {
+            way_length.extend(lengths);
+            stats.missing_node_refs += missing;
+            stats.clipped_ways += clipped_ways;
+            stats.dropped_ways += dropped_ways;
+        }
         let junction: Vec<bool> = junction
             .into_par_iter()
             .zip(uses.into_par_iter())
             .map(|(j, u)| j.into_inner() || u.into_inner() >= 2)
             .collect();
         let border: Vec<bool> = border.into_par_iter().map(AtomicBool::into_inner).collect();
-        (junction, border)
+        (way_length, junction, border)
     };
 
     laps.lap("way lengths (parallel) and junctions");
@@ -508,15 +498,9 @@ pub fn build_graph(
         .into_par_iter()
         .filter(|&v| keep[v as usize] && alive[v as usize])
         .collect();
-    let bbox = kept
-        .par_chunks(1 << 16)
-        .map(|c| {
-            BBox::of_coords(
-                c.iter()
-                    .map(|&v| &input.node_coords[nodes[v as usize] as usize]),
-            )
-        })
-        .reduce(|| BBox::EMPTY, |a, b| a.union(&b));
+    let bbox = BBox::par_of(&kept, |&v| {
+        Some(input.node_coords[nodes[v as usize] as usize])
+    });
     let mut order: Vec<(u64, u32)> = kept
         .par_iter()
         .map(|&v| {

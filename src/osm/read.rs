@@ -1127,10 +1127,7 @@ pub struct DensityGrid {
 
 impl DensityGrid {
     fn build(ways: &[BuildWay], refs: &[u32], coords: &[CoordE7]) -> DensityGrid {
-        let b = coords
-            .par_chunks(1 << 16)
-            .map(|c| BBox::of_coords(c.iter().filter(|c| **c != MISSING)))
-            .reduce(|| BBox::EMPTY, |a, b| a.union(&b));
+        let b = BBox::par_of(coords, |c| (*c != MISSING).then_some(*c));
         let (b, empty) = if b.is_empty() {
             (
                 BBox {
