@@ -32,10 +32,14 @@ fn main() {
     let mut s = SearchScratch::new(g.num_nodes());
     let t = std::time::Instant::now();
     let mut area = 0.0;
-    for _ in 0..n {
-        let c = engine.circle(&city, &p, &mut s).unwrap();
-        area += c.bands[0].area_km2;
-    }
+    // On a worker of rayon's pool, as the command runs its cities, so that the circle's own
+    // parallel parts find the other worker awake.
+    rayon::scope(|_| {
+        for _ in 0..n {
+            let c = engine.circle(&city, &p, &mut s).unwrap();
+            area += c.bands[0].area_km2;
+        }
+    });
     eprintln!(
         "{:.2} ms per circle (area {:.1})",
         t.elapsed().as_secs_f64() * 1000.0 / n as f64,

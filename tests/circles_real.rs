@@ -186,7 +186,15 @@ fn check_circle(name: &str, g: &RoadGraph, c: &CitySpec, p: &CircleParams) {
     for band in &circle.bands {
         let km =
             metroreach::isochrone::reach::reached_road_km(g, &stretches, &[band.minutes * 60.0]);
-        assert_eq!(band.reached_road_km, km[0], "{name} {} min", band.minutes);
+        // The circle sums the same per-road lengths in two parts (halves of the settled nodes),
+        // so the totals agree up to the rounding of the order of addition.
+        assert!(
+            (band.reached_road_km - km[0]).abs() <= 1e-12 * km[0].max(1.0),
+            "{name} {} min: {} vs {}",
+            band.minutes,
+            band.reached_road_km,
+            km[0]
+        );
     }
     let edges = circle.edges.clone().unwrap();
     let pts = reached_points(&edges);

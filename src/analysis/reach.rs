@@ -620,6 +620,7 @@ fn catchments(
         nodes: &scratch.settled,
         origins: &snaps,
         sea_nodes: engine.sea_nodes(),
+        stretch_factor: crate::isochrone::stamp::stretch_factor(g, &proj, &scratch.settled),
     };
     let samples = sample_roads(g, &proj, &reached, &stretches, limit, p.circle.cell_m);
     // Buckets of samples for per-city windows.

@@ -18,6 +18,7 @@
 //! fault in or clear).
 
 use geo::{Coord, LineString, MultiPolygon, Polygon};
+use std::mem::take;
 
 /// A grid of values: vertex `(i, j)` at `(x0 + i·cell, y0 + j·cell)`, row-major (`j * nx + i`).
 pub struct Field<'a> {
@@ -37,6 +38,12 @@ pub struct Field<'a> {
 }
 
 const NONE: u32 = u32::MAX;
+
+/// Fewest vertices to compare for which the rows are scanned in two halves side by side.
+const SPLIT_SCAN_VERTICES: usize = 65_536;
+
+/// Fewest runs for which the cell rows are swept in two halves side by side.
+const SPLIT_SWEEP_RUNS: usize = 4096;
 
 /// Sides of a cell, naming the grid edges a boundary segment enters and leaves by.
 const BOTTOM: u8 = 0;
@@ -90,9 +97,10 @@ pub struct TracerBuffers {
     runs: Vec<(u32, u32)>,
     row_runs: Vec<(u32, u32)>,
     rows: Vec<(usize, usize)>,
-    segments: Vec<Segment>,
-    next: Vec<u32>,
-    seg_rows: Vec<u32>,
+    segs: Segments,
+    segs_b: Segments,
+    runs_b: Vec<(u32, u32)>,
+    row_runs_b: Vec<(u32, u32)>,
 }
 
 pub struct Tracer<'a> {
@@ -105,12 +113,15 @@ pub struct Tracer<'a> {
     row_runs: Vec<(u32, u32)>,
     /// Per row: the columns holding finite values (first, last + 1), to skip empty stretches.
     rows: Vec<(usize, usize)>,
-    /// Boundary segments, cell row by cell row, left to right.
-    segments: Vec<Segment>,
-    /// Per segment: the segment the boundary continues with (`NONE` once traced).
-    next: Vec<u32>,
-    /// Per cell row: where its segments start in `segments`.
-    seg_rows: Vec<u32>,
+    /// Boundary segments and their links.
+    segs: Segments,
+    /// The second half's segments while two halves are swept side by side.
+    segs_b: Segments,
+    /// Sweep and scan in two halves whatever the size (tests of the joins).
+    force_split: bool,
+    /// The second half's runs and row ranges while two halves are scanned side by side.
+    runs_b: Vec<(u32, u32)>,
+    row_runs_b: Vec<(u32, u32)>,
 }
 
 impl<'a> Tracer<'a> {
@@ -140,9 +151,11 @@ impl<'a> Tracer<'a> {
             runs: b.runs,
             row_runs: b.row_runs,
             rows,
-            segments: b.segments,
-            next: b.next,
-            seg_rows: b.seg_rows,
+            segs: b.segs,
+            segs_b: b.segs_b,
+            force_split: false,
+            runs_b: b.runs_b,
+            row_runs_b: b.row_runs_b,
             f,
         }
     }
@@ -179,71 +192,262 @@ impl<'a> Tracer<'a> {
 
     /// Runs of inside vertices per row (rows and columns on the border excluded), and their
     /// 4-connected components: each run is joined with the overlapping runs of the row below.
+    ///
+    /// Rows are scanned independently, so a large grid's two halves are scanned side by side
+    /// (into two lists, then joined); the components are then found in one pass, in row order.
     fn find_runs(&mut self, t: f32) {
         let (nx, ny) = (self.f.nx, self.f.ny);
-        self.runs.clear();
-        self.row_runs.clear();
-        self.parent.clear();
-        for j in 0..ny {
-            let first = self.runs.len();
-            if j > 0 && j + 1 < ny {
-                let (a, b) = self.rows[j];
-                let (a, b) = (a.max(1), b.min(nx - 1));
-                push_runs(
-                    &self.f.values[j * nx..(j + 1) * nx],
-                    a,
-                    b,
-                    t,
-                    &mut self.runs,
-                );
-                let n = self.runs.len() as u32;
-                self.parent.extend(first as u32..n);
+        let (values, spans) = (self.f.values, &self.rows);
+        // The runs of rows `range` into `runs`, and each row's range of them into `row_runs`.
+        let scan = |range: std::ops::Range<usize>,
+                    runs: &mut Vec<(u32, u32)>,
+                    row_runs: &mut Vec<(u32, u32)>| {
+            runs.clear();
+            row_runs.clear();
+            for j in range {
+                let first = runs.len() as u32;
+                if j > 0 && j + 1 < ny {
+                    let (a, b) = spans[j];
+                    let (a, b) = (a.max(1), b.min(nx - 1));
+                    push_runs(&values[j * nx..(j + 1) * nx], a, b, t, runs);
+                }
+                row_runs.push((first, runs.len() as u32));
             }
-            self.row_runs.push((first as u32, self.runs.len() as u32));
-            if j > 0 {
-                let (p0, p1) = self.row_runs[j - 1];
-                let (c0, c1) = (first as u32, self.runs.len() as u32);
-                let (mut p, mut c) = (p0, c0);
-                while p < p1 && c < c1 {
-                    let (ps, pe) = self.runs[p as usize];
-                    let (cs, ce) = self.runs[c as usize];
-                    if ps < ce && cs < pe {
-                        self.union(p, c);
-                    }
-                    if pe < ce {
-                        p += 1;
-                    } else {
-                        c += 1;
-                    }
+        };
+        let scanned: usize = spans.iter().map(|&(a, b)| b.saturating_sub(a)).sum();
+        if self.force_split || scanned >= SPLIT_SCAN_VERTICES {
+            let mid = ny / 2;
+            // Moved out for the scan, so that the two halves' vector lengths are not written to
+            // one cache line.
+            let (mut runs, mut row_runs) = (take(&mut self.runs), take(&mut self.row_runs));
+            let (mut runs_b, mut row_runs_b) = (take(&mut self.runs_b), take(&mut self.row_runs_b));
+            rayon::join(
+                || scan(0..mid, &mut runs, &mut row_runs),
+                || scan(mid..ny, &mut runs_b, &mut row_runs_b),
+            );
+            let offset = runs.len() as u32;
+            runs.extend_from_slice(&runs_b);
+            row_runs.extend(row_runs_b.iter().map(|&(a, b)| (a + offset, b + offset)));
+            (self.runs, self.row_runs) = (runs, row_runs);
+            (self.runs_b, self.row_runs_b) = (runs_b, row_runs_b);
+        } else {
+            scan(0..ny, &mut self.runs, &mut self.row_runs);
+        }
+        self.parent.clear();
+        self.parent.extend(0..self.runs.len() as u32);
+        for j in 1..ny {
+            let (p0, p1) = self.row_runs[j - 1];
+            let (c0, c1) = self.row_runs[j];
+            let (mut p, mut c) = (p0, c0);
+            while p < p1 && c < c1 {
+                let (ps, pe) = self.runs[p as usize];
+                let (cs, ce) = self.runs[c as usize];
+                if ps < ce && cs < pe {
+                    self.union(p, c);
+                }
+                if pe < ce {
+                    p += 1;
+                } else {
+                    c += 1;
                 }
             }
         }
     }
 
     /// Boundary segments of every cell a boundary crosses, cell row by cell row and left to
-    /// right, each linked to the segment it continues with.
+    /// right, each linked to the segment it continues with ([`Segments::sweep`]).
+    ///
+    /// On a large grid the two halves of the cell rows are swept side by side; the links between
+    /// the halves' neighbouring rows are then made as the single sweep would have made them.
+    fn find_segments(&mut self) {
+        let cell_rows = self.f.ny.saturating_sub(1);
+        let (runs, row_runs) = (&self.runs[..], &self.row_runs[..]);
+        if self.force_split || runs.len() >= SPLIT_SWEEP_RUNS {
+            let mid = cell_rows / 2;
+            // Moved out for the sweep, so that the two halves' vector lengths are not written
+            // to one cache line.
+            let (mut a, mut b) = (take(&mut self.segs), take(&mut self.segs_b));
+            rayon::join(
+                || a.sweep(runs, row_runs, 0..mid),
+                || b.sweep(runs, row_runs, mid..cell_rows),
+            );
+            a.append_linked(&b, mid);
+            (self.segs, self.segs_b) = (a, b);
+        } else {
+            self.segs.sweep(runs, row_runs, 0..cell_rows);
+        }
+    }
+
+    /// Follows the linked segments into rings, grouped by the component on their left.
+    fn trace(&mut self, t: f32) -> MultiPolygon<f64> {
+        let mut rings: Vec<(u32, Vec<Coord<f64>>, bool)> = Vec::new(); // (component, points, ccw)
+        for s in 0..self.segs.segments.len() {
+            if self.segs.next[s] == NONE {
+                continue; // already used
+            }
+            let seg = self.segs.segments[s];
+            let (ci, cj) = match seg.corner {
+                A => (seg.i, seg.j),
+                B => (seg.i + 1, seg.j),
+                C => (seg.i + 1, seg.j + 1),
+                _ => (seg.i, seg.j + 1),
+            };
+            let comp = self.component_of(ci, cj as usize);
+            let mut pts: Vec<Coord<f64>> = Vec::new();
+            let mut e = s;
+            loop {
+                let seg = self.segs.segments[e];
+                let p = self.crossing(seg.i as usize, seg.j as usize, seg.from, t);
+                // A point inside a straight run along a grid row or column (common where the
+                // boundary faces unreached land, cut at a fixed share of the cell) is dropped
+                // now: the lossless cleanup would drop it anyway, with the same result.
+                if let [.., a, b] = pts[..] {
+                    if (a.y == b.y && b.y == p.y && (b.x - a.x) * (p.x - b.x) > 0.0)
+                        || (a.x == b.x && b.x == p.x && (b.y - a.y) * (p.y - b.y) > 0.0)
+                    {
+                        pts.pop();
+                    }
+                }
+                pts.push(p);
+                let n = self.segs.next[e];
+                self.segs.next[e] = NONE;
+                if n == NONE || n as usize == s {
+                    break;
+                }
+                e = n as usize;
+            }
+            if pts.len() >= 3 {
+                pts.push(pts[0]);
+                let ccw = crate::geom::rings::twice_signed_area(&pts) > 0.0;
+                rings.push((comp, pts, ccw));
+            }
+        }
+        // Group: each component has one counter-clockwise exterior and clockwise holes.
+        rings.sort_by_key(|r| (r.0, !r.2));
+        let mut polys: Vec<Polygon<f64>> = Vec::new();
+        let mut current: Option<(u32, LineString<f64>, Vec<LineString<f64>>)> = None;
+        for (comp, pts, ccw) in rings {
+            match &mut current {
+                Some((c, _, holes)) if *c == comp && !ccw => holes.push(LineString(pts)),
+                _ => {
+                    if let Some((_, ext, holes)) = current.take() {
+                        polys.push(Polygon::new(ext, holes));
+                    }
+                    current = Some((comp, LineString(pts), Vec::new()));
+                }
+            }
+        }
+        if let Some((_, ext, holes)) = current {
+            polys.push(Polygon::new(ext, holes));
+        }
+        MultiPolygon(polys)
+    }
+
+    /// Gives the arrays back for the next grid.
+    pub fn into_buffers(self) -> TracerBuffers {
+        TracerBuffers {
+            parent: self.parent,
+            runs: self.runs,
+            row_runs: self.row_runs,
+            rows: self.rows,
+            segs: self.segs,
+            segs_b: self.segs_b,
+            runs_b: self.runs_b,
+            row_runs_b: self.row_runs_b,
+        }
+    }
+
+    /// The component (root run) of the inside vertex `(i, j)`.
+    fn component_of(&mut self, i: u32, j: usize) -> u32 {
+        let (r0, r1) = self.row_runs[j];
+        let runs = &self.runs[r0 as usize..r1 as usize];
+        let k = runs.partition_point(|r| r.1 <= i);
+        self.find(r0 + k as u32)
+    }
+
+    /// The crossing point for threshold `t` on side `side` of the cell at `(i, j)`.
+    #[inline]
+    fn crossing(&self, i: usize, j: usize, side: u8, t: f32) -> Coord<f64> {
+        let nx = self.f.nx;
+        // The edge's first vertex, and whether the edge is horizontal.
+        let (vi, vj, horizontal) = match side {
+            BOTTOM => (i, j, true),
+            RIGHT => (i + 1, j, false),
+            TOP => (i, j + 1, true),
+            _ => (i, j, false),
+        };
+        let v = vj * nx + vi;
+        let w = if horizontal { v + 1 } else { v + nx };
+        let (va, vb) = (self.f.values[v], self.f.values[w]);
+        let frac = match (va.is_finite(), vb.is_finite()) {
+            (true, true) if vb != va => ((t - va) / (vb - va)) as f64,
+            (true, false) => (((t - va) / self.f.step_beyond) as f64).min(0.5),
+            (false, true) => 1.0 - (((t - vb) / self.f.step_beyond) as f64).min(0.5),
+            _ => 0.5,
+        };
+        let frac = if frac.is_finite() {
+            frac.clamp(0.01, 0.99)
+        } else {
+            0.5
+        };
+        let (x, y) = (
+            self.f.x0 + vi as f64 * self.f.cell,
+            self.f.y0 + vj as f64 * self.f.cell,
+        );
+        if horizontal {
+            Coord {
+                x: x + frac * self.f.cell,
+                y,
+            }
+        } else {
+            Coord {
+                x,
+                y: y + frac * self.f.cell,
+            }
+        }
+    }
+}
+
+/// Boundary segments with their links, cell row by cell row.
+#[derive(Default)]
+struct Segments {
+    /// Boundary segments, cell row by cell row, left to right.
+    segments: Vec<Segment>,
+    /// Per segment: the segment the boundary continues with (`NONE` once traced).
+    next: Vec<u32>,
+    /// Per cell row: where its segments start in `segments`.
+    seg_rows: Vec<u32>,
+}
+
+impl Segments {
+    /// The segments of cell rows `rows` (replacing any held), linked within them; `seg_rows`
+    /// ends with the total.
     ///
     /// A cell is crossed where its four corners are not all inside or all outside: where a run of
     /// either of its two rows starts or ends between its corners, or where the two rows differ
     /// along it. Sweeping the two rows' run ends in order visits exactly those cells. A segment
     /// is linked when the later of its two cells is visited: the cell to the left was visited
     /// just before, the cell below in the previous cell row (followed with a cursor).
-    fn find_segments(&mut self) {
+    fn sweep(
+        &mut self,
+        runs: &[(u32, u32)],
+        row_runs: &[(u32, u32)],
+        rows: std::ops::Range<usize>,
+    ) {
         self.segments.clear();
         self.next.clear();
         self.seg_rows.clear();
-        let ny = self.f.ny;
-        for j in 0..ny.saturating_sub(1) {
+        for j in rows.clone() {
             self.seg_rows.push(self.segments.len() as u32);
-            let (a0, a1) = self.row_runs[j];
-            let (b0, b1) = self.row_runs[j + 1];
+            let (a0, a1) = row_runs[j];
+            let (b0, b1) = row_runs[j + 1];
             if a0 == a1 && b0 == b1 {
                 continue;
             }
             let mut cells = CellRow {
                 j: j as u32,
-                below: if j > 0 {
-                    self.seg_rows[j - 1] as usize
+                below: if j > rows.start {
+                    self.seg_rows[j - 1 - rows.start] as usize
                 } else {
                     self.segments.len()
                 },
@@ -265,16 +469,8 @@ impl<'a> Tracer<'a> {
             let (mut sa, mut sb) = (false, false);
             let mut x_prev = 0u32;
             loop {
-                let xa = if ka < na {
-                    bp(&self.runs, a0, ka)
-                } else {
-                    u32::MAX
-                };
-                let xb = if kb < nb {
-                    bp(&self.runs, b0, kb)
-                } else {
-                    u32::MAX
-                };
+                let xa = if ka < na { bp(runs, a0, ka) } else { u32::MAX };
+                let xb = if kb < nb { bp(runs, b0, kb) } else { u32::MAX };
                 let x = xa.min(xb);
                 if x == u32::MAX {
                     break;
@@ -308,6 +504,48 @@ impl<'a> Tracer<'a> {
             }
         }
         self.seg_rows.push(self.segments.len() as u32);
+    }
+
+    /// Appends `b`, the segments of the cell rows from `mid` on, and links its first row with
+    /// this one's last (row `mid - 1`), as [`Segments::add_cell`] links a cell with the one
+    /// below it.
+    fn append_linked(&mut self, b: &Segments, mid: usize) {
+        let offset = self.segments.len() as u32;
+        self.seg_rows.pop(); // the total, now where `b`'s first row starts
+        self.segments.extend_from_slice(&b.segments);
+        self.next.extend(
+            b.next
+                .iter()
+                .map(|&n| if n == NONE { NONE } else { n + offset }),
+        );
+        self.seg_rows.extend(b.seg_rows.iter().map(|&k| k + offset));
+        if mid == 0 || mid + 1 >= self.seg_rows.len() {
+            return;
+        }
+        let below = self.seg_rows[mid - 1] as usize..self.seg_rows[mid] as usize;
+        let here = self.seg_rows[mid] as usize..self.seg_rows[mid + 1] as usize;
+        let mut cursor = below.start;
+        for n in here {
+            let i = self.segments[n].i;
+            while cursor < below.end && self.segments[cursor].i < i {
+                cursor += 1;
+            }
+            let mut cell = cursor..cursor;
+            while cell.end < below.end && self.segments[cell.end].i == i {
+                cell.end += 1;
+            }
+            let seg = self.segments[n];
+            if seg.to == BOTTOM {
+                if let Some(m) = cell.clone().find(|&m| self.segments[m].from == TOP) {
+                    self.next[n] = m as u32;
+                }
+            }
+            if seg.from == BOTTOM {
+                if let Some(m) = cell.clone().find(|&m| self.segments[m].to == TOP) {
+                    self.next[m] = n as u32;
+                }
+            }
+        }
     }
 
     /// Adds the segments of cell `(i, cells.j)` for `case` (cells of a row come left to right),
@@ -368,134 +606,6 @@ impl<'a> Tracer<'a> {
             }
         }
         cells.left = Some((i, first_here));
-    }
-
-    /// Follows the linked segments into rings, grouped by the component on their left.
-    fn trace(&mut self, t: f32) -> MultiPolygon<f64> {
-        let mut rings: Vec<(u32, Vec<Coord<f64>>, bool)> = Vec::new(); // (component, points, ccw)
-        for s in 0..self.segments.len() {
-            if self.next[s] == NONE {
-                continue; // already used
-            }
-            let seg = self.segments[s];
-            let (ci, cj) = match seg.corner {
-                A => (seg.i, seg.j),
-                B => (seg.i + 1, seg.j),
-                C => (seg.i + 1, seg.j + 1),
-                _ => (seg.i, seg.j + 1),
-            };
-            let comp = self.component_of(ci, cj as usize);
-            let mut pts: Vec<Coord<f64>> = Vec::new();
-            let mut e = s;
-            loop {
-                let seg = self.segments[e];
-                let p = self.crossing(seg.i as usize, seg.j as usize, seg.from, t);
-                // A point inside a straight run along a grid row or column (common where the
-                // boundary faces unreached land, cut at a fixed share of the cell) is dropped
-                // now: the lossless cleanup would drop it anyway, with the same result.
-                if let [.., a, b] = pts[..] {
-                    if (a.y == b.y && b.y == p.y && (b.x - a.x) * (p.x - b.x) > 0.0)
-                        || (a.x == b.x && b.x == p.x && (b.y - a.y) * (p.y - b.y) > 0.0)
-                    {
-                        pts.pop();
-                    }
-                }
-                pts.push(p);
-                let n = self.next[e];
-                self.next[e] = NONE;
-                if n == NONE || n as usize == s {
-                    break;
-                }
-                e = n as usize;
-            }
-            if pts.len() >= 3 {
-                pts.push(pts[0]);
-                let ccw = crate::geom::rings::twice_signed_area(&pts) > 0.0;
-                rings.push((comp, pts, ccw));
-            }
-        }
-        // Group: each component has one counter-clockwise exterior and clockwise holes.
-        rings.sort_by_key(|r| (r.0, !r.2));
-        let mut polys: Vec<Polygon<f64>> = Vec::new();
-        let mut current: Option<(u32, LineString<f64>, Vec<LineString<f64>>)> = None;
-        for (comp, pts, ccw) in rings {
-            match &mut current {
-                Some((c, _, holes)) if *c == comp && !ccw => holes.push(LineString(pts)),
-                _ => {
-                    if let Some((_, ext, holes)) = current.take() {
-                        polys.push(Polygon::new(ext, holes));
-                    }
-                    current = Some((comp, LineString(pts), Vec::new()));
-                }
-            }
-        }
-        if let Some((_, ext, holes)) = current {
-            polys.push(Polygon::new(ext, holes));
-        }
-        MultiPolygon(polys)
-    }
-
-    /// Gives the arrays back for the next grid.
-    pub fn into_buffers(self) -> TracerBuffers {
-        TracerBuffers {
-            parent: self.parent,
-            runs: self.runs,
-            row_runs: self.row_runs,
-            rows: self.rows,
-            segments: self.segments,
-            next: self.next,
-            seg_rows: self.seg_rows,
-        }
-    }
-
-    /// The component (root run) of the inside vertex `(i, j)`.
-    fn component_of(&mut self, i: u32, j: usize) -> u32 {
-        let (r0, r1) = self.row_runs[j];
-        let runs = &self.runs[r0 as usize..r1 as usize];
-        let k = runs.partition_point(|r| r.1 <= i);
-        self.find(r0 + k as u32)
-    }
-
-    /// The crossing point for threshold `t` on side `side` of the cell at `(i, j)`.
-    #[inline]
-    fn crossing(&self, i: usize, j: usize, side: u8, t: f32) -> Coord<f64> {
-        let nx = self.f.nx;
-        // The edge's first vertex, and whether the edge is horizontal.
-        let (vi, vj, horizontal) = match side {
-            BOTTOM => (i, j, true),
-            RIGHT => (i + 1, j, false),
-            TOP => (i, j + 1, true),
-            _ => (i, j, false),
-        };
-        let v = vj * nx + vi;
-        let w = if horizontal { v + 1 } else { v + nx };
-        let (va, vb) = (self.f.values[v], self.f.values[w]);
-        let frac = match (va.is_finite(), vb.is_finite()) {
-            (true, true) if vb != va => ((t - va) / (vb - va)) as f64,
-            (true, false) => (((t - va) / self.f.step_beyond) as f64).min(0.5),
-            (false, true) => 1.0 - (((t - vb) / self.f.step_beyond) as f64).min(0.5),
-            _ => 0.5,
-        };
-        let frac = if frac.is_finite() {
-            frac.clamp(0.01, 0.99)
-        } else {
-            0.5
-        };
-        let (x, y) = (
-            self.f.x0 + vi as f64 * self.f.cell,
-            self.f.y0 + vj as f64 * self.f.cell,
-        );
-        if horizontal {
-            Coord {
-                x: x + frac * self.f.cell,
-                y,
-            }
-        } else {
-            Coord {
-                x,
-                y: y + frac * self.f.cell,
-            }
-        }
     }
 }
 
@@ -643,6 +753,32 @@ mod tests {
             prop_assert_eq!(got, expected);
         }
 
+        /// Scanning and sweeping in two halves (side by side, then joined) gives exactly the
+        /// runs, components, segments, links and polygons of one pass, whatever the row the
+        /// halves meet at.
+        #[test]
+        fn two_halves_give_what_one_pass_gives(nx in 3usize..20, ny in 2usize..24, seed in proptest::collection::vec(0u8..24, 480), ts in proptest::collection::vec(0u8..24, 1..4)) {
+            let values: Vec<f32> = (0..nx * ny).map(|k| if seed[k] >= 20 { f32::INFINITY } else { seed[k] as f32 }).collect();
+            let mut one = Tracer::new(field(nx, ny, &values));
+            let mut two = Tracer::new(field(nx, ny, &values));
+            two.force_split = true;
+            for &t in &ts {
+                let t = t as f32 + 0.5;
+                one.find_runs(t);
+                two.find_runs(t);
+                prop_assert_eq!(&one.runs, &two.runs);
+                prop_assert_eq!(&one.row_runs, &two.row_runs);
+                one.find_segments();
+                two.find_segments();
+                let key = |tr: &Tracer| tr.segs.segments.iter().map(|s| (s.i, s.j, s.from, s.to, s.corner)).collect::<Vec<_>>();
+                prop_assert_eq!(key(&one), key(&two));
+                prop_assert_eq!(&one.segs.next, &two.segs.next);
+                prop_assert_eq!(&one.segs.seg_rows, &two.segs.seg_rows);
+                prop_assert_eq!(one.trace(t), two.trace(t));
+                prop_assert_eq!(one.region(t), two.region(t));
+            }
+        }
+
         /// The run sweep visits exactly the cells a brute-force scan of every cell finds crossed,
         /// with the case table's segments, and links every segment into a closed ring.
         #[test]
@@ -663,13 +799,13 @@ mod tests {
                     }
                 }
             }
-            let got: Vec<(u32, u8, u8, u8)> = tr.segments.iter().map(|s| (s.j * nx as u32 + s.i, s.from, s.to, s.corner)).collect();
+            let got: Vec<(u32, u8, u8, u8)> = tr.segs.segments.iter().map(|s| (s.j * nx as u32 + s.i, s.from, s.to, s.corner)).collect();
             prop_assert_eq!(got, expected);
             // Each segment continues across its exit side into the neighbour's matching entry.
-            for (k, s) in tr.segments.iter().enumerate() {
-                let n = tr.next[k];
+            for (k, s) in tr.segs.segments.iter().enumerate() {
+                let n = tr.segs.next[k];
                 prop_assert!(n != NONE, "segment {} not linked", k);
-                let m = tr.segments[n as usize];
+                let m = tr.segs.segments[n as usize];
                 let cell = |s: &Segment| s.j * nx as u32 + s.i;
                 prop_assert_eq!(edge_id(cell(s), s.to, nx as u32), edge_id(cell(&m), m.from, nx as u32));
             }

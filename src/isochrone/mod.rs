@@ -28,15 +28,28 @@ use std::time::Instant;
 pub struct PolygonBuffers {
     pub grid: Vec<f32>,
     pub tracer: marching::TracerBuffers,
-    pub samples: Vec<stamp::Sample>,
-    pub road_marks: reach::RoadMarks,
-    pub stretches: Vec<Stretch>,
-    /// One road's stretches at a time ([`reach::for_each_road`]).
-    pub road_group: Vec<Stretch>,
+    /// The roads are sampled in two parts (halves of the settled nodes), on two threads when
+    /// one is free; the first part's samples then hold both.
+    pub parts: [SamplePart; 2],
     /// The settled nodes in ascending id, and scratch space to sort them ([`reach::sorted_ids`]).
     pub nodes: Vec<u32>,
     pub nodes_tmp: Vec<u32>,
 }
+
+/// One part's sampling arrays ([`Engine::circle_with`]).
+#[derive(Default)]
+pub struct SamplePart {
+    pub samples: Vec<stamp::Sample>,
+    /// The part's stretches, collected when asked for.
+    pub stretches: Vec<Stretch>,
+    /// One road's stretches at a time ([`reach::for_each_road`]).
+    pub road_group: Vec<Stretch>,
+}
+
+/// Fewest settled nodes for which a circle's roads are sampled in two parts: below it, handing
+/// half to another thread costs more than it saves. A fixed number, not the thread count, decides
+/// the split, so results do not depend on the threads available.
+const SPLIT_SAMPLING_NODES: usize = 2048;
 
 /// Which way the trips go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -464,59 +477,67 @@ impl<'g> Engine<'g> {
         // Each reached road is sampled as the search's stretches are read, road by road; the
         // stretches are collected only when asked for (`--edges`, catchments).
         let keep_stretches = extras.keep_stretches || extras.keep_edges;
-        let mut stretches = std::mem::take(&mut buf.stretches);
-        stretches.clear();
-        let road_m = {
-            let PolygonBuffers {
-                samples,
-                road_marks,
-                road_group,
-                nodes,
-                nodes_tmp,
-                ..
-            } = &mut buf;
-            reach::sorted_ids(&scratch.settled, nodes, nodes_tmp);
-            let nodes = &*nodes;
-            let mut sampler = stamp::RoadSampler::new(
-                self.graph,
+        reach::sorted_ids(&scratch.settled, &mut buf.nodes, &mut buf.nodes_tmp);
+        let nodes = &buf.nodes[..];
+        let reached = stamp::Reached {
+            search: scratch,
+            nodes,
+            origins: &snaps,
+            sea_nodes: &self.sea_nodes,
+            stretch_factor: stamp::stretch_factor(self.graph, &proj, nodes),
+        };
+        let reach = reach::Reach {
+            snaps: &snaps,
+            direction: p.direction,
+            limit: limit_s,
+            scratch,
+            nodes,
+            edge_of_road: self.snap.edge_of_road(),
+        };
+        // Each part visits the roads first met at its nodes (the first part also the origins'
+        // roads): together, every reached road once, and the stretches in the order of one pass.
+        let split = if nodes.len() >= SPLIT_SAMPLING_NODES {
+            nodes.len() / 2
+        } else {
+            nodes.len()
+        };
+        let [part_a, part_b] = &mut buf.parts;
+        let sample_part = |range: std::ops::Range<usize>, first: bool, part: &mut SamplePart| {
+            let _t = Instant::now();
+            let _dbg = DbgT(_t, first, rayon::current_thread_index());
+            let part_nodes = &nodes[range];
+            let origins: &[(Snapped, u32)] = if first { &snaps } else { &[] };
+            self.sample_part(
                 &proj,
                 &stamp::Reached {
-                    search: scratch,
-                    nodes,
-                    origins: &snaps,
-                    sea_nodes: &self.sea_nodes,
+                    nodes: part_nodes,
+                    origins,
+                    ..reached
                 },
-                limit_s,
-                p.cell_m,
-                &thresholds,
-                samples,
-            );
-            let reverse = (p.direction == Direction::Arrive).then(|| self.reverse());
-            reach::for_each_road(
-                self.graph,
-                reverse,
                 &reach::Reach {
-                    snaps: &snaps,
-                    direction: p.direction,
-                    limit: limit_s,
-                    scratch,
-                    nodes,
-                    edge_of_road: self.snap.edge_of_road(),
+                    nodes: part_nodes,
+                    ..reach
                 },
-                road_marks,
-                road_group,
-                |group| {
-                    sampler.road(group);
-                    if keep_stretches {
-                        stretches.extend_from_slice(group);
-                    }
-                },
-            );
-            sampler.finish()
+                first,
+                &thresholds,
+                p.cell_m,
+                keep_stretches,
+                part,
+            )
         };
+        let (mut road_m, road_m_b) = rayon::join(
+            || sample_part(0..split, true, part_a),
+            || sample_part(split..nodes.len(), false, part_b),
+        );
+        for (a, b) in road_m.iter_mut().zip(road_m_b) {
+            *a += b;
+        }
+        part_a.samples.extend_from_slice(&part_b.samples);
+        let mut stretches = std::mem::take(&mut part_a.stretches);
+        stretches.extend_from_slice(&part_b.stretches);
         laps.lap("samples");
         let grid = TimeGrid::stamp_reusing(
-            &buf.samples,
+            &buf.parts[0].samples,
             &p.grid(),
             false,
             std::mem::take(&mut buf.grid),
@@ -585,7 +606,7 @@ impl<'g> Engine<'g> {
             reach::sort_by_road(&mut s);
             Some(s)
         } else {
-            buf.stretches = stretches;
+            buf.parts[0].stretches = stretches;
             None
         };
         scratch.polygon = buf;
@@ -606,6 +627,61 @@ impl<'g> Engine<'g> {
             edges,
             stretches,
         })
+    }
+
+    /// Samples the roads of one part of the settled nodes ([`reach::Visits::Split`]) into
+    /// `part.samples` (and its stretches into `part.stretches` when `keep_stretches`); returns
+    /// the road length (m) reached within each threshold (s).
+    #[allow(clippy::too_many_arguments)]
+    fn sample_part(
+        &self,
+        proj: &LocalProjection,
+        reached: &stamp::Reached,
+        reach: &reach::Reach,
+        with_origins: bool,
+        thresholds: &[f64],
+        cell_m: f64,
+        keep_stretches: bool,
+        part: &mut SamplePart,
+    ) -> Vec<f64> {
+        // The part's arrays are moved here for the pass, so that two parts running side by side
+        // do not write to one cache line (their vectors' lengths are neighbours in the buffers).
+        let SamplePart {
+            mut samples,
+            mut stretches,
+            mut road_group,
+        } = std::mem::take(part);
+        stretches.clear();
+        let mut sampler = stamp::RoadSampler::new(
+            self.graph,
+            proj,
+            reached,
+            reach.limit,
+            cell_m,
+            thresholds,
+            &mut samples,
+        );
+        let reverse = (reach.direction == Direction::Arrive).then(|| self.reverse());
+        reach::for_each_road(
+            self.graph,
+            reverse,
+            reach,
+            reach::Visits::Split { with_origins },
+            &mut road_group,
+            |group| {
+                sampler.road(group);
+                if keep_stretches {
+                    stretches.extend_from_slice(group);
+                }
+            },
+        );
+        let road_m = sampler.finish();
+        *part = SamplePart {
+            samples,
+            stretches,
+            road_group,
+        };
+        road_m
     }
 
     /// Every reached road stretch within `limit_s`, cut where time runs out (ferries included:
@@ -647,4 +723,18 @@ pub fn centroid(origins: &[OriginSpec]) -> (f64, f64) {
         origins.iter().map(|o| o.lon).sum::<f64>() / n,
         origins.iter().map(|o| o.lat).sum::<f64>() / n,
     )
+}
+
+struct DbgT(Instant, bool, Option<usize>);
+impl Drop for DbgT {
+    fn drop(&mut self) {
+        if std::env::var_os("MR_DBG").is_some() {
+            eprintln!(
+                "part {} thread {:?} {:.3} ms",
+                self.1,
+                self.2,
+                self.0.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+    }
 }

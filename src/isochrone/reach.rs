@@ -139,7 +139,7 @@ pub fn stretches(
             nodes: &nodes,
             edge_of_road,
         },
-        &mut RoadMarks::default(),
+        Visits::Marked(&mut RoadMarks::default()),
         &mut Vec::new(),
         |group| out.extend_from_slice(group),
     );
@@ -203,14 +203,27 @@ pub fn edge_of_road(g: &RoadGraph) -> Vec<u32> {
     table
 }
 
+/// Which roads a pass over some settled nodes visits (each reached road exactly once).
+pub enum Visits<'m> {
+    /// The origins' roads, then each road at the first node of the pass that meets it, recorded
+    /// in `marks` (the plain way, for one pass over all settled nodes).
+    Marked(&'m mut RoadMarks),
+    /// Each road at its first settled end in ascending id (loops: from their first edge there),
+    /// decided from the search's times alone, so that passes over disjoint parts of the settled
+    /// nodes split the roads between them: together they visit exactly the roads, stretches and
+    /// order of one [`Visits::Marked`] pass. `with_origins` adds the origins' roads (first), which
+    /// are left out of every node's visits.
+    Split { with_origins: bool },
+}
+
 /// Calls `visit` once per reached road with its stretches, in the order of [`stretches`],
-/// without collecting them all: `group` holds one road's stretches at a time, and `marks`
-/// records the roads already visited.
+/// without collecting them all: `group` holds one road's stretches at a time. `visits` says how
+/// roads met twice are recognised (and whether the origins' roads are part of this pass).
 pub fn for_each_road(
     g: &RoadGraph,
     reverse: Option<&ReverseGraph>,
     reach: &Reach,
-    marks: &mut RoadMarks,
+    mut visits: Visits,
     group: &mut Vec<Stretch>,
     mut visit: impl FnMut(&[Stretch]),
 ) {
@@ -222,7 +235,13 @@ pub fn for_each_road(
         nodes,
         edge_of_road,
     } = *reach;
-    marks.begin(g.num_roads());
+    let with_origins = match &mut visits {
+        Visits::Marked(marks) => {
+            marks.begin(g.num_roads());
+            true
+        }
+        Visits::Split { with_origins } => *with_origins,
+    };
     let depart = direction == Direction::Depart;
     // The stretch of edge `e` (from `tail` to `head`) if its timing end was reached in time.
     let push_edge = |out: &mut Vec<Stretch>, e: usize, tail: u32, head: u32| {
@@ -248,40 +267,71 @@ pub fn for_each_road(
             label: scratch.label(node).unwrap_or(0),
         });
     };
-    for (i, (s, _)) in snaps.iter().enumerate() {
-        if !marks.first_visit(s.road as usize) {
-            continue;
-        }
-        group.clear();
-        // Every origin on this road, from its snapped point. Depart: the forward edge carries
-        // us toward the road's end, the backward toward its start. Arrive: points before the
-        // snapped point drive to it on the forward edge, points after it on the backward edge.
-        for (s2, label) in snaps[i..].iter().filter(|(s2, _)| s2.road == s.road) {
-            let edges = [(s2.ends.forward, depart), (s2.ends.backward, !depart)];
-            for (edge, toward_end) in edges {
-                if let Some(e) = edge {
-                    group.push(Stretch {
-                        road: s2.road,
-                        anchor: s2.fraction,
-                        toward_end,
-                        t_anchor: 0.0,
-                        w: g.edges[e as usize].time_ms as f64 / 1000.0,
-                        label: *label,
-                    });
+    if with_origins {
+        for (i, (s, _)) in snaps.iter().enumerate() {
+            // Several origins may share a road: it is visited at the first of them.
+            let seen = match &mut visits {
+                Visits::Marked(marks) => !marks.first_visit(s.road as usize),
+                Visits::Split { .. } => snaps[..i].iter().any(|(s2, _)| s2.road == s.road),
+            };
+            if seen {
+                continue;
+            }
+            group.clear();
+            // Every origin on this road, from its snapped point. Depart: the forward edge
+            // carries us toward the road's end, the backward toward its start. Arrive: points
+            // before the snapped point drive to it on the forward edge, points after it on the
+            // backward edge.
+            for (s2, label) in snaps[i..].iter().filter(|(s2, _)| s2.road == s.road) {
+                let edges = [(s2.ends.forward, depart), (s2.ends.backward, !depart)];
+                for (edge, toward_end) in edges {
+                    if let Some(e) = edge {
+                        group.push(Stretch {
+                            road: s2.road,
+                            anchor: s2.fraction,
+                            toward_end,
+                            t_anchor: 0.0,
+                            w: g.edges[e as usize].time_ms as f64 / 1000.0,
+                            label: *label,
+                        });
+                    }
                 }
             }
-        }
-        // The road's own edges, timed from its ends.
-        if let Some(fe) = s.ends.forward {
-            push_edge(group, fe as usize, s.ends.a, s.ends.b);
-        }
-        if let Some(be) = s.ends.backward {
-            push_edge(group, be as usize, s.ends.b, s.ends.a);
-        }
-        if !group.is_empty() {
-            visit(group);
+            // The road's own edges, timed from its ends.
+            if let Some(fe) = s.ends.forward {
+                push_edge(group, fe as usize, s.ends.a, s.ends.b);
+            }
+            if let Some(be) = s.ends.backward {
+                push_edge(group, be as usize, s.ends.b, s.ends.a);
+            }
+            if !group.is_empty() {
+                visit(group);
+            }
         }
     }
+    // Whether edge `e`, met at settled node `at` (its tail departing, its head arriving), is the
+    // road's first visit. `other` is the road's other end.
+    let mut first_visit = |e: usize, at: u32, other: u32| -> bool {
+        match &mut visits {
+            Visits::Marked(marks) => marks.first_visit(g.edge_road(e).0),
+            Visits::Split { .. } => {
+                let road = g.edge_road(e).0 as u32;
+                if snaps.iter().any(|(s, _)| s.road == road) {
+                    return false; // an origin's road: visited with the origins
+                }
+                let p = edge_of_road[(g.edge_road[e] ^ 1) as usize];
+                if p == u32::MAX {
+                    return true; // one-way: met at one node only
+                }
+                if other == at {
+                    // A loop meets its node by both edges, in ascending edge order.
+                    return e < p as usize;
+                }
+                // The road's other edge is met at `other`, visited first if settled and smaller.
+                !(other < at && scratch.time(other) != INF)
+            }
+        }
+    };
     // Edge `e` from `tail` to `head`, then the road's edge the other way, if it has one.
     let mut road = |e: usize, tail: u32, head: u32| {
         group.clear();
@@ -299,8 +349,9 @@ pub fn for_each_road(
         Direction::Depart => {
             for &u in nodes {
                 for e in g.out_range(u) {
-                    if marks.first_visit(g.edge_road(e).0) {
-                        road(e, u, g.edges[e].head);
+                    let head = g.edges[e].head;
+                    if first_visit(e, u, head) {
+                        road(e, u, head);
                     }
                 }
             }
@@ -310,8 +361,9 @@ pub fn for_each_road(
             for &v in nodes {
                 for k in r.first_in[v as usize] as usize..r.first_in[v as usize + 1] as usize {
                     let e = r.forward_edge[k] as usize;
-                    if marks.first_visit(g.edge_road(e).0) {
-                        road(e, r.edges[k].head, v);
+                    let tail = r.edges[k].head;
+                    if first_visit(e, v, tail) {
+                        road(e, tail, v);
                     }
                 }
             }

@@ -53,6 +53,26 @@ pub struct Reached<'a> {
     /// Nodes on ferry lines only (e.g. where two ferry ways meet at sea), ascending: never
     /// sampled ([`sea_nodes`]).
     pub sea_nodes: &'a [u32],
+    /// Bound on a road's projected length ÷ its length, over all the nodes the search settled
+    /// ([`stretch_factor`]): roads too short to hold a sample between their ends are skipped.
+    pub stretch_factor: f64,
+}
+
+/// How much longer a road can be in the projection than on the ground: east-west lengths scale
+/// by cos φ₀ / cos φ, over the latitudes of the settled `nodes` plus a margin for road shapes.
+/// Infinite (never skip a road) when nothing was settled.
+pub fn stretch_factor(g: &RoadGraph, proj: &LocalProjection, nodes: &[u32]) -> f64 {
+    if nodes.is_empty() {
+        return f64::INFINITY;
+    }
+    let (mut lat_lo, mut lat_hi) = (i32::MAX, i32::MIN);
+    for &u in nodes {
+        let c = g.node_coords[u as usize];
+        lat_lo = lat_lo.min(c.lat);
+        lat_hi = lat_hi.max(c.lat);
+    }
+    let far_lat = (lat_lo.unsigned_abs().max(lat_hi.unsigned_abs()) as f64 * 1e-7 + 0.1).min(89.0);
+    (proj.lat0.to_radians().cos() / far_lat.to_radians().cos()).max(1.0) * 1.01
 }
 
 /// The nodes whose every out-edge is a ferry, ascending. Every node keeps at least one out-edge
@@ -98,7 +118,8 @@ pub fn sample_roads(
 /// vertex become one sample with the smaller time.
 ///
 /// The same pass sums the length of road (ferries included) reached within each of `km_limits`
-/// (s): the same sums, in the same order, as [`super::reach::reached_road_km`].
+/// (s): the same terms as [`super::reach::reached_road_km`] (a circle adds up two samplers'
+/// sums, one per half of the settled nodes).
 pub struct RoadSampler<'a> {
     g: &'a RoadGraph,
     proj: &'a LocalProjection,
@@ -140,15 +161,11 @@ impl<'a> RoadSampler<'a> {
             });
         }
         let search = reached.search;
-        let (mut lat_lo, mut lat_hi) = (i32::MAX, i32::MIN);
         for &u in reached.nodes {
-            let c = g.node_coords[u as usize];
-            lat_lo = lat_lo.min(c.lat);
-            lat_hi = lat_hi.max(c.lat);
             if !reached.sea_nodes.is_empty() && reached.sea_nodes.binary_search(&u).is_ok() {
                 continue;
             }
-            let (i, j) = lattice(c);
+            let (i, j) = lattice(g.node_coords[u as usize]);
             out.push(Sample {
                 i,
                 j,
@@ -156,15 +173,6 @@ impl<'a> RoadSampler<'a> {
                 label: search.label(u).unwrap_or(0),
             });
         }
-        // How much longer a road can be in the projection than on the ground (east-west lengths
-        // scale by cos φ₀ / cos φ), over the latitudes reached plus a margin for road shapes.
-        let far_lat =
-            (lat_lo.unsigned_abs().max(lat_hi.unsigned_abs()) as f64 * 1e-7 + 0.1).min(89.0);
-        let stretch_factor = if reached.nodes.is_empty() {
-            f64::INFINITY // nothing to bound with: never skip a road
-        } else {
-            (proj.lat0.to_radians().cos() / far_lat.to_radians().cos()).max(1.0) * 1.01
-        };
         RoadSampler {
             g,
             proj,
@@ -173,7 +181,7 @@ impl<'a> RoadSampler<'a> {
             reached_m: vec![0.0; km_limits.len()],
             walker: Walker {
                 inv_h,
-                stretch_factor,
+                stretch_factor: reached.stretch_factor,
                 road: usize::MAX,
                 pts: Vec::new(),
                 cum: Vec::new(),
@@ -416,6 +424,59 @@ pub struct GridTooLarge {
     pub cell_m: f64,
 }
 
+/// Fewest seeds for which the walking discs are stamped in two bands of rows side by side.
+const SPLIT_STAMPING_SEEDS: usize = 2048;
+
+/// The walking disc around every seed, without labels ([`TimeGrid::stamp_reusing`]).
+struct Discs<'a> {
+    nx: usize,
+    /// Rows of the disc above and below its seed.
+    reach: usize,
+    /// Largest half width of a disc row (columns).
+    hw: usize,
+    /// Columns of a padded disc row (a multiple of [`LANES`]).
+    width: usize,
+    kernel: &'a [KernelRow],
+    /// The disc's rows padded to `width` columns with infinite costs, `hw` columns left of the
+    /// seed's.
+    padded: &'a [f32],
+    /// (column, row, time, label) of each seed.
+    seeds: &'a [(u32, u32, f32, u32)],
+}
+
+impl Discs<'_> {
+    /// Stamps every seed's disc onto the grid rows that `part` holds, from row `row0` on. The
+    /// margin keeps every disc inside the grid; a padded row that would run past the end of
+    /// `part` (into the next grid row) is stamped exactly instead.
+    fn stamp(&self, part: &mut [f32], row0: usize) {
+        let nx = self.nx;
+        let row_end = row0 + part.len() / nx;
+        let base = row0 * nx;
+        for &(ci, cj, t0, _) in self.seeds {
+            let (ci, cj) = (ci as usize, cj as usize);
+            // Disc row k is grid row cj - reach + k.
+            let top = cj - self.reach;
+            let k_lo = row0.saturating_sub(top);
+            let k_hi = (2 * self.reach + 1).min(row_end.saturating_sub(top));
+            for k in k_lo..k_hi {
+                let row_start = (top + k) * nx - base;
+                let start = row_start + ci - self.hw;
+                if start + self.width <= part.len() {
+                    let costs = &self.padded[k * self.width..(k + 1) * self.width];
+                    min_plus(&mut part[start..start + self.width], costs, t0);
+                } else {
+                    let row = &self.kernel[k];
+                    let start = row_start + ci - row.half_width as usize;
+                    let dst = &mut part[start..start + row.costs.len()];
+                    for (v, &c) in dst.iter_mut().zip(&row.costs) {
+                        *v = v.min(t0 + c);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Lanes of the walking disc's vector minimum ([`min_plus`]).
 const LANES: usize = 8;
 
@@ -577,32 +638,20 @@ impl TimeGrid {
                     .take(width)
             })
             .collect();
-        let first_row = reach as usize * nx + hw;
-        let padded_len = 2 * reach as usize * nx + width;
         // Per row, the columns its own seeds' discs may cover; widened below to every row the
         // discs reach (a superset of the written columns, which is all the spans promise).
         let mut seed_spans: Vec<(usize, usize)> = vec![(usize::MAX, 0); ny];
-        for &(ci, cj, t0, l0) in &seeds {
-            let (ci, cj) = (ci as usize, cj as usize);
-            let span = &mut seed_spans[cj];
-            span.0 = span.0.min(ci - hw);
-            span.1 = span.1.max(ci + hw + 1);
-            let centre = cj * nx + ci;
-            // The margin keeps every disc inside the grid; only the padding of the last rows
-            // can run past the end of the array.
-            let base = centre - first_row;
-            if !with_labels && base + padded_len <= values.len() {
-                for (k, costs) in padded.chunks_exact(width).enumerate() {
-                    let start = base + k * nx;
-                    min_plus(&mut values[start..start + width], costs, t0);
-                }
-                continue;
-            }
-            let centre = centre as isize;
-            for row in &kernel {
-                let start = (centre + row.offset) as usize;
-                let dst = &mut values[start..start + row.costs.len()];
-                if with_labels {
+        for &(ci, cj, _, _) in &seeds {
+            let span = &mut seed_spans[cj as usize];
+            span.0 = span.0.min(ci as usize - hw);
+            span.1 = span.1.max(ci as usize + hw + 1);
+        }
+        if with_labels {
+            for &(ci, cj, t0, l0) in &seeds {
+                let centre = (cj as usize * nx + ci as usize) as isize;
+                for row in &kernel {
+                    let start = (centre + row.offset) as usize;
+                    let dst = &mut values[start..start + row.costs.len()];
                     let lab = &mut labels[start..start + row.costs.len()];
                     for ((v, l), &c) in dst.iter_mut().zip(lab.iter_mut()).zip(&row.costs) {
                         let t = t0 + c;
@@ -611,11 +660,27 @@ impl TimeGrid {
                             *l = l0;
                         }
                     }
-                } else {
-                    for (v, &c) in dst.iter_mut().zip(&row.costs) {
-                        *v = v.min(t0 + c);
-                    }
                 }
+            }
+        } else {
+            let discs = Discs {
+                nx,
+                reach: reach as usize,
+                hw,
+                width,
+                kernel: &kernel,
+                padded: &padded,
+                seeds: &seeds,
+            };
+            // Each vertex takes a minimum, so the order of the seeds does not matter, and two
+            // bands of rows can be stamped side by side (each seed writes the rows of its disc
+            // that fall in a band).
+            if seeds.len() >= SPLIT_STAMPING_SEEDS && ny >= 2 {
+                let mid = ny / 2;
+                let (top, bottom) = values.split_at_mut(mid * nx);
+                rayon::join(|| discs.stamp(top, 0), || discs.stamp(bottom, mid));
+            } else {
+                discs.stamp(&mut values, 0);
             }
         }
         let reach = reach as usize;
