@@ -112,7 +112,7 @@ if [ $IMPORT_ONLY = 0 ]; then
 echo "== one circle: ours (in-process, cold and warm) and the peers, same extract and origin"
 circle() { # tag pbf-name lon lat minutes
   local tag=$1 name=$2 lon=$3 lat=$4 min=$5
-  "$EX/bench_engine" "$OUT/$name.graph" "$lon" "$lat" "$min" 30 > "$OUT/engine-$tag.json"
+  "$EX/bench_engine" "$OUT/$name.graph" "$lon" "$lat" "$min" 100 > "$OUT/engine-$tag.json"
   "$MR" -q circles "$OUT/$name.graph" --at "$lon,$lat" --label "$tag" --minutes "$min" -o "$OUT/ours-$tag.geojson"
   if [ $PEERS_OK = 1 ]; then
     "$KIT/peers/run_all.sh" "${PBF[$name]}" "$lon" "$lat" "$min" "$OUT/peers-$tag" "$tag" --peers valhalla,pgrouting,osmnx > "$OUT/peers-$tag.log" 2>&1

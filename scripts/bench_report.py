@@ -113,8 +113,8 @@ p("Ratios compare like with like: first call with first call, warm with warm. Va
 p("`isochrone()` returns the polygons as GeoJSON text, so ours is also timed with the GeoJSON text")
 p("of the circle written (as `metroreach circles` writes it, run description included); the")
 p("targets are checked on that figure.\n")
-p("| case | ours first call ms | ours warm ms (search + polygon) | ours warm ms with GeoJSON text | Valhalla first call ms | Valhalla warm ms | Valhalla ÷ ours (first / warm / warm with text) | pgRouting ms | OSMnx ms |")
-p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+p("| case | ours first call ms | ours warm ms (search + polygon) | ours warm ms, one thread | ours warm ms with GeoJSON text | Valhalla first call ms | Valhalla warm ms | Valhalla ÷ ours (first / warm / warm one thread / warm with text) | pgRouting ms | OSMnx ms |")
+p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def with_text(e):
@@ -144,8 +144,9 @@ for tag, label in [("yuba60", "Yuba, Marysville, 60 min"), ("porto20", "Porto, 2
     first, warm = e["first_call_ms"], e["circle_total"]["median_ms"]
     vw = valhalla_warm(tag)
     wt = with_text(e)
-    p(f"| {label} | {first:.1f} | {warm:.1f} ({e['circle_search']['median_ms']:.1f} + {e['circle_polygon']['median_ms']:.1f}) | {wt:.1f} | {fmt(v, 1)} | {fmt(vw, 1)} | "
-      f"{fmt(v / first if v else None, 1)} / {fmt(vw / warm if vw else None, 1)} / {fmt(vw / wt if vw else None, 1)} | {fmt(eng('pgrouting'), 1)} | {fmt(eng('osmnx'), 1)} |")
+    one_t = e.get("circle_total_one_thread", {}).get("median_ms")
+    p(f"| {label} | {first:.1f} | {warm:.1f} ({e['circle_search']['median_ms']:.1f} + {e['circle_polygon']['median_ms']:.1f}) | {fmt(one_t, 1)} | {wt:.1f} | {fmt(v, 1)} | {fmt(vw, 1)} | "
+      f"{fmt(v / first if v else None, 1)} / {fmt(vw / warm if vw else None, 1)} / {fmt(vw / one_t if vw and one_t else None, 1)} / {fmt(vw / wt if vw else None, 1)} | {fmt(eng('pgrouting'), 1)} | {fmt(eng('osmnx'), 1)} |")
     try:
         c = json.load(open(os.path.join(out, f"compare-{tag}.json")))
         cmp_rows.append((label, c))
@@ -360,8 +361,10 @@ for tag in ["yuba60", "porto20", "malta60"]:
         first, warm = e["first_call_ms"], with_text(e)
         if vw:
             worst = min(vw / warm, v / first)
+            one_t = e.get("circle_total_one_thread", {}).get("median_ms")
+            one_note = f"; on one thread {vw / one_t:.1f}× warm without text" if one_t else ""
             p(f"| circle ≥ 10× faster than Valhalla ({tag}) | {vw / warm:.1f}× warm with GeoJSON text ({vw:.1f} vs {warm:.1f} ms), "
-              f"{v / first:.1f}× first call ({v:.1f} vs {first:.1f} ms) | {verdict(worst >= 10)} |")
+              f"{v / first:.1f}× first call ({v:.1f} vs {first:.1f} ms){one_note} | {verdict(worst >= 10)} |")
         else:
             p(f"| circle ≥ 10× faster than Valhalla ({tag}) | {v / first:.1f}× first call (Valhalla warm not measured) | {verdict(v / first >= 10)} |")
 try:
@@ -480,9 +483,22 @@ p("(each road walked once, no sort by road). The current commit drops the tracer
 p("arrays (16 bytes per grid vertex, 3 MB for Yuba's 200,000-vertex grid, which a first call had")
 p("to fault in: on this VM a fresh 4 MB costs 1–28 ms), skips the many short roads reached whole")
 p("before building their intervals (Malta: 22,000 of 27,800 roads), and sums road km in the")
-p("sampling pass. An attempt to split one circle's polygon across both cores (samples per road in")
-p("parallel, stamping by row stripes) was slower on this 2-core machine (9.6 → 11.9 ms for Yuba)")
-p("and was dropped; so was packing the search's per-node arrays into one record (no change on")
+p("sampling pass. One circle now uses both cores where it has enough work: the reached roads are")
+p("sampled in two halves of the settled nodes (each road goes to the half holding its first")
+p("settled end, so no marks are shared, and the stretches come out in the order of one pass), the")
+p("walking discs are stamped in two bands of rows, and the contour's rows are scanned and its")
+p("cell rows swept in two halves (the links across the seam made afterwards as the one sweep would")
+p("make them), and rings are mapped to lon/lat and measured ring by ring on both. The split points")
+p("are fixed, so the output is the same bytes on any number of threads (checked on Yuba, Malta and")
+p("Porto, both directions, against the one-thread build). In alternating runs of `profile_circle`")
+p("(60 min, on a worker of rayon's pool as the command runs its cities) against `1045bf4`: Yuba")
+p("4.1 → 3.5 ms, Malta 3.9 → 3.0 ms per circle. Two things made it pay where an earlier attempt")
+p("(samples per road in parallel, stamping by row stripes: 9.6 → 11.9 ms for Yuba) lost: each")
+p("half's vectors are moved out of the shared buffers while it runs (their lengths sat in one")
+p("cache line, written on every push from both cores), and the circle runs on a pool worker (from")
+p("outside the pool, the second half waited about 0.7 ms for a sleeping worker, i.e. ran after the")
+p("first). The table's \"one thread\" column is the same circle on a pool of one thread. Dropped")
+p("earlier: packing the search's per-node arrays into one record (no change on")
 p("one thread, 8 % less on two), and so was stamping each disc as rows of eight lanes padded with infinite")
 p("costs (vectorised by the compiler: the stamping step went from about 0.45 to 0.30 ms by its")
 p("own timers, but whole Yuba and Malta circles did not get faster in alternating A/B runs,")
@@ -508,13 +524,12 @@ if unmet:
     p("its own: with the old writer (a `serde_json` value per coordinate pair) Yuba's 11,700-vertex")
     p("circle took 2.1 ms to write, half as long again as computing it; the writer now puts the")
     p("coordinates straight into the text (0.3–0.6 ms with the run description, the same bytes).")
-    p("What is left in a circle (Yuba, warm, about 3.4 ms plus 0.35 ms of GeoJSON text, from")
-    p("`METROREACH_TIMING=1` `profile_circle` and timers around the tracer's steps): reading the")
-    p("11,700 reached roads' stretches and sampling them 1.2 ms (9,000 node samples, and 5,500")
-    p("long rural roads walked at cell spacing into 16,000 more), stamping 0.6 ms (25,000 samples")
-    p("× a 21-vertex disc), marching squares 0.7 ms on a 358 × 556 grid (runs 0.17, 17,000")
-    p("boundary segments found and linked 0.33, traced 0.29), the lon/lat conversion and cleanup")
-    p("0.3 ms, and the search 0.30 ms. Each is a pass over its data with no sorting or hashing")
+    p("What is left in a circle (Yuba, warm, about 3.0–3.5 ms on two threads plus 0.3 ms of GeoJSON")
+    p("text, from `METROREACH_TIMING=1` `profile_circle`): the search 0.4 ms (one core), reading and")
+    p("sampling the 11,700 reached roads 0.9–1.0 ms (two halves of about 0.65 ms side by side, plus")
+    p("sorting the settled nodes and joining), stamping 0.5–0.7 ms (the seeds' pass and the grid's")
+    p("fill run on one core), marching squares and the lon/lat mapping 1.0–1.1 ms (tracing the rings")
+    p("runs on one core), and the bands' figures 0.2 ms. Each is a pass over its data with no sorting or hashing")
     p("left; what remains is branchy per-item work spread over all of them (`perf` puts no line")
     p("above 5 %). The GeoJSON text (11,700 vertices, 282 KB) went from 0.73 to 0.35 ms: each")
     p("coordinate pair is built on the stack with digits written in pairs and appended in one")

@@ -51,8 +51,36 @@ pub fn polygon_km2(p: &Polygon<f64>) -> f64 {
 
 /// Area of a lon/lat multipolygon in km², on the ellipsoid (parts assumed not to overlap).
 pub fn multipolygon_km2(mp: &MultiPolygon<f64>) -> f64 {
-    mp.0.iter().map(polygon_m2).sum::<f64>() / 1e6
+    let points: usize =
+        mp.0.iter()
+            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+            .map(|r| r.0.len())
+            .sum();
+    if points < PARALLEL_AREA_POINTS {
+        return mp.0.iter().map(polygon_m2).sum::<f64>() / 1e6;
+    }
+    // Ring areas on several threads, then added up in the order of the line above (the same
+    // sum to the last bit).
+    use rayon::prelude::*;
+    let rings: Vec<&LineString<f64>> =
+        mp.0.iter()
+            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+            .collect();
+    let areas: Vec<f64> = rings.par_iter().map(|r| ring_area_m2(r)).collect();
+    let mut k = 0;
+    mp.0.iter()
+        .map(|p| {
+            let n = p.interiors().len();
+            let (ext, holes) = (areas[k], &areas[k + 1..k + 1 + n]);
+            k += 1 + n;
+            (ext - holes.iter().sum::<f64>()).max(0.0)
+        })
+        .sum::<f64>()
+        / 1e6
 }
+
+/// Fewest points for which a multipolygon's rings are measured on several threads.
+const PARALLEL_AREA_POINTS: usize = 4096;
 
 /// Karney's geodesic area (km²): the reference the fast method is checked against.
 pub fn geodesic_km2(mp: &MultiPolygon<f64>) -> f64 {
@@ -98,5 +126,43 @@ mod tests {
         let ccw = MultiPolygon(vec![Polygon::new(ring(20.0, 2000, false), vec![])]);
         let cw = MultiPolygon(vec![Polygon::new(ring(20.0, 2000, true), vec![])]);
         assert!((multipolygon_km2(&cw) - geodesic_km2(&ccw)).abs() / geodesic_km2(&ccw) < 1e-6);
+    }
+
+    /// Many rings (past the threshold for measuring them on several threads): the same sum, to
+    /// the last bit, as measuring polygon by polygon on one.
+    #[test]
+    fn rings_measured_in_parallel_add_up_as_one_pass() {
+        let square = |x: f64, y: f64, d: f64, ccw: bool| -> LineString<f64> {
+            let mut v = vec![(x, y), (x + d, y), (x + d, y + d), (x, y + d), (x, y)];
+            if !ccw {
+                v.reverse();
+            }
+            LineString::from(v)
+        };
+        // Rings of many points: jagged squares, with square holes.
+        let jagged = |x: f64, y: f64, d: f64| -> LineString<f64> {
+            let n = 200;
+            let mut v: Vec<(f64, f64)> = Vec::new();
+            for k in 0..n {
+                v.push((x + d * k as f64 / n as f64, y - 1e-4 * (k % 3) as f64));
+            }
+            v.extend([(x + d, y), (x + d, y + d), (x, y + d), v[0]]);
+            LineString::from(v)
+        };
+        let mp = MultiPolygon(
+            (0..40)
+                .map(|k| {
+                    let (x, y) = (100.0 + 0.1 * k as f64, 30.0 + 0.05 * (k % 7) as f64);
+                    let holes = (0..k % 4)
+                        .map(|h| square(x + 0.01 + 0.02 * h as f64, y + 0.01, 0.005, false))
+                        .collect();
+                    Polygon::new(jagged(x, y, 0.08), holes)
+                })
+                .collect(),
+        );
+        let points: usize = mp.0.iter().map(|p| p.exterior().0.len()).sum();
+        assert!(points >= PARALLEL_AREA_POINTS);
+        let one_pass = mp.0.iter().map(polygon_m2).sum::<f64>() / 1e6;
+        assert_eq!(multipolygon_km2(&mp).to_bits(), one_pass.to_bits());
     }
 }

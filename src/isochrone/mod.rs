@@ -503,8 +503,6 @@ impl<'g> Engine<'g> {
         };
         let [part_a, part_b] = &mut buf.parts;
         let sample_part = |range: std::ops::Range<usize>, first: bool, part: &mut SamplePart| {
-            let _t = Instant::now();
-            let _dbg = DbgT(_t, first, rayon::current_thread_index());
             let part_nodes = &nodes[range];
             let origins: &[(Snapped, u32)] = if first { &snaps } else { &[] };
             self.sample_part(
@@ -723,18 +721,4 @@ pub fn centroid(origins: &[OriginSpec]) -> (f64, f64) {
         origins.iter().map(|o| o.lon).sum::<f64>() / n,
         origins.iter().map(|o| o.lat).sum::<f64>() / n,
     )
-}
-
-struct DbgT(Instant, bool, Option<usize>);
-impl Drop for DbgT {
-    fn drop(&mut self) {
-        if std::env::var_os("MR_DBG").is_some() {
-            eprintln!(
-                "part {} thread {:?} {:.3} ms",
-                self.1,
-                self.2,
-                self.0.elapsed().as_secs_f64() * 1000.0
-            );
-        }
-    }
 }

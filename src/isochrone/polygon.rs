@@ -97,7 +97,7 @@ fn finish(
     simplify_m: f64,
 ) -> Vec<MultiPolygon<f64>> {
     if simplify_m <= 0.0 {
-        return metric.iter().map(|mp| to_lonlat(mp, proj)).collect();
+        return to_lonlat_all(&metric, proj);
     }
     // Straight runs go first so the simplification sees the shape, not the grid's steps.
     let mut metric: Vec<MultiPolygon<f64>> = metric
@@ -131,46 +131,138 @@ fn finish(
     for k in (0..metric.len().saturating_sub(1)).rev() {
         metric[k] = metric[k].intersection(&metric[k + 1]);
     }
-    metric.iter().map(|mp| to_lonlat(mp, proj)).collect()
+    to_lonlat_all(&metric, proj)
 }
 
 /// Maps a metric multipolygon to lon/lat rounded to 6 decimals, dropping rings that collapse.
 pub fn to_lonlat(mp: &MultiPolygon<f64>, proj: &LocalProjection) -> MultiPolygon<f64> {
-    let conv = |r: &LineString<f64>| -> LineString<f64> {
-        let mut pts: Vec<Coord<f64>> = Vec::with_capacity(r.0.len());
-        for c in &r.0 {
-            let (lon, lat) = proj.inverse(c.x, c.y);
-            let p = Coord {
-                x: round6(lon),
-                y: round6(lat),
-            };
-            if pts.last() != Some(&p) {
-                pts.push(p);
-            }
-        }
-        remove_collinear(&LineString(pts))
+    to_lonlat_all(std::slice::from_ref(mp), proj)
+        .pop()
+        .unwrap_or_else(|| MultiPolygon(vec![]))
+}
+
+/// Fewest points for which rings are mapped to lon/lat on several threads.
+const PARALLEL_RING_POINTS: usize = 4096;
+
+/// [`to_lonlat`] of each multipolygon. Rings are mapped one by one, independently, so many
+/// points are shared out between threads by ring; the result does not depend on how.
+pub fn to_lonlat_all(mps: &[MultiPolygon<f64>], proj: &LocalProjection) -> Vec<MultiPolygon<f64>> {
+    use rayon::prelude::*;
+    // Every ring, exteriors flagged, in the order they are put back together below.
+    let rings: Vec<(&LineString<f64>, bool)> = mps
+        .iter()
+        .flat_map(|mp| &mp.0)
+        .flat_map(|p| {
+            std::iter::once((p.exterior(), true)).chain(p.interiors().iter().map(|h| (h, false)))
+        })
+        .collect();
+    let points: usize = rings.iter().map(|(r, _)| r.0.len()).sum();
+    let map = |&(r, exterior): &(&LineString<f64>, bool)| -> Option<LineString<f64>> {
+        let ring = ring_to_lonlat(r, proj);
+        (ring.0.len() >= 4).then(|| oriented(&ring, exterior))
     };
-    MultiPolygon(
-        mp.0.iter()
-            .filter_map(|p| {
-                let ext = conv(p.exterior());
-                if ext.0.len() < 4 {
-                    return None;
-                }
-                let holes: Vec<LineString<f64>> = p
-                    .interiors()
-                    .iter()
-                    .map(conv)
-                    .filter(|h| h.0.len() >= 4)
-                    .map(|h| oriented(&h, false))
-                    .collect();
-                Some(Polygon::new(oriented(&ext, true), holes))
-            })
-            .collect(),
-    )
+    let mapped: Vec<Option<LineString<f64>>> = if points >= PARALLEL_RING_POINTS {
+        rings.par_iter().map(map).collect()
+    } else {
+        rings.iter().map(map).collect()
+    };
+    let mut mapped = mapped.into_iter();
+    let mut next = || mapped.next().expect("one mapped ring per ring");
+    mps.iter()
+        .map(|mp| {
+            MultiPolygon(
+                mp.0.iter()
+                    .filter_map(|p| {
+                        let exterior = next();
+                        let holes: Vec<LineString<f64>> =
+                            p.interiors().iter().filter_map(|_| next()).collect();
+                        // A polygon whose exterior collapses goes, holes and all.
+                        exterior.map(|e| Polygon::new(e, holes))
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// One ring in lon/lat rounded to 6 decimals, without repeated or collinear points.
+fn ring_to_lonlat(r: &LineString<f64>, proj: &LocalProjection) -> LineString<f64> {
+    let mut pts: Vec<Coord<f64>> = Vec::with_capacity(r.0.len());
+    for c in &r.0 {
+        let (lon, lat) = proj.inverse(c.x, c.y);
+        let p = Coord {
+            x: round6(lon),
+            y: round6(lat),
+        };
+        if pts.last() != Some(&p) {
+            pts.push(p);
+        }
+    }
+    remove_collinear(&LineString(pts))
 }
 
 /// Rounds to 6 decimals (≈ 0.1 m), the precision written to GeoJSON.
 pub fn round6(v: f64) -> f64 {
     crate::geom::round_fast(v * 1e6) / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Many rings (past the threshold for mapping them on several threads) come out as each
+    /// polygon mapped on its own, in order, with collapsed rings dropped the same way.
+    #[test]
+    fn rings_mapped_in_parallel_equal_one_by_one() {
+        let proj = LocalProjection::new(116.4, 39.9);
+        let ring = |x: f64, y: f64, d: f64, n: usize, ccw: bool| -> LineString<f64> {
+            // A square of side `d` metres, jagged along its bottom side (`n` points).
+            let mut v: Vec<(f64, f64)> = (0..n)
+                .map(|k| (x + d * k as f64 / n as f64, y - 0.01 * d * (k % 2) as f64))
+                .collect();
+            v.extend([(x + d, y), (x + d, y + d), (x, y + d), (x, y)]);
+            if !ccw {
+                v.reverse();
+            }
+            LineString::from(v)
+        };
+        let mps: Vec<MultiPolygon<f64>> = (0..3)
+            .map(|b| {
+                MultiPolygon(
+                    (0..30)
+                        .map(|k| {
+                            let (x, y) = (k as f64 * 5000.0, b as f64 * 5000.0);
+                            // Some holes too small to survive rounding (0.01 m).
+                            let holes = vec![
+                                ring(x + 100.0, y + 100.0, 500.0, 40, false),
+                                ring(x + 900.0, y + 900.0, 0.01, 3, false),
+                            ];
+                            Polygon::new(ring(x, y, 4000.0, 100, true), holes)
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        let points: usize = mps
+            .iter()
+            .flat_map(|mp| &mp.0)
+            .map(|p| p.exterior().0.len())
+            .sum();
+        assert!(points >= PARALLEL_RING_POINTS);
+        let all = to_lonlat_all(&mps, &proj);
+        let one_by_one: Vec<MultiPolygon<f64>> = mps
+            .iter()
+            .map(|mp| {
+                MultiPolygon(
+                    mp.0.iter()
+                        .flat_map(|p| to_lonlat(&MultiPolygon(vec![p.clone()]), &proj).0)
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(all, one_by_one);
+        assert!(all
+            .iter()
+            .all(|mp| mp.0.iter().all(|p| p.interiors().len() == 1)));
+    }
 }
