@@ -279,11 +279,14 @@ if os.path.exists(hist_path):
                         "each probed blob, reads node and way blocks in place (no protobuf structs; "
                         "osmpbf for any other layout) and inflates with zlib-rs; the walking disc "
                         "stamped as whole rows padded to vector width")
-    current_note = ("current: the needed node ids by a parallel radix sort and the way refs "
-                    "looked up through a table on the ids' high bits; the graph checksum computed "
-                    "while the file is written; Hilbert keys by prefix scans; the junction flags, "
-                    "the reverse graph, the closures of the core and the removable chain nodes "
-                    "on both cores")
+    notes["1045bf4"] = ("the needed node ids by a parallel radix sort and the way refs "
+                        "looked up through a table on the ids' high bits; the graph checksum computed "
+                        "while the file is written; Hilbert keys by prefix scans; the junction flags, "
+                        "the reverse graph, the closures of the core and the removable chain nodes "
+                        "on both cores")
+    current_note = ("current: one circle on both cores: roads sampled in two halves of the settled "
+                    "nodes, walking discs stamped in two bands of rows, the contour's rows scanned "
+                    "and swept in two halves, rings mapped to lon/lat and measured on both")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
