@@ -778,6 +778,39 @@ mod tests {
         }
     }
 
+    /// Enough samples for the two-band path (discs stamped in two bands of rows side by
+    /// side): the same grid as the one-pass labelled path, on a cell and allowance that make
+    /// discs cross the seam and padded rows run past a band's end.
+    #[test]
+    fn two_bands_stamp_what_one_pass_stamps() {
+        let mut x = 12345u64;
+        let mut next = |m: i32| -> i32 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((x >> 33) % m as u64) as i32
+        };
+        let samples: Vec<Sample> = (0..3 * SPLIT_STAMPING_SEEDS)
+            .map(|_| Sample {
+                i: next(90) - 45,
+                j: next(60) - 30,
+                t: next(5000) as f32 * 0.5,
+                label: 0,
+            })
+            .collect();
+        for (cell, offroad) in [(100.0, 300.0), (25.0, 400.0), (50.0, 10.0)] {
+            let p = GridParams {
+                cell_m: cell,
+                offroad_m: offroad,
+                offroad_mps: 1.3,
+            };
+            let g = TimeGrid::stamp(&samples, &p, false).unwrap();
+            let labelled = TimeGrid::stamp(&samples, &p, true).unwrap();
+            assert_eq!(g.values, labelled.values, "cell {cell} allowance {offroad}");
+            assert_eq!(g.rows, labelled.rows);
+        }
+    }
+
     proptest::proptest! {
         /// The vector kernel (no labels) against a plain reference: each vertex takes the
         /// minimum over the seeds within the disc of seed time plus the walk. The labelled path
