@@ -1,5 +1,5 @@
 //! Runs one circle many times, for profilers: `cargo run --release --example profile_circle --
-//! GRAPH LON LAT MINUTES [N]`.
+//! GRAPH LON LAT MINUTES[,MINUTES...] [N]`.
 use metroreach::graph::store;
 use metroreach::isochrone::search::SearchScratch;
 use metroreach::isochrone::{CircleParams, CitySpec, Engine, OriginSpec};
@@ -7,11 +7,9 @@ use metroreach::isochrone::{CircleParams, CitySpec, Engine, OriginSpec};
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let g = store::load(std::path::Path::new(&a[1])).expect("graph");
-    let (lon, lat, minutes): (f64, f64, f64) = (
-        a[2].parse().unwrap(),
-        a[3].parse().unwrap(),
-        a[4].parse().unwrap(),
-    );
+    let (lon, lat): (f64, f64) = (a[2].parse().unwrap(), a[3].parse().unwrap());
+    // One band or several, comma-separated ("30,45,60").
+    let minutes: Vec<f64> = a[4].split(',').map(|m| m.parse().unwrap()).collect();
     let n: usize = a.get(5).map(|x| x.parse().unwrap()).unwrap_or(50);
     let engine = Engine::new(&g);
     let city = CitySpec {
@@ -26,7 +24,7 @@ fn main() {
         }],
     };
     let p = CircleParams {
-        minutes: vec![minutes],
+        minutes,
         ..Default::default()
     };
     let mut s = SearchScratch::new(g.num_nodes());

@@ -27,7 +27,8 @@ use std::time::Instant;
 #[derive(Default)]
 pub struct PolygonBuffers {
     pub grid: Vec<f32>,
-    pub tracer: marching::TracerBuffers,
+    /// One tracer's arrays per band (the bands are traced side by side).
+    pub tracer: Vec<marching::TracerBuffers>,
     /// The roads are sampled in two parts (halves of the settled nodes), on two threads when
     /// one is free; the first part's samples then hold both.
     pub parts: [SamplePart; 2],

@@ -30,37 +30,43 @@ pub fn band_polygons(
         walk_secs_per_cell,
         proj,
         simplify_m,
-        &mut TracerBuffers::default(),
+        &mut Vec::new(),
     )
 }
 
-/// [`band_polygons`] reusing the tracer's arrays from `buffers` (and leaving them there).
+/// [`band_polygons`] reusing the tracers' arrays from `buffers` (one per band, and leaving them
+/// there). The bands are traced side by side: each reads the same grid and has its own tracer.
 pub fn band_polygons_reusing(
     grid: &TimeGrid,
     thresholds_s: &[f64],
     walk_secs_per_cell: f64,
     proj: &LocalProjection,
     simplify_m: f64,
-    buffers: &mut TracerBuffers,
+    buffers: &mut Vec<TracerBuffers>,
 ) -> Vec<MultiPolygon<f64>> {
-    let mut tracer = Tracer::with_buffers(
-        Field {
-            nx: grid.nx,
-            ny: grid.ny,
-            x0: grid.x0,
-            y0: grid.y0,
-            cell: grid.cell,
-            values: &grid.values,
-            step_beyond: walk_secs_per_cell as f32,
-            rows: Some(&grid.rows),
-        },
-        std::mem::take(buffers),
-    );
-    let metric: Vec<MultiPolygon<f64>> = thresholds_s
-        .iter()
-        .map(|&t| tracer.region(t as f32))
+    use rayon::prelude::*;
+    let field = || Field {
+        nx: grid.nx,
+        ny: grid.ny,
+        x0: grid.x0,
+        y0: grid.y0,
+        cell: grid.cell,
+        values: &grid.values,
+        step_beyond: walk_secs_per_cell as f32,
+        rows: Some(&grid.rows),
+    };
+    buffers.resize_with(thresholds_s.len().max(buffers.len()), Default::default);
+    let metric: Vec<MultiPolygon<f64>> = buffers
+        .par_iter_mut()
+        .zip(thresholds_s.par_iter())
+        .map(|(b, &t)| {
+            // Moved out while tracing, so that two tracers never write to one cache line.
+            let mut tracer = Tracer::with_buffers(field(), std::mem::take(b));
+            let region = tracer.region(t as f32);
+            *b = tracer.into_buffers();
+            region
+        })
         .collect();
-    *buffers = tracer.into_buffers();
     finish(metric, proj, simplify_m)
 }
 
