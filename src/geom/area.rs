@@ -51,21 +51,14 @@ pub fn polygon_km2(p: &Polygon<f64>) -> f64 {
 
 /// Area of a lon/lat multipolygon in km², on the ellipsoid (parts assumed not to overlap).
 pub fn multipolygon_km2(mp: &MultiPolygon<f64>) -> f64 {
-    let points: usize =
-        mp.0.iter()
-            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
-            .map(|r| r.0.len())
-            .sum();
+    let points: usize = rings(mp).map(|r| r.0.len()).sum();
     if points < PARALLEL_AREA_POINTS {
         return mp.0.iter().map(polygon_m2).sum::<f64>() / 1e6;
     }
     // Ring areas on several threads, then added up in the order of the line above (the same
     // sum to the last bit).
     use rayon::prelude::*;
-    let rings: Vec<&LineString<f64>> =
-        mp.0.iter()
-            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
-            .collect();
+    let rings: Vec<&LineString<f64>> = rings(mp).collect();
     let areas: Vec<f64> = rings.par_iter().map(|r| ring_area_m2(r)).collect();
     let mut k = 0;
     mp.0.iter()
@@ -77,6 +70,12 @@ pub fn multipolygon_km2(mp: &MultiPolygon<f64>) -> f64 {
         })
         .sum::<f64>()
         / 1e6
+}
+
+/// Every ring of `mp`: each polygon's exterior, then its holes.
+fn rings(mp: &MultiPolygon<f64>) -> impl Iterator<Item = &LineString<f64>> {
+    mp.0.iter()
+        .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
 }
 
 /// Fewest points for which a multipolygon's rings are measured on several threads.

@@ -315,20 +315,20 @@ pub fn for_each_road(
         match &mut visits {
             Visits::Marked(marks) => marks.first_visit(g.edge_road(e).0),
             Visits::Split { .. } => {
-                let road = g.edge_road(e).0 as u32;
-                if snaps.iter().any(|(s, _)| s.road == road) {
-                    return false; // an origin's road: visited with the origins
-                }
                 let p = edge_of_road[(g.edge_road[e] ^ 1) as usize];
-                if p == u32::MAX {
-                    return true; // one-way: met at one node only
-                }
-                if other == at {
-                    // A loop meets its node by both edges, in ascending edge order.
-                    return e < p as usize;
-                }
-                // The road's other edge is met at `other`, visited first if settled and smaller.
-                !(other < at && scratch.time(other) != INF)
+                let first_end = if p == u32::MAX {
+                    true // one-way: met at one node only
+                } else if other == at {
+                    e < p as usize // a loop meets its node by both edges, in ascending order
+                } else {
+                    // The road's other edge is met at `other`: first if settled and smaller.
+                    !(other < at && scratch.time(other) != INF)
+                };
+                // An origin's road is visited with the origins (asked last: it scans them).
+                first_end
+                    && !snaps
+                        .iter()
+                        .any(|(s, _)| s.road as usize == g.edge_road(e).0)
             }
         }
     };
