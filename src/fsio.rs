@@ -47,7 +47,14 @@ impl AtomicFile {
             .unwrap_or_default();
         remove_stale_temporaries(&dir, &name);
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let file = File::create(&tmp).map_err(err)?;
+        // Readable as well, so that [`AtomicFile::fill_mapped`] can map it.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(err)?;
         Ok(AtomicFile {
             target: target.to_path_buf(),
             tmp,
@@ -59,6 +66,37 @@ impl AtomicFile {
         self.writer
             .as_mut()
             .expect("writer is present until commit")
+    }
+
+    /// Writes the whole file, `len` bytes, through a memory map: `fill` gets the mapped bytes
+    /// (zeroed) and may write them from several threads. Buffered `write` calls into one file
+    /// are serialised by the kernel; page faults into a shared map are not, so a large file is
+    /// copied into the page cache on all cores (the mosaic's 440 MB graph: about 3× faster).
+    ///
+    /// The space is reserved first (`fallocate`), so a full disk is an error here and never a
+    /// fault while writing the map. Returns `Ok(false)`, having written nothing, where that
+    /// cannot be done (another OS, a filesystem without `fallocate`): stream the file instead.
+    /// Call it on a fresh file only.
+    pub fn fill_mapped(
+        &mut self,
+        len: u64,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<bool, WriteError> {
+        let target = self.target.clone();
+        let err = |source| WriteError {
+            path: target.clone(),
+            source,
+        };
+        let file = self.writer().get_ref();
+        if len == 0 || !reserve(file, len).map_err(err)? {
+            return Ok(false);
+        }
+        // Safety: the file is this process's private temporary (created above, not yet
+        // renamed into place), so nothing else resizes or writes it while it is mapped.
+        let mut map = unsafe { memmap2::MmapMut::map_mut(file) }.map_err(err)?;
+        fill(&mut map);
+        drop(map);
+        Ok(true)
     }
 
     /// Flushes, syncs and renames into place.
@@ -83,6 +121,30 @@ impl Drop for AtomicFile {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// Allocates `len` bytes of disk for `file` and sets its length; `Ok(false)` where the OS or the
+/// filesystem cannot (the caller then writes the usual way).
+#[cfg(target_os = "linux")]
+fn reserve(file: &File, len: u64) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let Ok(len) = libc::off_t::try_from(len) else {
+        return Ok(false);
+    };
+    // Safety: a plain system call on an open descriptor.
+    if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reserve(_file: &File, _len: u64) -> std::io::Result<bool> {
+    Ok(false)
 }
 
 /// Removes `.NAME.tmp-PID` files left by runs that were killed (their process no longer exists).

@@ -86,55 +86,118 @@ fn sections(g: &RoadGraph) -> Vec<Section<'_>> {
     ]
 }
 
+/// The file's bytes as pieces in file order: the header (checksum still 0), then the payload
+/// (table, padding, sections), borrowing the graph's arrays.
+struct Layout<'a> {
+    header: Vec<u8>,
+    table: Vec<u8>,
+    sections: Vec<Section<'a>>,
+    offsets: Vec<u64>,
+}
+
+impl<'a> Layout<'a> {
+    fn new(g: &'a RoadGraph) -> Layout<'a> {
+        let sections = sections(g);
+        let table_len = sections.len() * 24;
+        let mut offsets = Vec::with_capacity(sections.len());
+        let mut pos = table_len;
+        for (_, data) in &sections {
+            pos = pos.next_multiple_of(8);
+            offsets.push(pos as u64);
+            pos += data.len();
+        }
+        let payload_len = pos as u64;
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+        header.extend_from_slice(&payload_len.to_le_bytes());
+        header.extend_from_slice(&[0u8; 8]); // checksum and reserved, patched in later
+        let mut table = Vec::with_capacity(table_len);
+        for ((t, data), offset) in sections.iter().zip(&offsets) {
+            table.extend_from_slice(t);
+            table.extend_from_slice(&offset.to_le_bytes());
+            table.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        }
+        Layout {
+            header,
+            table,
+            sections,
+            offsets,
+        }
+    }
+
+    fn file_len(&self) -> usize {
+        HEADER_LEN + u64::from_le_bytes(self.header[16..24].try_into().unwrap()) as usize
+    }
+
+    /// Everything after the header, in file order.
+    fn payload(&self) -> Vec<&[u8]> {
+        let mut payload: Vec<&[u8]> = vec![&self.table];
+        let mut at = self.table.len();
+        for ((_, data), &offset) in self.sections.iter().zip(&self.offsets) {
+            payload.push(&[0u8; 8][..offset as usize - at]);
+            payload.push(data);
+            at = offset as usize + data.len();
+        }
+        payload
+    }
+
+    fn checksum(&self, payload: &[&[u8]]) -> u32 {
+        checksum(&self.header[8..24], payload)
+    }
+}
+
 /// Writes the file to `w`, streaming the sections (no copy of the arrays): header, table,
 /// 8-byte aligned sections, then the checksum patched into the header. The checksum is computed
 /// on another thread while the bytes are written.
 fn write_to<W: Write + std::io::Seek + Send>(g: &RoadGraph, w: &mut W) -> std::io::Result<()> {
-    let secs = sections(g);
-    let table_len = secs.len() * 24;
-    let mut offsets = Vec::with_capacity(secs.len());
-    let mut pos = table_len;
-    for (_, data) in &secs {
-        pos = pos.next_multiple_of(8);
-        offsets.push(pos as u64);
-        pos += data.len();
-    }
-    let payload_len = pos as u64;
-    let mut header = Vec::with_capacity(HEADER_LEN);
-    header.extend_from_slice(MAGIC);
-    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header.extend_from_slice(&(secs.len() as u32).to_le_bytes());
-    header.extend_from_slice(&payload_len.to_le_bytes());
-    header.extend_from_slice(&[0u8; 8]); // checksum and reserved, patched below
-    let mut table = Vec::with_capacity(table_len);
-    for (i, (t, data)) in secs.iter().enumerate() {
-        table.extend_from_slice(t);
-        table.extend_from_slice(&offsets[i].to_le_bytes());
-        table.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    }
-    // Everything after the header, in file order.
-    let mut payload: Vec<&[u8]> = vec![&table];
-    let mut at = table_len;
-    for (i, (_, data)) in secs.iter().enumerate() {
-        payload.push(&[0u8; 8][..offsets[i] as usize - at]);
-        payload.push(data);
-        at = offsets[i] as usize + data.len();
-    }
+    let layout = Layout::new(g);
+    let payload = layout.payload();
     let (written, crc) = rayon::join(
         || -> std::io::Result<()> {
-            w.write_all(&header)?;
+            w.write_all(&layout.header)?;
             for part in &payload {
                 w.write_all(part)?;
             }
             Ok(())
         },
-        || checksum(&header[8..24], &payload),
+        || layout.checksum(&payload),
     );
     written?;
     w.seek(std::io::SeekFrom::Start(24))?;
     w.write_all(&crc.to_le_bytes())?;
     w.seek(std::io::SeekFrom::End(0))?;
     Ok(())
+}
+
+/// Fills `dst` (the whole file, `layout.file_len()` bytes) with the file's bytes: the same
+/// bytes as [`write_to`], copied in pieces of at most `piece` bytes on all cores while the
+/// checksum is computed.
+fn fill(layout: &Layout, dst: &mut [u8], piece: usize) {
+    use rayon::prelude::*;
+    let payload = layout.payload();
+    let (head, mut rest) = dst.split_at_mut(HEADER_LEN);
+    // Each source part cut into pieces, each paired with its own slice of the destination.
+    let mut pieces: Vec<(&[u8], &mut [u8])> = Vec::new();
+    for part in &payload {
+        for src in part.chunks(piece) {
+            let (d, r) = std::mem::take(&mut rest).split_at_mut(src.len());
+            pieces.push((src, d));
+            rest = r;
+        }
+    }
+    debug_assert!(rest.is_empty(), "the layout's length is the file's");
+    let ((), crc) = rayon::join(
+        || {
+            pieces
+                .par_iter_mut()
+                .for_each(|(s, d)| d.copy_from_slice(s))
+        },
+        || layout.checksum(&payload),
+    );
+    head.copy_from_slice(&layout.header);
+    head[24..28].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Serialises the graph to bytes (header, table, sections).
@@ -168,14 +231,21 @@ fn checksum(header_fields: &[u8], payload: &[&[u8]]) -> u32 {
     h.finalize()
 }
 
-/// Writes the graph atomically (temporary file, then rename), streaming its arrays.
+/// Writes the graph atomically (temporary file, then rename): copied into a memory map of the
+/// file on all cores where the OS allows ([`AtomicFile::fill_mapped`]), else streamed.
 pub fn save(g: &RoadGraph, path: &Path) -> Result<(), StoreError> {
+    let laps = crate::progress::Laps::from_env("save");
     let mut f = AtomicFile::create(path)?;
-    write_to(g, f.writer()).map_err(|source| WriteError {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let layout = Layout::new(g);
+    if !f.fill_mapped(layout.file_len() as u64, |dst| fill(&layout, dst, 4 << 20))? {
+        write_to(g, f.writer()).map_err(|source| WriteError {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    laps.lap("bytes");
     f.commit()?;
+    laps.lap("commit (sync, rename)");
     Ok(())
 }
 
@@ -466,6 +536,28 @@ mod tests {
             places: vec![],
             boundaries: vec![],
         }
+    }
+
+    #[test]
+    fn mapped_and_streamed_files_are_the_same_bytes() {
+        let g = tiny();
+        let streamed = to_bytes(&g);
+        let layout = Layout::new(&g);
+        assert_eq!(layout.file_len(), streamed.len());
+        // Pieces smaller than the sections, so that each is copied in several.
+        for piece in [1, 3, 8, 1 << 20] {
+            let mut mapped = vec![0xAA; layout.file_len()];
+            fill(&layout, &mut mapped, piece);
+            assert_eq!(mapped, streamed, "piece {piece}");
+        }
+        // And through `save` (the map where the filesystem allows it).
+        let dir = std::env::temp_dir().join(format!("mr-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tiny.graph");
+        save(&g, &path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), streamed);
+        assert_eq!(load(&path).unwrap(), g);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
