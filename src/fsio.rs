@@ -75,8 +75,8 @@ impl AtomicFile {
     ///
     /// The space is reserved first (`fallocate`), so a full disk is an error here and never a
     /// fault while writing the map. Returns `Ok(false)`, having written nothing, where that
-    /// cannot be done (another OS, a filesystem without `fallocate`): stream the file instead.
-    /// Call it on a fresh file only.
+    /// cannot be done (another OS, a filesystem without `fallocate` or maps): stream the file
+    /// instead, exactly `len` bytes. Call it on a fresh file only.
     pub fn fill_mapped(
         &mut self,
         len: u64,
@@ -93,7 +93,11 @@ impl AtomicFile {
         }
         // Safety: the file is this process's private temporary (created above, not yet
         // renamed into place), so nothing else resizes or writes it while it is mapped.
-        let mut map = unsafe { memmap2::MmapMut::map_mut(file) }.map_err(err)?;
+        // A filesystem that cannot map files: stream instead (over the reserved length, which
+        // the streamed bytes fill exactly).
+        let Ok(mut map) = (unsafe { memmap2::MmapMut::map_mut(file) }) else {
+            return Ok(false);
+        };
         fill(&mut map);
         drop(map);
         Ok(true)
