@@ -82,6 +82,7 @@ pub struct BuildStats {
 }
 
 /// A piece of way between two junctions, before contraction.
+#[derive(Clone, Copy, bytemuck::Zeroable)]
 struct Piece {
     way: u32,
     /// First and last node (indices into the input nodes).
@@ -281,16 +282,29 @@ pub fn build_graph(
             (pieces, piece_geom)
         })
         .collect();
-    let mut pieces: Vec<Piece> = Vec::with_capacity(chunked.iter().map(|c| c.0.len()).sum());
-    let mut piece_geom: Vec<u32> = Vec::with_capacity(chunked.iter().map(|c| c.1.len()).sum());
-    for (ps, geom) in chunked {
-        let offset = piece_geom.len() as u32;
-        pieces.extend(ps.into_iter().map(|mut p| {
-            p.geom_start += offset;
-            p
-        }));
-        piece_geom.extend(geom);
+    // The chunks' pieces and shapes joined in chunk order, each chunk copied on its own.
+    let mut geom_offset: Vec<u32> = Vec::with_capacity(chunked.len());
+    let mut total_geom = 0u32;
+    for (_, geom) in &chunked {
+        geom_offset.push(total_geom);
+        total_geom += geom.len() as u32;
     }
+    let mut pieces: Vec<Piece> = bytemuck::zeroed_vec(chunked.iter().map(|c| c.0.len()).sum());
+    par_fill_blocks(&mut pieces, chunked.iter().map(|c| c.0.len()), |i, dst| {
+        for (d, p) in dst.iter_mut().zip(&chunked[i].0) {
+            *d = Piece {
+                geom_start: p.geom_start + geom_offset[i],
+                ..*p
+            };
+        }
+    });
+    let mut piece_geom: Vec<u32> = bytemuck::zeroed_vec(total_geom as usize);
+    par_fill_blocks(
+        &mut piece_geom,
+        chunked.iter().map(|c| c.1.len()),
+        |i, dst| dst.copy_from_slice(&chunked[i].1),
+    );
+    drop(chunked);
 
     drop(junction);
     drop(way_length);
@@ -353,16 +367,13 @@ pub fn build_graph(
     let mut road_nodes: Vec<u32> = bytemuck::zeroed_vec(total as usize);
     {
         const BLOCK: usize = 4096;
-        let mut parts: Vec<(usize, &mut [u32])> = Vec::new();
-        let mut rest: &mut [u32] = &mut road_nodes;
-        for b in (0..chains.len()).step_by(BLOCK) {
+        let block_len = |b: usize| {
             let end = (b + BLOCK).min(chains.len());
-            let len = (chain_geom_start[end] - chain_geom_start[b]) as usize;
-            let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
-            parts.push((b, part));
-            rest = tail;
-        }
-        parts.into_par_iter().for_each(|(b, part)| {
+            (chain_geom_start[end] - chain_geom_start[b]) as usize
+        };
+        let lens = (0..chains.len()).step_by(BLOCK).map(block_len);
+        par_fill_blocks(&mut road_nodes, lens, |i, part| {
+            let b = i * BLOCK;
             let mut at = 0;
             for ci in b..(b + BLOCK).min(chains.len()) {
                 let chain = chains.get(ci);
@@ -432,15 +443,38 @@ pub fn build_graph(
 
     // Directed edges (tail, head, time, road, reversed) on the pre-contraction node numbering.
     let n_nodes = nodes.len();
-    let mut edge_list: Vec<(u32, u32, u32, u32)> = Vec::new(); // tail, head, time, road<<1|rev
-    for (ri, r) in roads.iter().enumerate() {
-        if r.fwd_ms > 0 {
-            edge_list.push((r.a, r.b, r.fwd_ms, (ri as u32) << 1));
-        }
-        if r.bwd_ms > 0 {
-            edge_list.push((r.b, r.a, r.bwd_ms, (ri as u32) << 1 | 1));
-        }
-    }
+    // Filled in parallel blocks of roads, each into its own slice (counted first): the list in
+    // road order, as one pass pushing them would make it, without the doublings' copies.
+    let edge_list: Vec<(u32, u32, u32, u32)> = {
+        const BLOCK: usize = 1 << 16;
+        let counts: Vec<usize> = roads
+            .par_chunks(BLOCK)
+            .map(|c| {
+                c.iter()
+                    .map(|r| usize::from(r.fwd_ms > 0) + usize::from(r.bwd_ms > 0))
+                    .sum()
+            })
+            .collect();
+        // tail, head, time, road<<1|rev
+        let mut edge_list: Vec<(u32, u32, u32, u32)> =
+            bytemuck::zeroed_vec(counts.iter().sum::<usize>());
+        par_fill_blocks(&mut edge_list, counts, |bi, part| {
+            let block = &roads[bi * BLOCK..((bi + 1) * BLOCK).min(roads.len())];
+            let mut k = 0;
+            for (j, r) in block.iter().enumerate() {
+                let ri = (bi * BLOCK + j) as u32;
+                if r.fwd_ms > 0 {
+                    part[k] = (r.a, r.b, r.fwd_ms, ri << 1);
+                    k += 1;
+                }
+                if r.bwd_ms > 0 {
+                    part[k] = (r.b, r.a, r.bwd_ms, ri << 1 | 1);
+                    k += 1;
+                }
+            }
+        });
+        edge_list
+    };
 
     laps.lap("roads and edges");
     // 5. Islands: keep nodes that can reach or be reached from a core component.
@@ -486,6 +520,7 @@ pub fn build_graph(
         }
         stats.island_components_dropped = dropped_components.len() as u64;
     }
+    let mut edge_list = edge_list;
     let before = edge_list.len();
     edge_list.retain(|e| keep[e.0 as usize] && keep[e.1 as usize]);
     stats.island_edges_dropped = (before - edge_list.len()) as u64;
@@ -661,6 +696,28 @@ pub fn build_graph(
         ..Default::default()
     };
     (g, stats)
+}
+
+/// Splits `out` into consecutive blocks of the given lengths (which add up to its length) and
+/// fills them in parallel, `fill(block index, block)`: one array built from blocks of input
+/// whose output sizes are known first, with no concatenation afterwards.
+fn par_fill_blocks<T: Send>(
+    out: &mut [T],
+    lens: impl IntoIterator<Item = usize>,
+    fill: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let mut parts: Vec<&mut [T]> = Vec::new();
+    let mut rest = out;
+    for len in lens {
+        let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        parts.push(part);
+        rest = tail;
+    }
+    debug_assert!(rest.is_empty(), "the blocks cover the array");
+    parts
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(i, part)| fill(i, part));
 }
 
 fn way_refs<'a>(input: &'a BuildInput, w: &BuildWay) -> &'a [u32] {
@@ -922,6 +979,18 @@ fn interleave(x: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocks_are_filled_in_place_and_in_order() {
+        let lens = [3, 0, 2, 1, 0];
+        let mut out = vec![usize::MAX; 6];
+        par_fill_blocks(&mut out, lens, |i, block| {
+            for (k, x) in block.iter_mut().enumerate() {
+                *x = i * 10 + k;
+            }
+        });
+        assert_eq!(out, [0, 1, 2, 20, 21, 30]);
+    }
 
     struct Flat(f64);
     impl SpeedModel for Flat {
