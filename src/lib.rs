@@ -16,6 +16,7 @@ pub mod input;
 pub mod isochrone;
 pub mod osm;
 pub mod output;
+pub mod parallel;
 pub mod progress;
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 use super::scc::strongly_connected;
 use super::{node_flags, road_flags, EdgeTarget, RoadClass, RoadGraph};
 use crate::geom::{distance_m, BBox, CoordE7};
+use crate::parallel::par_fill_blocks;
 use rayon::prelude::*;
 
 /// Marks a node whose coordinates are not in the extract.
@@ -698,28 +699,6 @@ pub fn build_graph(
     (g, stats)
 }
 
-/// Splits `out` into consecutive blocks of the given lengths (which add up to its length) and
-/// fills them in parallel, `fill(block index, block)`: one array built from blocks of input
-/// whose output sizes are known first, with no concatenation afterwards.
-fn par_fill_blocks<T: Send>(
-    out: &mut [T],
-    lens: impl IntoIterator<Item = usize>,
-    fill: impl Fn(usize, &mut [T]) + Sync,
-) {
-    let mut parts: Vec<&mut [T]> = Vec::new();
-    let mut rest = out;
-    for len in lens {
-        let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
-        parts.push(part);
-        rest = tail;
-    }
-    debug_assert!(rest.is_empty(), "the blocks cover the array");
-    parts
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(i, part)| fill(i, part));
-}
-
 fn way_refs<'a>(input: &'a BuildInput, w: &BuildWay) -> &'a [u32] {
     &input.refs[w.refs_start as usize..(w.refs_start + w.refs_len) as usize]
 }
@@ -979,18 +958,6 @@ fn interleave(x: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn blocks_are_filled_in_place_and_in_order() {
-        let lens = [3, 0, 2, 1, 0];
-        let mut out = vec![usize::MAX; 6];
-        par_fill_blocks(&mut out, lens, |i, block| {
-            for (k, x) in block.iter_mut().enumerate() {
-                *x = i * 10 + k;
-            }
-        });
-        assert_eq!(out, [0, 1, 2, 20, 21, 30]);
-    }
 
     struct Flat(f64);
     impl SpeedModel for Flat {

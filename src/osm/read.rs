@@ -892,14 +892,15 @@ fn way_phase(
             r
         })
         .collect::<Result<_, _>>()?;
+    // The refs (the largest part: 8 bytes per node of every road) copied on all cores.
+    let refs = crate::parallel::par_concat(&parts.iter().map(|p| &p.0.refs).collect::<Vec<_>>());
     let mut out = WayPhase {
-        refs: Vec::with_capacity(parts.iter().map(|p| p.0.refs.len()).sum()),
+        refs,
         ..Default::default()
     };
     let kinds = parts.iter().map(|p| p.1).collect();
     for (p, _) in parts {
         out.roads.extend(p.roads);
-        out.refs.extend(p.refs);
         out.boundary_ways.extend(p.boundary_ways);
         out.ways += p.ways;
         out.nodes += p.nodes;
