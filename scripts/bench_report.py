@@ -291,8 +291,9 @@ if os.path.exists(hist_path):
                         "nodes, walking discs stamped in two bands of rows, the contour's rows "
                         "scanned and swept in two halves, rings mapped to lon/lat and measured on both")
     current_note = ("current: the graph file copied into a memory map of the reserved file on both "
-                    "cores instead of one `write` stream; the build's pieces, shapes, road nodes "
-                    "and edge list filled in parallel blocks counted first (the same bytes)")
+                    "cores instead of one `write` stream; the way refs, and the build's pieces, "
+                    "shapes, road nodes and edge list, filled in parallel blocks counted first "
+                    "(the same bytes)")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
