@@ -290,10 +290,10 @@ if os.path.exists(hist_path):
     notes["51eb0dd"] = ("one circle on both cores: roads sampled in two halves of the settled "
                         "nodes, walking discs stamped in two bands of rows, the contour's rows "
                         "scanned and swept in two halves, rings mapped to lon/lat and measured on both")
-    current_note = ("current: the graph file copied into a memory map of the reserved file on both "
-                    "cores instead of one `write` stream; the way refs, and the build's pieces, "
-                    "shapes, road nodes and edge list, filled in parallel blocks counted first "
-                    "(the same bytes)")
+    current_note = ("current: the graph file written in pieces at their offsets on both cores "
+                    "instead of one `write` stream; the way refs, and the build's pieces, shapes, "
+                    "road nodes and edge list, filled in parallel blocks counted first; the chain "
+                    "walk reads piece ends in order (the same bytes)")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
@@ -440,19 +440,29 @@ try:
     p("are found and the two closures of the core run one per core (islands 661–687 → 433–455 ms),")
     p("the junction flags and the removable chain nodes are found in parallel, Hilbert keys are")
     p("prefix scans over the bits instead of a 16-step loop, and the graph checksum is computed on")
-    p("the other core while the file is written. What would close more of the gap, not done: the")
-    p("chain walk and the node numbering are still sequential; the node phase could overlap the")
-    p("start of the build. A `perf record` of the")
+    p("the other core while the file is written. Arrays that parallel stages produce in chunks")
+    p("(the way refs, the pieces between junctions and their shapes, the roads' node lists, the")
+    p("edge list) are no longer joined by appending one chunk after the other: each chunk's")
+    p("size is counted first and the chunks are copied into their own slices of the result on")
+    p("both cores (`src/parallel.rs`; alternating mosaic imports, same bytes: read ways")
+    p("903–986 → 855–935 ms, pieces 693–885 → 606–665 ms, roads and edges 404–477 → 378–403 ms).")
+    p("The chain walk now reads each piece's two end nodes from an array filled while the nodes")
+    p("are numbered, in piece order, instead of looking them up at random in the 23-million-entry")
+    p("node map (chain contraction 371–447 → 232–242 ms, 3 alternating imports, same bytes).")
+    p("What would close more of the gap, not done: the chain walk, the node numbering and the")
+    p("strongly connected components (Tarjan) are still sequential; the node phase could overlap")
+    p("the start of the build. A `perf record` of the")
     p("import also puts about 15 % of its time in the kernel, zeroing fresh pages for the large")
     p("arrays and copying the 440 MB graph file into the page cache. That copy was one `write` stream")
-    p("(0.41–0.46 s on a quiet machine, up to 1.6 s on a busy one): buffered writes into one file")
-    p("are serialised by the kernel, so a second writer thread does not help. The file is now")
-    p("reserved with `fallocate`, mapped, and the sections copied into the map on both cores (page")
-    p("faults into a shared map run in parallel) while the checksum is computed; the bytes are the")
-    p("same. Write stage of the mosaic import, alternating runs of `51eb0dd` and `8cd9498` (4 each):")
-    p("1.58–1.67 → 0.78–1.00 s, of which about 0.2 s is the `fsync` before the rename (the same in")
-    p("both). Porto, Yuba and Malta imports are unchanged (10 alternating runs each: 0.135/0.145,")
-    p("0.071/0.071, 0.093/0.090 s). Keeping freed memory in the allocator")
+    p("(0.41–0.46 s on a quiet machine, up to 1.6 s on a busy one). The sections are now written in")
+    p("pieces of 4 MB at their offsets (`pwrite`) on both cores while the checksum is computed, the")
+    p("header last; the bytes are the same. Write stage of the mosaic import (with the `fsync`")
+    p("before the rename, about 0.2–0.3 s), 5 alternating imports each: `51eb0dd` 0.52–1.91 s")
+    p("(median 1.67), the new writes 0.72–0.94 s (median 0.88). Copying into a shared memory map of")
+    p("the file instead was a little faster still (0.64–0.90 s) but left the file in the page cache")
+    p("as single pages, and every later load of it was slower (mosaic 89–100 against 71–75 ms,")
+    p("Porto 2.7–5.7 against 1.4–1.8 ms), so it was dropped. Porto, Yuba and Malta imports are")
+    p("unchanged. Keeping freed memory in the allocator")
     p("(glibc's trim and mmap thresholds raised) cut the kernel time by a third in one A/B run and")
     p("not in the next, at 150–250 MB more peak memory, so it was not adopted. Against the")
     p("peers' builds the import meets its targets (see the targets table).\n")

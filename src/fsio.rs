@@ -47,14 +47,7 @@ impl AtomicFile {
             .unwrap_or_default();
         remove_stale_temporaries(&dir, &name);
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        // Readable as well, so that [`AtomicFile::fill_mapped`] can map it.
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(err)?;
+        let file = File::create(&tmp).map_err(err)?;
         Ok(AtomicFile {
             target: target.to_path_buf(),
             tmp,
@@ -68,39 +61,31 @@ impl AtomicFile {
             .expect("writer is present until commit")
     }
 
-    /// Writes the whole file, `len` bytes, through a memory map: `fill` gets the mapped bytes
-    /// (zeroed) and may write them from several threads. Buffered `write` calls into one file
-    /// are serialised by the kernel; page faults into a shared map are not, so a large file is
-    /// copied into the page cache on all cores (the mosaic's 440 MB graph: about 3× faster).
-    ///
-    /// The space is reserved first (`fallocate`), so a full disk is an error here and never a
-    /// fault while writing the map. Returns `Ok(false)`, having written nothing, where that
-    /// cannot be done (another OS, a filesystem without `fallocate` or maps): stream the file
-    /// instead, exactly `len` bytes. Call it on a fresh file only.
-    pub fn fill_mapped(
-        &mut self,
-        len: u64,
-        fill: impl FnOnce(&mut [u8]),
-    ) -> Result<bool, WriteError> {
-        let target = self.target.clone();
-        let err = |source| WriteError {
-            path: target.clone(),
-            source,
-        };
-        let file = self.writer().get_ref();
-        if len == 0 || !reserve(file, len).map_err(err)? {
-            return Ok(false);
+    /// Writes `pieces` (file offset, bytes) on all cores with positioned writes, in place of the
+    /// stream: one `write` stream copies into the page cache on one core, while positioned
+    /// writes of different parts of the file run side by side (the mosaic's 440 MB graph: about
+    /// 3× faster). Returns `Ok(false)`, having written nothing, where positioned writes are not
+    /// available (not Unix): write the stream instead.
+    pub fn write_pieces(&mut self, pieces: &[(u64, &[u8])]) -> Result<bool, WriteError> {
+        #[cfg(unix)]
+        {
+            use rayon::prelude::*;
+            use std::os::unix::fs::FileExt;
+            let file = self.writer().get_ref();
+            pieces
+                .par_iter()
+                .try_for_each(|&(at, bytes)| file.write_all_at(bytes, at))
+                .map_err(|source| WriteError {
+                    path: self.target.clone(),
+                    source,
+                })?;
+            Ok(true)
         }
-        // Safety: the file is this process's private temporary (created above, not yet
-        // renamed into place), so nothing else resizes or writes it while it is mapped.
-        // A filesystem that cannot map files: stream instead (over the reserved length, which
-        // the streamed bytes fill exactly).
-        let Ok(mut map) = (unsafe { memmap2::MmapMut::map_mut(file) }) else {
-            return Ok(false);
-        };
-        fill(&mut map);
-        drop(map);
-        Ok(true)
+        #[cfg(not(unix))]
+        {
+            let _ = pieces;
+            Ok(false)
+        }
     }
 
     /// Flushes, syncs and renames into place.
@@ -125,30 +110,6 @@ impl Drop for AtomicFile {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
-}
-
-/// Allocates `len` bytes of disk for `file` and sets its length; `Ok(false)` where the OS or the
-/// filesystem cannot (the caller then writes the usual way).
-#[cfg(target_os = "linux")]
-fn reserve(file: &File, len: u64) -> std::io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    let Ok(len) = libc::off_t::try_from(len) else {
-        return Ok(false);
-    };
-    // Safety: a plain system call on an open descriptor.
-    if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) } == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => Ok(false),
-        _ => Err(e),
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn reserve(_file: &File, _len: u64) -> std::io::Result<bool> {
-    Ok(false)
 }
 
 /// Removes `.NAME.tmp-PID` files left by runs that were killed (their process no longer exists).

@@ -311,23 +311,28 @@ pub fn build_graph(
     drop(way_length);
     input.refs = Vec::new();
     laps.lap("pieces (parallel)");
-    // Dense numbering of junction nodes used by pieces.
+    // Dense numbering of junction nodes used by pieces, and each piece's two ends in it (the
+    // chain walk then reads them in piece order instead of looking them up at random).
     let mut node_of = vec![u32::MAX; n_in];
     let mut nodes: Vec<u32> = Vec::new(); // graph node -> input node
+    let mut ends: Vec<[u32; 2]> = Vec::with_capacity(pieces.len());
     for p in &pieces {
-        for x in [p.a, p.b] {
+        let mut end = [0; 2];
+        for (e, x) in end.iter_mut().zip([p.a, p.b]) {
             if node_of[x as usize] == u32::MAX {
                 node_of[x as usize] = nodes.len() as u32;
                 nodes.push(x);
             }
+            *e = node_of[x as usize];
         }
+        ends.push(end);
     }
+    drop(node_of);
     stats.nodes_before_contraction = nodes.len() as u64;
 
     laps.lap("node numbering");
     // 3. Contract degree-2 nodes joining two compatible pieces.
-    let (chains, removed) =
-        contract_chains(&pieces, &node_of, nodes.len(), &border, &input, speeds);
+    let (chains, removed) = contract_chains(&pieces, &ends, nodes.len(), &border, &input, speeds);
     stats.contracted_nodes = removed as u64;
 
     laps.lap("chain contraction");
@@ -411,9 +416,8 @@ pub fn build_graph(
             let (first_piece, first_rev) = chain[0];
             let (last_piece, last_rev) = *chain.last().expect("chains are non-empty");
             let p0 = &pieces[first_piece as usize];
-            let pl = &pieces[last_piece as usize];
-            let a = if first_rev { p0.b } else { p0.a };
-            let b = if last_rev { pl.a } else { pl.b };
+            let a = ends[first_piece as usize][usize::from(first_rev)];
+            let b = ends[last_piece as usize][usize::from(!last_rev)];
             let (fwd, bwd) = if first_rev {
                 (p0.bwd(), p0.fwd())
             } else {
@@ -422,8 +426,8 @@ pub fn build_graph(
             let w = &input.ways[p0.way as usize];
             let geom_start = chain_geom_start[ci];
             Road {
-                a: node_of[a as usize],
-                b: node_of[b as usize],
+                a,
+                b,
                 geom_start,
                 geom_len: chain_geom_start[ci + 1] - geom_start,
                 length_m: length_m as f32,
@@ -440,7 +444,7 @@ pub fn build_graph(
     drop(pieces);
     drop(piece_geom);
     drop(chains);
-    drop(node_of);
+    drop(ends);
 
     // Directed edges (tail, head, time, road, reversed) on the pre-contraction node numbering.
     let n_nodes = nodes.len();
@@ -729,9 +733,10 @@ fn csr_of(n: usize, edges: impl Iterator<Item = (u32, u32)> + Clone) -> (Vec<u32
 
 /// Groups pieces into chains through removable degree-2 nodes. Returns the chains (piece index,
 /// reversed) and the number of nodes removed.
+/// `ends[pi]` are piece `pi`'s first and last node (graph numbering).
 fn contract_chains(
     pieces: &[Piece],
-    node_of: &[u32],
+    ends: &[[u32; 2]],
     n_nodes: usize,
     border: &[bool],
     input: &BuildInput,
@@ -740,9 +745,9 @@ fn contract_chains(
     // Incidence lists: up to the first two pieces per node, plus a count.
     let mut count = vec![0u32; n_nodes];
     let mut inc = vec![[u32::MAX; 2]; n_nodes];
-    for (pi, p) in pieces.iter().enumerate() {
-        for x in [p.a, p.b] {
-            let v = node_of[x as usize] as usize;
+    for (pi, end) in ends.iter().enumerate() {
+        for &v in end {
+            let v = v as usize;
             if (count[v] as usize) < 2 {
                 inc[v][count[v] as usize] = pi as u32;
             }
@@ -768,11 +773,8 @@ fn contract_chains(
             }
             let (p, q) = (inc[v][0], inc[v][1]);
             let (pp, pq) = (&pieces[p as usize], &pieces[q as usize]);
-            let x = if node_of[pp.a as usize] as usize == v {
-                pp.a
-            } else {
-                pp.b
-            };
+            let (ep, eq) = (ends[p as usize], ends[q as usize]);
+            let x = if ep[0] as usize == v { pp.a } else { pp.b };
             if border[x as usize] {
                 return false;
             }
@@ -787,8 +789,8 @@ fn contract_chains(
             // Orient p to end at v and q to start at v; the speeds must continue unchanged.
             // For q, "enters at b" orientation means traversing a→b: same as starting at v
             // when q.a == v.
-            let p_ends_at_v = node_of[pp.b as usize] as usize == v;
-            let q_starts_at_v = node_of[pq.a as usize] as usize == v;
+            let p_ends_at_v = ep[1] as usize == v;
+            let q_starts_at_v = eq[0] as usize == v;
             oriented(p, p_ends_at_v) == oriented(q, q_starts_at_v)
         })
         .collect();
@@ -810,10 +812,8 @@ fn contract_chains(
         consumed[start as usize] = true;
         chain.clear();
         chain.push_back((start, false));
-        let sp = &pieces[start as usize];
-        let head_node = node_of[sp.a as usize] as usize;
-        // Extend forward from the end of `start`.
-        let mut v = node_of[sp.b as usize] as usize;
+        let [head_node, mut v] = ends[start as usize].map(|x| x as usize);
+        // Extend forward from the end of `start` (at `v`).
         let mut last = start;
         while removable[v] && v != head_node {
             let q = other_piece(v, last);
@@ -821,11 +821,11 @@ fn contract_chains(
                 break;
             }
             consumed[q as usize] = true;
-            let pq = &pieces[q as usize];
-            let rev = node_of[pq.a as usize] as usize != v;
+            let eq = ends[q as usize];
+            let rev = eq[0] as usize != v;
             chain.push_back((q, rev));
             removed += 1;
-            v = node_of[if rev { pq.a } else { pq.b } as usize] as usize;
+            v = eq[usize::from(!rev)] as usize;
             last = q;
         }
         let tail_node = v;
@@ -838,12 +838,12 @@ fn contract_chains(
                 break;
             }
             consumed[q as usize] = true;
-            let pq = &pieces[q as usize];
+            let eq = ends[q as usize];
             // q must end at v when read forward in the chain.
-            let rev = node_of[pq.b as usize] as usize != v;
+            let rev = eq[1] as usize != v;
             chain.push_front((q, rev));
             removed += 1;
-            v = node_of[if rev { pq.b } else { pq.a } as usize] as usize;
+            v = eq[usize::from(rev)] as usize;
             first = q;
         }
         chains.starts.push(chains.items.len() as u32);

@@ -127,6 +127,7 @@ impl<'a> Layout<'a> {
         }
     }
 
+    #[cfg(test)]
     fn file_len(&self) -> usize {
         HEADER_LEN + u64::from_le_bytes(self.header[16..24].try_into().unwrap()) as usize
     }
@@ -171,33 +172,17 @@ fn write_to<W: Write + std::io::Seek + Send>(g: &RoadGraph, w: &mut W) -> std::i
     Ok(())
 }
 
-/// Fills `dst` (the whole file, `layout.file_len()` bytes) with the file's bytes: the same
-/// bytes as [`write_to`], copied in pieces of at most `piece` bytes on all cores while the
-/// checksum is computed.
-fn fill(layout: &Layout, dst: &mut [u8], piece: usize) {
-    use rayon::prelude::*;
-    let payload = layout.payload();
-    let (head, mut rest) = dst.split_at_mut(HEADER_LEN);
-    // Each source part cut into pieces, each paired with its own slice of the destination.
-    let mut pieces: Vec<(&[u8], &mut [u8])> = Vec::new();
-    for part in &payload {
-        for src in part.chunks(piece) {
-            let (d, r) = std::mem::take(&mut rest).split_at_mut(src.len());
-            pieces.push((src, d));
-            rest = r;
+/// The payload as pieces of at most `piece` bytes with their file offsets, for positioned writes.
+fn pieces<'a>(payload: &[&'a [u8]], piece: usize) -> Vec<(u64, &'a [u8])> {
+    let mut out = Vec::new();
+    let mut at = HEADER_LEN as u64;
+    for part in payload {
+        for bytes in part.chunks(piece) {
+            out.push((at, bytes));
+            at += bytes.len() as u64;
         }
     }
-    debug_assert!(rest.is_empty(), "the layout's length is the file's");
-    let ((), crc) = rayon::join(
-        || {
-            pieces
-                .par_iter_mut()
-                .for_each(|(s, d)| d.copy_from_slice(s))
-        },
-        || layout.checksum(&payload),
-    );
-    head.copy_from_slice(&layout.header);
-    head[24..28].copy_from_slice(&crc.to_le_bytes());
+    out
 }
 
 /// Serialises the graph to bytes (header, table, sections).
@@ -231,13 +216,21 @@ fn checksum(header_fields: &[u8], payload: &[&[u8]]) -> u32 {
     h.finalize()
 }
 
-/// Writes the graph atomically (temporary file, then rename): copied into a memory map of the
-/// file on all cores where the OS allows ([`AtomicFile::fill_mapped`]), else streamed.
+/// Writes the graph atomically (temporary file, then rename): the sections written in pieces
+/// on all cores while the checksum is computed, the header last ([`AtomicFile::write_pieces`]),
+/// or streamed where positioned writes are not available.
 pub fn save(g: &RoadGraph, path: &Path) -> Result<(), StoreError> {
     let laps = crate::progress::Laps::from_env("save");
     let mut f = AtomicFile::create(path)?;
     let layout = Layout::new(g);
-    if !f.fill_mapped(layout.file_len() as u64, |dst| fill(&layout, dst, 4 << 20))? {
+    let payload = layout.payload();
+    let pieces = pieces(&payload, 4 << 20);
+    let (written, crc) = rayon::join(|| f.write_pieces(&pieces), || layout.checksum(&payload));
+    if written? {
+        let mut header = layout.header.clone();
+        header[24..28].copy_from_slice(&crc.to_le_bytes());
+        f.write_pieces(&[(0, &header)])?;
+    } else {
         write_to(g, f.writer()).map_err(|source| WriteError {
             path: path.to_path_buf(),
             source,
@@ -539,18 +532,23 @@ mod tests {
     }
 
     #[test]
-    fn mapped_and_streamed_files_are_the_same_bytes() {
+    fn pieces_and_streamed_files_are_the_same_bytes() {
         let g = tiny();
         let streamed = to_bytes(&g);
         let layout = Layout::new(&g);
         assert_eq!(layout.file_len(), streamed.len());
-        // Pieces smaller than the sections, so that each is copied in several.
+        let payload = layout.payload();
+        // Pieces smaller than the sections, so that each is written in several.
         for piece in [1, 3, 8, 1 << 20] {
-            let mut mapped = vec![0xAA; layout.file_len()];
-            fill(&layout, &mut mapped, piece);
-            assert_eq!(mapped, streamed, "piece {piece}");
+            let mut file = vec![0xAA; layout.file_len()];
+            for (at, bytes) in pieces(&payload, piece) {
+                file[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+            }
+            file[..HEADER_LEN].copy_from_slice(&layout.header);
+            file[24..28].copy_from_slice(&layout.checksum(&payload).to_le_bytes());
+            assert_eq!(file, streamed, "piece {piece}");
         }
-        // And through `save` (the map where the filesystem allows it).
+        // And through `save`.
         let dir = std::env::temp_dir().join(format!("mr-store-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("tiny.graph");
