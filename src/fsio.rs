@@ -64,8 +64,8 @@ impl AtomicFile {
     /// Writes `pieces` (file offset, bytes) on all cores with positioned writes, in place of the
     /// stream: one `write` stream copies into the page cache on one core, while positioned
     /// writes of different parts of the file run side by side (the mosaic's 440 MB graph: about
-    /// 3× faster). Returns `Ok(false)`, having written nothing, where positioned writes are not
-    /// available (not Unix): write the stream instead.
+    /// twice as fast). Returns `Ok(false)`, having written nothing, where positioned writes are
+    /// not available (not Unix): write the stream instead.
     pub fn write_pieces(&mut self, pieces: &[(u64, &[u8])]) -> Result<bool, WriteError> {
         #[cfg(unix)]
         {

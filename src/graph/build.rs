@@ -7,7 +7,7 @@
 use super::scc::strongly_connected;
 use super::{node_flags, road_flags, EdgeTarget, RoadClass, RoadGraph};
 use crate::geom::{distance_m, BBox, CoordE7};
-use crate::parallel::par_fill_blocks;
+use crate::parallel::{par_concat, par_fill_blocks};
 use rayon::prelude::*;
 
 /// Marks a node whose coordinates are not in the extract.
@@ -299,12 +299,7 @@ pub fn build_graph(
             };
         }
     });
-    let mut piece_geom: Vec<u32> = bytemuck::zeroed_vec(total_geom as usize);
-    par_fill_blocks(
-        &mut piece_geom,
-        chunked.iter().map(|c| c.1.len()),
-        |i, dst| dst.copy_from_slice(&chunked[i].1),
-    );
+    let piece_geom = par_concat(&chunked.iter().map(|c| &c.1).collect::<Vec<_>>());
     drop(chunked);
 
     drop(junction);
