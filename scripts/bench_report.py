@@ -565,7 +565,11 @@ if unmet:
     p("copy of fixed size, and the run header parses the graph's profile once per run (before:")
     p("for every file written, and in this benchmark's loop for every circle). A first call also")
     p("pays for faulting in the grid, the sample list and the search arrays (a batch pays it once")
-    p("per thread).")
+    p("per thread): on Yuba about 970 fresh pages (the grid and the stamping's seed lists 370, the")
+    p("search's queue and arrays 150). That is not all of it: linked with mimalloc, whose memory")
+    p("the load had already faulted in (18 faults in the first call), the first Yuba call still")
+    p("took 6.0–7.4 ms against 3.0 warm, every stage about twice its warm time, so the rest is")
+    p("cold caches; a 5-minute circle run first to warm the code did not shorten it.")
 elif met:
     p(f"The ≥ 10× target against Valhalla is met on {', '.join(met)} in this run, warm against warm")
     p("and first call against first call.")
