@@ -632,16 +632,13 @@ pub fn build_graph(
     let mut geom: Vec<CoordE7> = bytemuck::zeroed_vec(total as usize);
     {
         const BLOCK: usize = 4096;
-        let mut parts: Vec<(&[u32], &mut [CoordE7])> = Vec::new();
-        let mut rest: &mut [CoordE7] = &mut geom;
-        for (b, block) in road_order.chunks(BLOCK).enumerate() {
-            let len = (road_geom_start[(b * BLOCK + block.len()).min(road_order.len())]
-                - road_geom_start[b * BLOCK]) as usize;
-            let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
-            parts.push((block, part));
-            rest = tail;
-        }
-        parts.into_par_iter().for_each(|(block, part)| {
+        let block_len = |b: usize| {
+            let end = (b + BLOCK).min(road_order.len());
+            (road_geom_start[end] - road_geom_start[b]) as usize
+        };
+        let lens = (0..road_order.len()).step_by(BLOCK).map(block_len);
+        par_fill_blocks(&mut geom, lens, |i, part| {
+            let block = &road_order[i * BLOCK..((i + 1) * BLOCK).min(road_order.len())];
             let mut at = 0;
             for &r in block {
                 let road = &roads[r as usize];

@@ -306,22 +306,17 @@ impl RoadGraph {
     /// The tail node of every edge (inverse of the CSR offsets), computed on demand, on all
     /// cores (blocks of nodes own disjoint ranges of edges).
     pub fn edge_tails(&self) -> Vec<u32> {
-        use rayon::prelude::*;
         const BLOCK: usize = 1 << 16;
         let mut tails = vec![0u32; self.edges.len()];
         let n = self.num_nodes();
-        let mut parts = Vec::with_capacity(n / BLOCK + 1);
-        let mut rest: &mut [u32] = &mut tails;
-        for a in (0..n).step_by(BLOCK) {
-            let b = (a + BLOCK).min(n);
-            let len = (self.first_out[b] - self.first_out[a]) as usize;
-            let (block, after) = std::mem::take(&mut rest).split_at_mut(len);
-            parts.push((a, b, block));
-            rest = after;
-        }
-        parts.into_par_iter().for_each(|(a, b, block)| {
+        let block_end = |a: usize| (a + BLOCK).min(n);
+        let lens = (0..n)
+            .step_by(BLOCK)
+            .map(|a| (self.first_out[block_end(a)] - self.first_out[a]) as usize);
+        crate::parallel::par_fill_blocks(&mut tails, lens, |i, block| {
+            let a = i * BLOCK;
             let base = self.first_out[a] as usize;
-            for u in a..b {
+            for u in a..block_end(a) {
                 for e in self.out_range(u as u32) {
                     block[e - base] = u as u32;
                 }

@@ -152,8 +152,7 @@ impl<'a> Layout<'a> {
 /// Writes the file to `w`, streaming the sections (no copy of the arrays): header, table,
 /// 8-byte aligned sections, then the checksum patched into the header. The checksum is computed
 /// on another thread while the bytes are written.
-fn write_to<W: Write + std::io::Seek + Send>(g: &RoadGraph, w: &mut W) -> std::io::Result<()> {
-    let layout = Layout::new(g);
+fn write_to<W: Write + std::io::Seek + Send>(layout: &Layout, w: &mut W) -> std::io::Result<()> {
     let payload = layout.payload();
     let (written, crc) = rayon::join(
         || -> std::io::Result<()> {
@@ -188,7 +187,7 @@ fn pieces<'a>(payload: &[&'a [u8]], piece: usize) -> Vec<(u64, &'a [u8])> {
 /// Serialises the graph to bytes (header, table, sections).
 pub fn to_bytes(g: &RoadGraph) -> Vec<u8> {
     let mut c = std::io::Cursor::new(Vec::new());
-    write_to(g, &mut c).expect("writing to memory cannot fail");
+    write_to(&Layout::new(g), &mut c).expect("writing to memory cannot fail");
     c.into_inner()
 }
 
@@ -231,7 +230,7 @@ pub fn save(g: &RoadGraph, path: &Path) -> Result<(), StoreError> {
         header[24..28].copy_from_slice(&crc.to_le_bytes());
         f.write_pieces(&[(0, &header)])?;
     } else {
-        write_to(g, f.writer()).map_err(|source| WriteError {
+        write_to(&layout, f.writer()).map_err(|source| WriteError {
             path: path.to_path_buf(),
             source,
         })?;
