@@ -293,7 +293,8 @@ if os.path.exists(hist_path):
     current_note = ("current: the graph file written in pieces at their offsets on both cores "
                     "instead of one `write` stream; the way refs, and the build's pieces, shapes, "
                     "road nodes and edge list, filled in parallel blocks counted first; the chain "
-                    "walk reads piece ends in order (the same bytes)")
+                    "walk reads piece ends in order (the same bytes); a large geometry's "
+                    "GeoJSON coordinates written in two halves on two threads (the same text)")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:

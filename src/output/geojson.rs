@@ -3,10 +3,11 @@
 //!
 //! Geometries are written straight into JSON text ([`Geometry`]): a 60-minute circle has ten
 //! thousand vertices or more, and building a `serde_json::Value` per coordinate pair cost more than
-//! computing the circle. Properties stay `serde_json` maps. The text is byte for byte what
+//! computing the circle. A large geometry's points are written in two halves on two threads and
+//! joined (the same bytes). Properties stay `serde_json` maps. The text is byte for byte what
 //! `serde_json` writes for the same rounded numbers (checked against it in the tests below).
 
-use geo::{LineString, MultiPolygon, Polygon};
+use geo::{Coord, MultiPolygon, Polygon};
 use serde_json::{Map, Value};
 
 /// Rounds to `d` decimals for output.
@@ -162,18 +163,80 @@ fn push_line(out: &mut String, pts: impl IntoIterator<Item = (f64, f64)>) {
     out.push(']');
 }
 
-fn push_ring(out: &mut String, r: &LineString<f64>) {
-    push_line(out, r.0.iter().map(|c| (c.x, c.y)));
+/// One ring of a multipolygon, for writing its coordinates in pieces ([`push_points`]).
+struct RingSlot<'a> {
+    pts: &'a [Coord<f64>],
+    /// Index of its first point among all the multipolygon's points.
+    start: usize,
+    /// What opens it (`[[` for a polygon's exterior, `,[[` after the first polygon, `,[` for a
+    /// hole) and what closes it (`]]` for a polygon's last ring, else `]`).
+    open: &'static str,
+    close: &'static str,
 }
 
-fn push_polygon(out: &mut String, p: &Polygon<f64>) {
-    out.push('[');
-    push_ring(out, p.exterior());
-    for r in p.interiors() {
-        out.push(',');
-        push_ring(out, r);
+/// The rings of `mp` in the order they are written, with their text around them.
+fn ring_slots(mp: &MultiPolygon<f64>) -> Vec<RingSlot<'_>> {
+    let mut slots = Vec::new();
+    let mut start = 0;
+    for (k, p) in mp.0.iter().enumerate() {
+        let last = p.interiors().len();
+        for (r, ring) in std::iter::once(p.exterior())
+            .chain(p.interiors())
+            .enumerate()
+        {
+            let open = match (r, k) {
+                (0, 0) => "[[",
+                (0, _) => ",[[",
+                _ => ",[",
+            };
+            let close = if r == last { "]]" } else { "]" };
+            slots.push(RingSlot {
+                pts: &ring.0,
+                start,
+                open,
+                close,
+            });
+            start += ring.0.len();
+        }
     }
-    out.push(']');
+    slots
+}
+
+/// The text of points `range` (indices over all rings, in order) with the brackets and commas
+/// that come with them: a ring's opening goes with its first point, its closing with its last.
+/// Pieces for consecutive ranges covering every point, put end to end, are the whole
+/// coordinates' text (an empty ring goes with the piece where its position falls; the last
+/// piece's range is closed).
+fn push_points(out: &mut String, slots: &[RingSlot], range: std::ops::Range<usize>, last: bool) {
+    let owns = |k: usize| range.contains(&k) || (last && k == range.end);
+    // The first ring that ends after the range starts (or the empty rings right at its start).
+    let from =
+        slots.partition_point(|s| s.start < range.start && s.start + s.pts.len() <= range.start);
+    for s in &slots[from..] {
+        if s.start > range.end || (s.start == range.end && !last) {
+            break;
+        }
+        let end = s.start + s.pts.len();
+        if owns(s.start) {
+            out.push_str(s.open);
+        }
+        let (lo, hi) = (range.start.max(s.start), range.end.min(end));
+        for k in lo..hi {
+            if k > s.start {
+                out.push(',');
+            }
+            let c = s.pts[k - s.start];
+            push_pair(out, c.x, c.y);
+        }
+        // The closing goes with the last point, or with the opening for an empty ring.
+        let closes = match s.pts.len() {
+            0 => owns(s.start),
+            _ => range.contains(&(end - 1)),
+        };
+        if closes {
+            out.push_str(s.close);
+        }
+    }
 }
 
 /// A GeoJSON geometry object, already written as compact JSON text.
@@ -187,15 +250,50 @@ impl Geometry {
     }
 }
 
+/// Fewest points for which a multipolygon's text is written in two halves side by side.
+const PARALLEL_TEXT_POINTS: usize = 4096;
+
 /// A MultiPolygon geometry object (empty coordinates when there is nothing).
 pub fn multipolygon(mp: &MultiPolygon<f64>) -> Geometry {
-    let mut s = String::with_capacity(48 + 26 * mp.0.iter().map(point_count).sum::<usize>());
-    s.push_str(r#"{"type":"MultiPolygon","coordinates":["#);
-    for (k, p) in mp.0.iter().enumerate() {
-        if k > 0 {
-            s.push(',');
+    let points: usize = mp.0.iter().map(point_count).sum();
+    let pieces = if points >= PARALLEL_TEXT_POINTS { 2 } else { 1 };
+    multipolygon_in_pieces(mp, pieces)
+}
+
+/// [`multipolygon`] with the points written in `pieces` ranges, side by side (the same text
+/// for any number of pieces).
+fn multipolygon_in_pieces(mp: &MultiPolygon<f64>, pieces: usize) -> Geometry {
+    use rayon::prelude::*;
+    const HEAD: &str = r#"{"type":"MultiPolygon","coordinates":["#;
+    let slots = ring_slots(mp);
+    let points: usize = slots.iter().map(|s| s.pts.len()).sum();
+    let pieces = pieces.clamp(1, points.max(1));
+    let bounds = |k: usize| points * k / pieces;
+    let text = |k: usize, out: &mut String| {
+        push_points(out, &slots, bounds(k)..bounds(k + 1), k + 1 == pieces)
+    };
+    let mut s = String::with_capacity(HEAD.len() + 2 + 26 * points);
+    s.push_str(HEAD);
+    if pieces == 1 {
+        text(0, &mut s);
+    } else {
+        // The first piece goes straight into the result while the others are written.
+        let ((), rest) = rayon::join(
+            || text(0, &mut s),
+            || {
+                (1..pieces)
+                    .into_par_iter()
+                    .map(|k| {
+                        let mut out = String::with_capacity(26 * (bounds(k + 1) - bounds(k)) + 8);
+                        text(k, &mut out);
+                        out
+                    })
+                    .collect::<Vec<String>>()
+            },
+        );
+        for r in &rest {
+            s.push_str(r);
         }
-        push_polygon(&mut s, p);
     }
     s.push_str("]}");
     Geometry(s)
@@ -322,7 +420,7 @@ pub fn write_to(w: &mut impl std::io::Write, c: &FeatureCollection) -> std::io::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use geo::polygon;
+    use geo::{polygon, LineString};
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -461,6 +559,44 @@ mod tests {
             point(14.5146, 35.8989).as_str(),
             r#"{"type":"Point","coordinates":[14.5146,35.8989]}"#
         );
+    }
+
+    /// The text written in pieces (split inside rings, at their ends, between polygons) is the
+    /// text written in one piece, and that is `serde_json`'s.
+    #[test]
+    fn text_in_pieces_is_the_text_in_one_piece() {
+        let ring = |x0: f64, n: usize| -> LineString<f64> {
+            let mut v: Vec<(f64, f64)> = (0..n)
+                .map(|k| (x0 + k as f64 * 1e-3, 39.0 + (k % 3) as f64 * 1e-4))
+                .collect();
+            v.push(v[0]);
+            LineString::from(v)
+        };
+        let mps = [
+            MultiPolygon(vec![]),
+            MultiPolygon(vec![Polygon::new(ring(1.0, 3), vec![])]),
+            MultiPolygon(vec![
+                Polygon::new(ring(-121.5, 50), vec![ring(-121.4, 3), ring(-121.3, 7)]),
+                Polygon::new(ring(-120.0, 4), vec![]),
+                Polygon::new(ring(-119.0, 9), vec![ring(-118.9, 5)]),
+            ]),
+            // An empty hole (geo allows it): its brackets are written once.
+            MultiPolygon(vec![Polygon::new(
+                ring(2.0, 5),
+                vec![LineString::new(vec![]), ring(2.1, 3)],
+            )]),
+        ];
+        for mp in &mps {
+            let whole = multipolygon_in_pieces(mp, 1);
+            assert_eq!(
+                value_of(&whole),
+                reference_multipolygon(mp),
+                "one piece is serde_json's text"
+            );
+            for pieces in 2..=60 {
+                assert_eq!(multipolygon_in_pieces(mp, pieces), whole, "{pieces} pieces");
+            }
+        }
     }
 
     #[test]
