@@ -330,7 +330,9 @@ if os.path.exists(hist_path):
                     "instead of one `write` stream; the way refs, and the build's pieces, shapes, "
                     "road nodes and edge list, filled in parallel blocks counted first; the chain "
                     "walk reads piece ends in order (the same bytes); a large geometry's "
-                    "GeoJSON coordinates written in two halves on two threads (the same text)")
+                    "GeoJSON coordinates written in two halves on two threads (the same text); "
+                    "a circle's two halves of samples stamped in turn instead of joined, and the "
+                    "search's bucket queue in 1 s slices (fewer fresh pages on a first call)")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
@@ -512,13 +514,19 @@ try:
       f"{e['search_over_floor']:.0f}× one sequential pass over the same nodes and edges. The pass reads")
     p("memory in order; the search reads the same CSR arrays in Dijkstra's order, and what separates")
     p("them is (1) the priority queue: every relaxed edge that improves a time is a push and every")
-    p("settled node a pop. The queue is now a bucket queue of 256 ms slices of time (a bit per")
+    p("settled node a pop. The queue is now a bucket queue of 1 s slices of time (a bit per")
     p("bucket finds the next one; a bucket is sorted once when the search reaches it, and a push")
     p("into that bucket goes in at its sorted place): each entry is written once and sorted once.")
     p("It replaced a radix heap, which moves an entry down its buckets several times before it")
     p("pops: `search_only` of `bench_engine`, alternating runs, Malta 1.04–1.10 → 0.76 ms, Yuba")
     p("0.41–0.42 → 0.30 ms, mosaic 1.63–1.66 → 1.24–1.30 ms, every output the same bytes")
-    p("(128 ms and 1 s slices measured within noise of 256 ms). Earlier: the radix heap replaced")
+    p("(128 ms and 1 s slices first measured within noise of 256 ms; 1 s slices later kept for")
+    p("the first call: a 60-minute search's 14,000 buckets of 256 ms, each a vector header and a")
+    p("small allocation, were a hundred-odd fresh pages on a first call, and these machines take")
+    p("2.5–3 µs per page fault; alternating `bench_engine` runs, 256 ms → 1 s slices: search alone")
+    p("Yuba 0.394 → 0.375 ms, mosaic 2.10 → 1.94 ms, Malta 0.911 → 0.908 ms; first call Malta")
+    p("5.5 → 5.0 ms, mosaic 12.8 → 11.3 ms, Yuba 6.0 → 6.0 ms, medians of 10, 4 and 6 rounds).")
+    p("Earlier: the radix heap replaced")
     p("`std::collections::BinaryHeap` (within the noise at 30,000 settled nodes), a 4-ary heap of")
     p("packed (time, node) keys was slower (Malta 1.15 → 1.53 ms) and was dropped, and packing the")
     p("time, label and generation stamp of a node into one 12-byte record changed nothing on one")

@@ -30,7 +30,7 @@ pub struct PolygonBuffers {
     /// One tracer's arrays per band (the bands are traced side by side).
     pub tracer: Vec<marching::TracerBuffers>,
     /// The roads are sampled in two parts (halves of the settled nodes), on two threads when
-    /// one is free; the first part's samples then hold both.
+    /// one is free; the grid reads the two parts' samples in turn.
     pub parts: [SamplePart; 2],
     /// The settled nodes in ascending id, and scratch space to sort them ([`reach::sorted_ids`]).
     pub nodes: Vec<u32>,
@@ -531,12 +531,11 @@ impl<'g> Engine<'g> {
         for (a, b) in road_m.iter_mut().zip(road_m_b) {
             *a += b;
         }
-        part_a.samples.extend_from_slice(&part_b.samples);
         let mut stretches = std::mem::take(&mut part_a.stretches);
         stretches.extend_from_slice(&part_b.stretches);
         laps.lap("samples");
         let grid = TimeGrid::stamp_reusing(
-            &buf.parts[0].samples,
+            &[&part_a.samples, &part_b.samples],
             &p.grid(),
             false,
             std::mem::take(&mut buf.grid),

@@ -9,7 +9,7 @@
 use crate::graph::{Adjacency, TimeMs};
 
 /// A monotone priority queue for integer keys up to a known limit (a bucket queue): bucket `b`
-/// holds the keys of the `b`-th slice of 256 ms, found from a bit per bucket. The
+/// holds the keys of the `b`-th slice of 1024 ms, found from a bit per bucket. The
 /// bucket being consumed is sorted once when it becomes current (largest first, so the smallest
 /// pops off its end); a push into it, at a key not below the last popped (Dijkstra's guarantee),
 /// goes in at its sorted place. Every other push is an append: an item is written once and
@@ -19,7 +19,7 @@ pub struct BucketQueue {
     buckets: Vec<Vec<(TimeMs, u32)>>,
     /// Bit `b % 64` of word `b / 64` set when bucket `b` is not empty.
     nonempty: Vec<u64>,
-    /// log2 of a bucket's width in ms: 256 ms, wider for limits beyond about 4.6 hours so that
+    /// log2 of a bucket's width in ms: 1024 ms, wider for limits beyond about 18 hours so that
     /// there are at most 2^16 buckets.
     shift: u32,
     /// The bucket being consumed, and whether it has been sorted.
@@ -35,7 +35,7 @@ impl BucketQueue {
 
     /// Empties the queue and makes room for keys up to `max_key`.
     pub fn reset(&mut self, max_key: TimeMs) {
-        self.shift = 8.max((32 - max_key.leading_zeros()).saturating_sub(16));
+        self.shift = 10.max((32 - max_key.leading_zeros()).saturating_sub(16));
         let n = (max_key >> self.shift) as usize + 1;
         if self.buckets.len() < n {
             self.buckets.resize_with(n, Vec::new);

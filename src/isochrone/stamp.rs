@@ -525,27 +525,30 @@ impl TimeGrid {
         p: &GridParams,
         with_labels: bool,
     ) -> Result<TimeGrid, GridTooLarge> {
-        TimeGrid::stamp_reusing(samples, p, with_labels, Vec::new())
+        TimeGrid::stamp_reusing(&[samples], p, with_labels, Vec::new())
     }
 
-    /// [`TimeGrid::stamp`] writing into `buffer` (its allocation is reused: a batch of cities
-    /// does not fault in fresh memory for every grid).
+    /// [`TimeGrid::stamp`] of the samples of `parts` taken in order (as if concatenated: a
+    /// circle's two halves are not copied into one list), writing into `buffer` (its allocation
+    /// is reused: a batch of cities does not fault in fresh memory for every grid).
     pub fn stamp_reusing(
-        samples: &[Sample],
+        parts: &[&[Sample]],
         p: &GridParams,
         with_labels: bool,
         mut buffer: Vec<f32>,
     ) -> Result<TimeGrid, GridTooLarge> {
         let h = p.cell_m;
         let r = p.offroad_m.max(h);
+        let samples = || parts.iter().flat_map(|part| part.iter());
         let (mut mini, mut minj, mut maxi, mut maxj) = (i32::MAX, i32::MAX, i32::MIN, i32::MIN);
-        for s in samples {
+        for s in samples() {
             mini = mini.min(s.i);
             minj = minj.min(s.j);
             maxi = maxi.max(s.i);
             maxj = maxj.max(s.j);
         }
-        if samples.is_empty() {
+        let count: usize = parts.iter().map(|part| part.len()).sum();
+        if count == 0 {
             (mini, minj, maxi, maxj) = (0, 0, 0, 0);
         }
         // The lattice is the samples' own (multiples of the cell size), so grids of one
@@ -573,8 +576,8 @@ impl TimeGrid {
             Vec::new()
         };
         // Seeds by grid column and row (no division to recover them from an index later).
-        let mut seeded: Vec<(u32, u32)> = Vec::with_capacity(samples.len() / 2);
-        for s in samples {
+        let mut seeded: Vec<(u32, u32)> = Vec::with_capacity(count / 2);
+        for s in samples() {
             let (ci, cj) = ((s.i as i64 - i0) as usize, (s.j as i64 - j0) as usize);
             let k = cj * nx + ci;
             if values[k] == f32::INFINITY {
