@@ -815,6 +815,32 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Samples given in parts (a circle's two halves) make the grid of the same samples in
+        /// one list: values, labels and row spans.
+        #[test]
+        fn parts_make_the_grid_of_their_concatenation(
+            pts in proptest::collection::vec((-30i32..30, -30i32..30, 0u16..2000, 0u32..3), 0..300),
+            cuts in proptest::collection::vec(0usize..300, 0..3),
+            with_labels in proptest::bool::ANY,
+        ) {
+            let samples: Vec<Sample> = pts
+                .iter()
+                .map(|&(i, j, t, label)| Sample { i, j, t: f32::from(t), label })
+                .collect();
+            let mut at: Vec<usize> = cuts.iter().map(|&c| c.min(samples.len())).collect();
+            at.push(0);
+            at.push(samples.len());
+            at.sort_unstable();
+            let parts: Vec<&[Sample]> = at.windows(2).map(|w| &samples[w[0]..w[1]]).collect();
+            let p = GridParams { cell_m: 50.0, offroad_m: 200.0, offroad_mps: 1.3 };
+            let whole = TimeGrid::stamp(&samples, &p, with_labels).unwrap();
+            let split = TimeGrid::stamp_reusing(&parts, &p, with_labels, Vec::new()).unwrap();
+            proptest::prop_assert_eq!((whole.x0, whole.y0, whole.nx, whole.ny), (split.x0, split.y0, split.nx, split.ny));
+            proptest::prop_assert_eq!(&whole.values, &split.values);
+            proptest::prop_assert_eq!(&whole.labels, &split.labels);
+            proptest::prop_assert_eq!(&whole.rows, &split.rows);
+        }
+
         /// The vector kernel (no labels) against a plain reference: each vertex takes the
         /// minimum over the seeds within the disc of seed time plus the walk. The labelled path
         /// (exact rows, one vertex at a time) must give the same values.
