@@ -622,7 +622,12 @@ if unmet:
     p("pages); since `19b870a` the two halves of samples are stamped in turn instead of being")
     p("copied into one list and the search queue's slices are 1 s, which leaves about 1,045 faults")
     p("in a one-circle Yuba process instead of 1,200 (first call, alternating runs: Malta")
-    p("5.5 → 5.0 ms, mosaic 12.8 → 11.3 ms, Yuba unchanged at 6.0 ms).")
+    p("5.5 → 5.0 ms, mosaic 12.8 → 11.3 ms, Yuba unchanged at 6.0 ms). There the faults are most")
+    p("of a first call's extra time: with 16 MB touched in each rayon worker's malloc arena before")
+    p("it (and glibc's thresholds raised so that the memory stays), the first Yuba circle took")
+    p("3.7–4.4 ms, as long as the warm ones, against 4.7–4.9 ms without (4 alternating runs of a")
+    p("throw-away example; not adopted, since it only moves the faults before the timed call). The")
+    p("mimalloc result above came from the Intel machine of the earlier runs.")
 elif met:
     p(f"The ≥ 10× target against Valhalla is met on {', '.join(met)} in this run, warm against warm")
     p("and first call against first call.")
