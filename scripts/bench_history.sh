@@ -21,12 +21,16 @@ for c in "${COMMITS[@]}"; do
   cp "$ROOT/scripts/history_driver.rs" "$wt/examples/history_driver.rs"
   bin="$OUT/history/target-$c/release"
   # Built in one shared target folder (the dependencies are compiled once, not once per
-  # commit), then the two programs are copied to the commit's own folder; kept between runs.
-  if [ ! -x "$bin/metroreach" ] || [ ! -x "$bin/examples/history_driver" ]; then
+  # commit), then the two programs are copied to the commit's own folder and kept between runs,
+  # as long as the driver they were built with is the same (its hash is kept beside them).
+  driver=$(sha256sum "$ROOT/scripts/history_driver.rs" | cut -c1-16)
+  if [ ! -x "$bin/metroreach" ] || [ ! -x "$bin/examples/history_driver" ] ||
+     [ "$(cat "$bin/driver.sha" 2>/dev/null)" != "$driver" ]; then
     (cd "$wt" && CARGO_TARGET_DIR="$OUT/history/target-shared" cargo build --release --quiet --example history_driver --bin metroreach)
     mkdir -p "$bin/examples"
     cp "$OUT/history/target-shared/release/metroreach" "$bin/metroreach"
     cp "$OUT/history/target-shared/release/examples/history_driver" "$bin/examples/history_driver"
+    echo "$driver" > "$bin/driver.sha"
   fi
   for case in "yuba -121.5914 39.1457 60" "porto -8.6110 41.1496 20" "malta 14.5146 35.8989 60" "mosaic 116.3422217 35.4194989 60"; do
     set -- $case

@@ -7,7 +7,7 @@
 //! joined (the same bytes). Properties stay `serde_json` maps. The text is byte for byte what
 //! `serde_json` writes for the same rounded numbers (checked against it in the tests below).
 
-use geo::{Coord, MultiPolygon, Polygon};
+use geo::{Coord, MultiPolygon};
 use serde_json::{Map, Value};
 
 /// Rounds to `d` decimals for output.
@@ -255,19 +255,31 @@ const PARALLEL_TEXT_POINTS: usize = 4096;
 
 /// A MultiPolygon geometry object (empty coordinates when there is nothing).
 pub fn multipolygon(mp: &MultiPolygon<f64>) -> Geometry {
-    let points: usize = mp.0.iter().map(point_count).sum();
-    let pieces = if points >= PARALLEL_TEXT_POINTS { 2 } else { 1 };
-    multipolygon_in_pieces(mp, pieces)
+    write_multipolygon(
+        mp,
+        |points| {
+            if points >= PARALLEL_TEXT_POINTS {
+                2
+            } else {
+                1
+            }
+        },
+    )
 }
 
-/// [`multipolygon`] with the points written in `pieces` ranges, side by side (the same text
-/// for any number of pieces).
+/// [`multipolygon`] with the points written in `pieces` ranges (the same text for any number).
+#[cfg(test)]
 fn multipolygon_in_pieces(mp: &MultiPolygon<f64>, pieces: usize) -> Geometry {
+    write_multipolygon(mp, |_| pieces)
+}
+
+/// A MultiPolygon's text with its points written in `pieces(points)` ranges side by side.
+fn write_multipolygon(mp: &MultiPolygon<f64>, pieces: impl Fn(usize) -> usize) -> Geometry {
     use rayon::prelude::*;
     const HEAD: &str = r#"{"type":"MultiPolygon","coordinates":["#;
     let slots = ring_slots(mp);
     let points: usize = slots.iter().map(|s| s.pts.len()).sum();
-    let pieces = pieces.clamp(1, points.max(1));
+    let pieces = pieces(points).clamp(1, points.max(1));
     let bounds = |k: usize| points * k / pieces;
     let text = |k: usize, out: &mut String| {
         push_points(out, &slots, bounds(k)..bounds(k + 1), k + 1 == pieces)
@@ -297,10 +309,6 @@ fn multipolygon_in_pieces(mp: &MultiPolygon<f64>, pieces: usize) -> Geometry {
     }
     s.push_str("]}");
     Geometry(s)
-}
-
-fn point_count(p: &Polygon<f64>) -> usize {
-    p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>()
 }
 
 /// The coordinates of a LineString, `[[lon,lat],…]`, appended to `out`.
@@ -420,7 +428,7 @@ pub fn write_to(w: &mut impl std::io::Write, c: &FeatureCollection) -> std::io::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use geo::{polygon, LineString};
+    use geo::{polygon, LineString, Polygon};
     use proptest::prelude::*;
     use serde_json::json;
 
