@@ -451,12 +451,12 @@ try:
         p("One more mosaic import with `METROREACH_TIMING=1`, stage by stage (`read` = the PBF phases,")
         p("`import` = before and after the graph build, `build` = inside it; `METROREACH_TIMING=1` prints")
         p("the same for any import, and the snap/search/grid/polygon times of every circle):\n")
-        p("| stage | ms | resident MB after | peak MB so far |")
-        p("|---|---:|---:|---:|")
+        p("| stage | ms | processor ms (both cores) | resident MB after | peak MB so far |")
+        p("|---|---:|---:|---:|---:|")
         for line in open(stages_log):
-            m = re.match(r"timing (\w+) (.*): ([\d.]+) ms(?: \(rss (\d+) MB, peak (\d+) MB\))?", line.strip())
+            m = re.match(r"timing (\w+) (.*?): ([\d.]+) ms(?: \((?:cpu ([\d.]+) ms)?(?:, )?(?:rss (\d+) MB, peak (\d+) MB)?\))?", line.strip())
             if m:
-                p(f"| {m.group(1)}: {m.group(2)} | {float(m.group(3)):,.0f} | {m.group(4) or '–'} | {m.group(5) or '–'} |")
+                p(f"| {m.group(1)}: {m.group(2)} | {float(m.group(3)):,.0f} | {m.group(4) or '–'} | {m.group(5) or '–'} | {m.group(6) or '–'} |")
         p("")
         p("Memory peaks at the end of the graph build, while the finished arrays, the roads being")
         p("copied into them and the inputs the build still reads (node coordinates and OSM ids, way")

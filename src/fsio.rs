@@ -89,14 +89,29 @@ impl AtomicFile {
     }
 
     /// Flushes, syncs and renames into place.
-    pub fn commit(mut self) -> Result<(), WriteError> {
+    pub fn commit(self) -> Result<(), WriteError> {
+        self.finish(true)
+    }
+
+    /// Flushes and renames into place without waiting for the disk: for files that carry a
+    /// checksum of their own (the graph file). A run that fails or is killed still leaves the
+    /// previous file or the whole new one; only a power failure or kernel crash soon after can
+    /// leave a file the disk did not receive in full, and reading it then fails (empty,
+    /// truncated or checksum mismatch: re-import); it is never misread. The sync cost 0.2 s of a 5 s province import.
+    pub fn commit_unsynced(self) -> Result<(), WriteError> {
+        self.finish(false)
+    }
+
+    fn finish(mut self, sync: bool) -> Result<(), WriteError> {
         let err = |source| WriteError {
             path: self.target.clone(),
             source,
         };
         let w = self.writer.take().expect("commit once");
         let file = w.into_inner().map_err(|e| err(e.into_error()))?;
-        file.sync_all().map_err(err)?;
+        if sync {
+            file.sync_all().map_err(err)?;
+        }
         drop(file);
         std::fs::rename(&self.tmp, &self.target).map_err(err)?;
         Ok(())

@@ -8,6 +8,7 @@
 //!   → output (GeoJSON, CSV, reports)
 //! ```
 
+pub mod alloc;
 pub mod analysis;
 pub mod fsio;
 pub mod geom;

@@ -55,6 +55,98 @@ where
     out
 }
 
+/// Sorts `items` (by their total order) given a coarse key that respects that order
+/// (`bucket(a) < bucket(b)` implies `a < b`), below `buckets`: a counting scatter into the
+/// buckets on all cores, then each bucket's few items sorted, buckets in parallel. The result is
+/// the fully sorted list, whatever the thread count. For keys with many buckets of a few
+/// thousand items (edges by tail node), about twice as fast as a parallel comparison sort.
+///
+/// ```
+/// use metroreach::parallel::par_sort_bucketed;
+/// let v = vec![(3u32, 1u32), (0, 9), (3, 0), (1, 5), (0, 2)];
+/// let sorted = par_sort_bucketed(&v, 4, |e| e.0 as usize);
+/// assert_eq!(sorted, [(0, 2), (0, 9), (1, 5), (3, 0), (3, 1)]);
+/// ```
+pub fn par_sort_bucketed<T>(
+    items: &[T],
+    buckets: usize,
+    bucket: impl Fn(&T) -> usize + Sync,
+) -> Vec<T>
+where
+    T: bytemuck::Zeroable + Copy + Ord + Send + Sync,
+{
+    let chunk = items
+        .len()
+        .div_ceil(rayon::current_num_threads().max(1) * 4)
+        .max(1);
+    // Per chunk, how many items fall in each bucket.
+    let counts: Vec<Vec<usize>> = items
+        .par_chunks(chunk)
+        .map(|c| {
+            let mut n = vec![0usize; buckets];
+            for x in c {
+                n[bucket(x)] += 1;
+            }
+            n
+        })
+        .collect();
+    // Where each chunk's items of each bucket go: buckets in order, chunks in order within one.
+    let mut starts = vec![vec![0usize; buckets]; counts.len()];
+    let mut bucket_start = vec![0usize; buckets + 1];
+    let mut at = 0;
+    for b in 0..buckets {
+        bucket_start[b] = at;
+        for (c, n) in counts.iter().enumerate() {
+            starts[c][b] = at;
+            at += n[b];
+        }
+    }
+    bucket_start[buckets] = at;
+    let mut out: Vec<T> = bytemuck::zeroed_vec(items.len());
+    {
+        let dst = SharedSlice(out.as_mut_ptr(), out.len());
+        items
+            .par_chunks(chunk)
+            .zip(starts.into_par_iter())
+            .for_each(|(c, mut next)| {
+                for &x in c {
+                    let b = bucket(&x);
+                    // SAFETY: chunk `c` owns positions `starts[c][b]..` up to its count in
+                    // bucket `b`, disjoint from every other chunk's and within `out`.
+                    unsafe { dst.write(next[b], x) };
+                    next[b] += 1;
+                }
+            });
+    }
+    par_fill_blocks(
+        &mut out,
+        bucket_start.windows(2).map(|w| w[1] - w[0]),
+        |_, part| part.sort_unstable(),
+    );
+    out
+}
+
+/// A raw pointer to a slice that threads write disjoint positions of.
+pub(crate) struct SharedSlice<T>(pub(crate) *mut T, pub(crate) usize);
+impl<T> Clone for SharedSlice<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SharedSlice<T> {}
+// SAFETY: only used for writes to disjoint positions (each caller says why they are).
+unsafe impl<T: Send> Send for SharedSlice<T> {}
+unsafe impl<T: Send> Sync for SharedSlice<T> {}
+
+impl<T> SharedSlice<T> {
+    /// # Safety
+    /// `i` is in bounds and no other thread reads or writes position `i`.
+    pub(crate) unsafe fn write(self, i: usize, v: T) {
+        debug_assert!(i < self.1);
+        unsafe { self.0.add(i).write(v) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +172,21 @@ mod tests {
         let appended: Vec<i64> = parts.iter().flatten().copied().collect();
         assert_eq!(par_concat(&parts), appended);
         assert!(par_concat::<u8, Vec<u8>>(&[]).is_empty());
+    }
+
+    proptest::proptest! {
+        /// The bucketed sort is the plain sort, for edge-like tuples keyed by their first field
+        /// (few and many buckets, empty buckets, duplicates).
+        #[test]
+        fn bucketed_sort_is_the_sort(
+            items in proptest::collection::vec((0u32..300, 0u32..50, 0u32..4), 0..3000),
+            shift in 0u32..9,
+        ) {
+            let buckets = (300 >> shift) + 1;
+            let ours = par_sort_bucketed(&items, buckets as usize, |e| (e.0 >> shift) as usize);
+            let mut reference = items.clone();
+            reference.sort();
+            proptest::prop_assert_eq!(ours, reference);
+        }
     }
 }

@@ -64,6 +64,7 @@ impl Progress {
 pub struct Laps {
     prefix: &'static str,
     last: Option<std::cell::Cell<std::time::Instant>>,
+    last_cpu: std::cell::Cell<f64>,
     memory: bool,
 }
 
@@ -73,6 +74,7 @@ impl Laps {
             prefix,
             last: std::env::var_os("METROREACH_TIMING")
                 .map(|_| std::cell::Cell::new(std::time::Instant::now())),
+            last_cpu: std::cell::Cell::new(process_cpu_ms()),
             memory: false,
         }
     }
@@ -88,17 +90,21 @@ impl Laps {
     pub fn restart(&self) {
         if let Some(last) = &self.last {
             last.set(std::time::Instant::now());
+            self.last_cpu.set(process_cpu_ms());
         }
     }
-    /// Prints `timing PREFIX WHAT: N ms` for the time since the previous lap, with the resident
-    /// memory now and at its peak so far where the system reports them (Linux).
+    /// Prints `timing PREFIX WHAT: N ms (cpu C ms)` for the time since the previous lap and the
+    /// processor time all threads used in it (C ≈ 2N: both cores busy; C ≈ N: one), with the
+    /// resident memory now and at its peak so far where the system reports them (Linux).
     pub fn lap(&self, what: &str) {
         if let Some(last) = &self.last {
             let now = std::time::Instant::now();
+            let cpu = process_cpu_ms();
             eprintln!(
-                "timing {} {what}: {:.1} ms{}",
+                "timing {} {what}: {:.1} ms (cpu {:.0} ms{})",
                 self.prefix,
                 (now - last.get()).as_secs_f64() * 1000.0,
+                cpu - self.last_cpu.get(),
                 if self.memory {
                     memory_note()
                 } else {
@@ -106,11 +112,27 @@ impl Laps {
                 }
             );
             last.set(now);
+            self.last_cpu.set(cpu);
         }
     }
 }
 
-/// `(rss N MB, peak M MB)` from `/proc/self/status`, or nothing where it is not available.
+/// User and system time of the whole process so far, in milliseconds (0 where the system does
+/// not report it).
+fn process_cpu_ms() -> f64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0 {
+            let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+            return ms(usage.ru_utime) + ms(usage.ru_stime);
+        }
+    }
+    0.0
+}
+
+/// `, rss N MB, peak M MB` from `/proc/self/status`, or nothing where it is not available.
 fn memory_note() -> String {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return String::new();
@@ -125,7 +147,7 @@ fn memory_note() -> String {
             .ok()
     };
     match (field("VmRSS:"), field("VmHWM:")) {
-        (Some(rss), Some(peak)) => format!(" (rss {} MB, peak {} MB)", rss / 1024, peak / 1024),
+        (Some(rss), Some(peak)) => format!(", rss {} MB, peak {} MB", rss / 1024, peak / 1024),
         _ => String::new(),
     }
 }

@@ -82,11 +82,49 @@ pub fn distance_m(a: CoordE7, b: CoordE7) -> f64 {
     if dlat.abs() < 0.09 && dlon.abs() < 0.09 {
         let k = EARTH_RADIUS_M.to_radians();
         let mid = ((a.lat as f64 + b.lat as f64) * 0.5e-7).to_radians();
-        let x = dlon * mid.cos();
+        let x = dlon * cos_lat(mid);
         (x * x + dlat * dlat).sqrt() * k
     } else {
         haversine_m(a.lon(), a.lat(), b.lon(), b.lat())
     }
+}
+
+/// `x.cos()` for a latitude in radians (|x| ≤ π/2), without a call into libm: the import
+/// measures every road segment three times (density, way lengths, pieces), 60 million cosines
+/// on a province, and libm's were 5 % of its processor time.
+///
+/// The Taylor series to x²⁰, whose remainder is below 2·10⁻¹⁷ on that range (the test below
+/// checks it against `f64::cos`); outside it, libm.
+///
+/// ```
+/// use metroreach::geom::cos_lat;
+/// let x = 39.1457f64.to_radians();
+/// assert!((cos_lat(x) - x.cos()).abs() < 1e-15);
+/// ```
+#[inline]
+pub fn cos_lat(x: f64) -> f64 {
+    if x.is_nan() || x.abs() > std::f64::consts::FRAC_PI_2 {
+        return x.cos();
+    }
+    // 1/(2k)! for k = 10 down to 1, alternating signs, in Horner form on x².
+    const C: [f64; 10] = [
+        1.0 / 2_432_902_008_176_640_000.0,
+        -1.0 / 6_402_373_705_728_000.0,
+        1.0 / 20_922_789_888_000.0,
+        -1.0 / 87_178_291_200.0,
+        1.0 / 479_001_600.0,
+        -1.0 / 3_628_800.0,
+        1.0 / 40_320.0,
+        -1.0 / 720.0,
+        1.0 / 24.0,
+        -1.0 / 2.0,
+    ];
+    let y = x * x;
+    let mut p = C[0];
+    for c in &C[1..] {
+        p = p * y + c;
+    }
+    p * y + 1.0
 }
 
 /// `x.round()` (half away from zero) without a call into libm: baseline x86-64 has no rounding
@@ -226,6 +264,22 @@ impl BBox {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cos_lat_equals_libm_cos() {
+        let mut rng = crate::testing::XorShift(0x9e37_79b9_7f4a_7c15);
+        let half_pi = std::f64::consts::FRAC_PI_2;
+        let mut xs: Vec<f64> = vec![0.0, -0.0, half_pi, -half_pi, 1e-9, 0.7, 1.5];
+        xs.extend((0..200_000).map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64));
+        for x in xs.iter().flat_map(|&u| [u * half_pi, -u * half_pi]) {
+            let (ours, libm) = (super::cos_lat(x), x.cos());
+            assert!((ours - libm).abs() <= 4e-16, "cos({x}): {ours} vs {libm}");
+        }
+        // Outside the latitude range it is libm's.
+        for x in [2.0, -3.0, 100.0, f64::NAN] {
+            assert_eq!(super::cos_lat(x).to_bits(), x.cos().to_bits());
+        }
+    }
+
     #[test]
     fn round_fast_equals_round() {
         let mut rng = crate::testing::XorShift(0x2545_f491_4f6c_dd1d);

@@ -4,10 +4,10 @@
 //! The builder knows nothing about OSM tags: it receives ways as node-index lists with a class and
 //! allowed directions, and asks a [`SpeedModel`] for the speed of each piece.
 
-use super::scc::strongly_connected;
+use super::scc::{reachable, strongly_connected_two_way};
 use super::{node_flags, road_flags, EdgeTarget, RoadClass, RoadGraph};
 use crate::geom::{distance_m, BBox, CoordE7};
-use crate::parallel::{par_concat, par_fill_blocks};
+use crate::parallel::{par_concat, par_fill_blocks, par_sort_bucketed};
 use rayon::prelude::*;
 
 /// Marks a node whose coordinates are not in the extract.
@@ -487,14 +487,11 @@ pub fn build_graph(
         deg
     };
     // The components on the forward graph while the reverse graph is built on the other core.
-    let (((first, heads), comps), (rfirst, rheads)) = rayon::join(
-        || {
-            let (first, heads) = csr_of(n_nodes, edge_list.iter().map(|e| (e.0, e.1)));
-            let comps = strongly_connected(&first, &heads);
-            ((first, heads), comps)
-        },
+    let ((first, heads), (rfirst, rheads)) = rayon::join(
+        || csr_of(n_nodes, edge_list.iter().map(|e| (e.0, e.1))),
         || csr_of(n_nodes, edge_list.iter().map(|e| (e.1, e.0))),
     );
+    let comps = strongly_connected_two_way(&first, &heads, &rfirst, &rheads);
     let largest = comps.sizes.iter().copied().max().unwrap_or(0);
     let core_threshold = opts.min_component_nodes.min(largest).max(1);
     let is_core = |v: usize| comps.sizes[comps.component[v] as usize] >= core_threshold;
@@ -556,7 +553,10 @@ pub fn build_graph(
         e.0 = new_id[e.0 as usize];
         e.1 = new_id[e.1 as usize];
     });
-    edge_list.par_sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
+    // By (tail, head, time, road): buckets of 256 tails scattered, then sorted one by one.
+    let sorted = par_sort_bucketed(&edge_list, (n_final >> 8) + 1, |e| (e.0 >> 8) as usize);
+    drop(edge_list);
+    let edge_list = sorted;
 
     // Roads in order of first use by an edge; unused roads (dropped islands) disappear.
     let mut road_new = vec![u32::MAX; roads.len()];
@@ -864,22 +864,6 @@ impl Chains {
             .windows(2)
             .map(|w| &self.items[w[0] as usize..w[1] as usize])
     }
-}
-
-/// The nodes reachable from the seeds (seeds included) in the graph `first`/`heads` (CSR).
-fn reachable(first: &[u32], heads: &[u32], is_seed: impl Fn(usize) -> bool) -> Vec<bool> {
-    let n = first.len() - 1;
-    let mut seen: Vec<bool> = (0..n).map(&is_seed).collect();
-    let mut stack: Vec<u32> = (0..n as u32).filter(|&v| seen[v as usize]).collect();
-    while let Some(v) = stack.pop() {
-        for &w in &heads[first[v as usize] as usize..first[v as usize + 1] as usize] {
-            if !seen[w as usize] {
-                seen[w as usize] = true;
-                stack.push(w);
-            }
-        }
-    }
-    seen
 }
 
 /// Position along a Hilbert curve of order 16 over `bbox`, so that nodes close in space get

@@ -12,6 +12,76 @@ pub struct Components {
 
 /// Computes the strongly connected components of the graph given by CSR offsets and edge heads.
 pub fn strongly_connected(first_out: &[u32], heads: &[u32]) -> Components {
+    tarjan(first_out, heads, |_| false)
+}
+
+/// The same components as [`strongly_connected`] (numbered differently), using the reverse
+/// graph too so that most of the work runs on two cores: a road network is one giant component
+/// and crumbs. The component of a pivot (the node with the most edges) is found as the nodes
+/// both reachable from it and reaching it, one search per core; Tarjan then runs on the rest
+/// only (a component other than the pivot's never passes through the pivot's, or it would be
+/// part of it). The pivot's component gets the last id.
+pub fn strongly_connected_two_way(
+    first_out: &[u32],
+    heads: &[u32],
+    rev_first_out: &[u32],
+    rev_heads: &[u32],
+) -> Components {
+    use rayon::prelude::*;
+    let n = first_out.len().saturating_sub(1);
+    if n == 0 {
+        return strongly_connected(first_out, heads);
+    }
+    let degree = |v: usize| {
+        (first_out[v + 1] - first_out[v]) as u64 + (rev_first_out[v + 1] - rev_first_out[v]) as u64
+    };
+    // Most edges; the lowest index among equals (the same pivot whatever the thread count).
+    let pivot = (0..n)
+        .into_par_iter()
+        .max_by_key(|&v| (degree(v), std::cmp::Reverse(v)))
+        .expect("n > 0");
+    let (from_pivot, to_pivot) = rayon::join(
+        || reachable(first_out, heads, |v| v == pivot),
+        || reachable(rev_first_out, rev_heads, |v| v == pivot),
+    );
+    let in_pivot: Vec<bool> = from_pivot
+        .par_iter()
+        .zip(&to_pivot)
+        .map(|(&f, &t)| f && t)
+        .collect();
+    drop((from_pivot, to_pivot));
+    let mut comps = tarjan(first_out, heads, |v| in_pivot[v]);
+    let id = comps.sizes.len() as u32;
+    let mut size = 0u32;
+    for (c, &inside) in comps.component.iter_mut().zip(&in_pivot) {
+        if inside {
+            *c = id;
+            size += 1;
+        }
+    }
+    comps.sizes.push(size);
+    comps
+}
+
+/// Nodes reachable from the seeds (seeds included), by a depth-first walk.
+pub fn reachable(first: &[u32], heads: &[u32], is_seed: impl Fn(usize) -> bool) -> Vec<bool> {
+    let n = first.len() - 1;
+    let mut seen: Vec<bool> = (0..n).map(&is_seed).collect();
+    let mut stack: Vec<u32> = (0..n as u32).filter(|&v| seen[v as usize]).collect();
+    while let Some(v) = stack.pop() {
+        for &w in &heads[first[v as usize] as usize..first[v as usize + 1] as usize] {
+            if !seen[w as usize] {
+                seen[w as usize] = true;
+                stack.push(w);
+            }
+        }
+    }
+    seen
+}
+
+/// Iterative Tarjan over the nodes for which `absent` is false (edges into absent nodes are
+/// ignored; absent nodes keep the component id `u32::MAX`).
+fn tarjan(first_out: &[u32], heads: &[u32], absent: impl Fn(usize) -> bool) -> Components {
     let n = first_out.len().saturating_sub(1);
     const UNVISITED: u32 = u32::MAX;
     let mut index = vec![UNVISITED; n];
@@ -25,7 +95,7 @@ pub fn strongly_connected(first_out: &[u32], heads: &[u32]) -> Components {
     let mut next_index = 0u32;
 
     for root in 0..n as u32 {
-        if index[root as usize] != UNVISITED {
+        if index[root as usize] != UNVISITED || absent(root as usize) {
             continue;
         }
         calls.push((root, first_out[root as usize]));
@@ -39,6 +109,9 @@ pub fn strongly_connected(first_out: &[u32], heads: &[u32]) -> Components {
             if *pos < end {
                 let w = heads[*pos as usize];
                 *pos += 1;
+                if absent(w as usize) {
+                    continue;
+                }
                 if index[w as usize] == UNVISITED {
                     index[w as usize] = next_index;
                     low[w as usize] = next_index;
@@ -104,12 +177,17 @@ mod tests {
                 g.add_edge(ids[a as usize], ids[b as usize], ());
             }
             let reference = petgraph::algo::kosaraju_scc(&g);
-            prop_assert_eq!(reference.len(), ours.sizes.len());
-            for comp in reference {
-                let c = ours.component[comp[0].index()];
-                prop_assert_eq!(ours.sizes[c as usize] as usize, comp.len());
-                for v in comp {
-                    prop_assert_eq!(ours.component[v.index()], c);
+            let rev: Vec<(u32, u32)> = edges.iter().map(|&(a, b)| (b, a)).collect();
+            let (rfirst, rheads) = csr(n, &rev);
+            let two_way = strongly_connected_two_way(&first, &heads, &rfirst, &rheads);
+            for comps in [&ours, &two_way] {
+                prop_assert_eq!(reference.len(), comps.sizes.len());
+                for comp in &reference {
+                    let c = comps.component[comp[0].index()];
+                    prop_assert_eq!(comps.sizes[c as usize] as usize, comp.len());
+                    for v in comp {
+                        prop_assert_eq!(comps.component[v.index()], c);
+                    }
                 }
             }
         }

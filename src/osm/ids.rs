@@ -7,6 +7,7 @@
 //! previous hit is tried first (a way's nodes are often numbered in a row: a fifth of the
 //! references of the province mosaic hit there).
 
+use crate::parallel::SharedSlice;
 use rayon::prelude::*;
 
 /// Below this many ids a plain sort is as fast (the radix passes have fixed costs).
@@ -153,22 +154,6 @@ fn lsd_sort(v: &mut [u64], tmp: &mut [u64], bits: u32) {
     }
     if !in_v {
         v.copy_from_slice(tmp);
-    }
-}
-
-/// A raw pointer to a slice that threads write disjoint positions of.
-#[derive(Clone, Copy)]
-struct SharedSlice(*mut u64, usize);
-// SAFETY: only used for writes to disjoint positions (see `msd_then_lsd`).
-unsafe impl Send for SharedSlice {}
-unsafe impl Sync for SharedSlice {}
-
-impl SharedSlice {
-    /// # Safety
-    /// `i` is in bounds and no other thread reads or writes position `i`.
-    unsafe fn write(self, i: usize, v: u64) {
-        debug_assert!(i < self.1);
-        unsafe { self.0.add(i).write(v) }
     }
 }
 
