@@ -30,6 +30,8 @@ fn stats(mut v: Vec<f64>) -> serde_json::Value {
 }
 
 fn main() {
+    // The allocator as the `metroreach` command sets it (src/alloc.rs).
+    metroreach::alloc::keep_freed_memory();
     let a: Vec<String> = std::env::args().collect();
     let path = std::path::Path::new(&a[1]);
     let (lon, lat, minutes): (f64, f64, f64) = (

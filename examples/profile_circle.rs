@@ -5,6 +5,8 @@ use metroreach::isochrone::search::SearchScratch;
 use metroreach::isochrone::{CircleParams, CitySpec, Engine, OriginSpec};
 
 fn main() {
+    // The allocator as the `metroreach` command sets it (src/alloc.rs).
+    metroreach::alloc::keep_freed_memory();
     let a: Vec<String> = std::env::args().collect();
     let g = store::load(std::path::Path::new(&a[1])).expect("graph");
     let (lon, lat): (f64, f64) = (a[2].parse().unwrap(), a[3].parse().unwrap());

@@ -79,6 +79,9 @@ impl<'a> RawTags<'a> {
 /// inflated bytes.
 pub struct RawBlock<'a> {
     strings: Vec<&'a [u8]>,
+    /// Per string: 0 not checked yet, 1 UTF-8, 2 not UTF-8. A tag key such as `highway` is one
+    /// string of the table used by thousands of ways: it is checked once, not at every use.
+    utf8: Vec<std::cell::Cell<u8>>,
     granularity: i64,
     lat_offset: i64,
     lon_offset: i64,
@@ -93,6 +96,7 @@ impl<'a> RawBlock<'a> {
         }
         let mut b = RawBlock {
             strings: Vec::new(),
+            utf8: Vec::new(),
             granularity: 100,
             lat_offset: 0,
             lon_offset: 0,
@@ -121,6 +125,7 @@ impl<'a> RawBlock<'a> {
                 _ => {}
             }
         }
+        b.utf8 = vec![std::cell::Cell::new(0); b.strings.len()];
         seen_table.then_some(b)
     }
 
@@ -128,8 +133,19 @@ impl<'a> RawBlock<'a> {
     /// pair that is not).
     #[inline]
     pub fn str(&self, i: i64) -> Option<&'a str> {
-        let s = self.strings.get(usize::try_from(i).ok()?)?;
-        std::str::from_utf8(s).ok()
+        let i = usize::try_from(i).ok()?;
+        let s = self.strings.get(i)?;
+        let state = &self.utf8[i];
+        match state.get() {
+            // SAFETY: string `i` was found to be valid UTF-8 on its first use.
+            1 => Some(unsafe { std::str::from_utf8_unchecked(s) }),
+            2 => None,
+            _ => {
+                let checked = std::str::from_utf8(s).ok();
+                state.set(if checked.is_some() { 1 } else { 2 });
+                checked
+            }
+        }
     }
 
     /// The raw bytes of the string table (to find a key's index once per block).
