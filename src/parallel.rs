@@ -126,6 +126,30 @@ where
     out
 }
 
+/// Feeds `bytes` to a CRC-32 hasher, in pieces of 16 MB on all cores whose CRCs are combined
+/// in order: the same value as one `update`.
+///
+/// ```
+/// let bytes: Vec<u8> = (0..40_000_000u32).map(|i| (i % 251) as u8).collect();
+/// let mut h = crc32fast::Hasher::new();
+/// metroreach::parallel::par_crc32(&mut h, &bytes);
+/// assert_eq!(h.finalize(), crc32fast::hash(&bytes));
+/// ```
+pub fn par_crc32(h: &mut crc32fast::Hasher, bytes: &[u8]) {
+    const PIECE: usize = 16 << 20;
+    let pieces: Vec<crc32fast::Hasher> = bytes
+        .par_chunks(PIECE)
+        .map(|piece| {
+            let mut p = crc32fast::Hasher::new();
+            p.update(piece);
+            p
+        })
+        .collect();
+    for p in pieces {
+        h.combine(&p);
+    }
+}
+
 /// A raw pointer to a slice that threads write disjoint positions of.
 pub(crate) struct SharedSlice<T>(pub(crate) *mut T, pub(crate) usize);
 impl<T> Clone for SharedSlice<T> {

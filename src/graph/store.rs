@@ -195,22 +195,10 @@ pub fn to_bytes(g: &RoadGraph) -> Vec<u8> {
 /// file order). Large parts are checked in parallel pieces whose CRCs are combined (the same
 /// value as one pass).
 fn checksum(header_fields: &[u8], payload: &[&[u8]]) -> u32 {
-    use rayon::prelude::*;
-    const PIECE: usize = 16 << 20;
     let mut h = crc32fast::Hasher::new();
     h.update(header_fields);
     for part in payload {
-        let pieces: Vec<crc32fast::Hasher> = part
-            .par_chunks(PIECE)
-            .map(|piece| {
-                let mut p = crc32fast::Hasher::new();
-                p.update(piece);
-                p
-            })
-            .collect();
-        for p in pieces {
-            h.combine(&p);
-        }
+        crate::parallel::par_crc32(&mut h, part);
     }
     h.finalize()
 }

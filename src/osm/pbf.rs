@@ -112,6 +112,14 @@ impl PbfFile {
         })
     }
 
+    /// CRC-32 of the whole file (as [`super::read::source_crc32`] computes it), in pieces on
+    /// all cores from the mapping.
+    pub fn crc32(&self) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        crate::parallel::par_crc32(&mut h, &self.raw);
+        h.finalize()
+    }
+
     /// Reads every blob header (cheap: no decompression) and the OSM header block.
     pub fn blobs(&self) -> Result<Blobs<'_>, PbfError> {
         let raw: &[u8] = &self.raw;
