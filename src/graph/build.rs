@@ -44,7 +44,8 @@ pub struct BuildInput<'a> {
 /// an edge exactly.
 pub trait SpeedModel: Sync {
     /// `way` indexes [`BuildInput::ways`]; `way_length_m` is the length of the whole way (for
-    /// ferries timed by a `duration` tag); `mid` is the middle of the piece.
+    /// ferries timed by a `duration` tag; 0 where [`SpeedModel::uses_way_length`] says it is not
+    /// read); `mid` is the middle of the piece.
     fn piece_speeds(
         &self,
         way: usize,
@@ -54,6 +55,11 @@ pub trait SpeedModel: Sync {
     /// Fixed time added to each piece of the way (ferry boarding), seconds.
     fn piece_extra_secs(&self, _way: usize) -> f64 {
         0.0
+    }
+    /// Whether `piece_speeds` reads `way_length_m` for this way (when not, the build passes 0
+    /// and saves measuring every way twice).
+    fn uses_way_length(&self, _way: usize) -> bool {
+        true
     }
 }
 
@@ -138,11 +144,14 @@ pub fn build_graph(
         let parts: Vec<(Vec<f64>, [u64; 3])> = input
             .ways
             .par_chunks(4096)
-            .map(|chunk| {
+            .enumerate()
+            .map(|(ci, chunk)| {
                 let (mut missing, mut clipped_ways, mut dropped_ways) = (0u64, 0u64, 0u64);
                 let mut lengths = Vec::with_capacity(chunk.len());
-                for w in chunk {
+                for (k, w) in chunk.iter().enumerate() {
                     let refs = way_refs(&input, w);
+                    // Only some ways' speeds depend on their whole length (ferries).
+                    let measure = speeds.uses_way_length(ci * 4096 + k);
                     let mut length = 0.0;
                     let mut run = 0usize;
                     let mut longest_run = 0usize;
@@ -163,7 +172,7 @@ pub fn build_graph(
                         if prev == Some(r) {
                             continue; // repeated node: no segment
                         }
-                        if let Some(p) = prev {
+                        if let (Some(p), true) = (prev, measure) {
                             length += distance_m(
                                 input.node_coords[p as usize],
                                 input.node_coords[r as usize],

@@ -18,7 +18,7 @@ use super::block::{zigzag, RawBlock, RawElement, RawTags};
 use super::boundary::{assemble, MemberWay};
 use super::ids::IdIndex;
 use super::pbf::{Blobs, Kinds, PbfError, PbfFile};
-use super::profile::{AreaType, Profile, WayRule};
+use super::profile::{AreaType, DefaultSpeedTable, Profile, WayRule};
 use super::tags::parse_population;
 use crate::geom::{distance_m, BBox, CoordE7};
 use crate::graph::build::{build_graph, BuildInput, BuildOptions, BuildWay, SpeedModel, MISSING};
@@ -323,6 +323,7 @@ pub fn import_pbf(
     laps.lap("road density grid");
     let speed_model = ProfileSpeeds {
         profile,
+        defaults: profile.default_speed_table(),
         rules: ways.roads.par_iter().map(|w| w.rule).collect(),
         density: &density,
     };
@@ -1266,6 +1267,7 @@ const KM_PER_DEG: f64 = 111.195;
 
 struct ProfileSpeeds<'a> {
     profile: &'a Profile,
+    defaults: DefaultSpeedTable,
     rules: Vec<WayRule>,
     density: &'a DensityGrid,
 }
@@ -1290,7 +1292,9 @@ impl SpeedModel for ProfileSpeeds<'_> {
             return (Some(v), Some(v));
         }
         let area = p.area_type(self.density.at(mid));
-        let kmh = |tagged: Option<f64>| p.speed_kmh(rule.class, area, tagged) / p.congestion;
+        let kmh = |tagged: Option<f64>| {
+            p.speed_kmh_in(&self.defaults, rule.class, area, tagged) / p.congestion
+        };
         (
             Some(kmh(rule.maxspeed_fwd) / 3.6),
             Some(kmh(rule.maxspeed_bwd) / 3.6),
@@ -1302,6 +1306,9 @@ impl SpeedModel for ProfileSpeeds<'_> {
         } else {
             0.0
         }
+    }
+    fn uses_way_length(&self, way: usize) -> bool {
+        self.rules[way].class == RoadClass::Ferry
     }
 }
 
