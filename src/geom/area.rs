@@ -6,6 +6,7 @@
 //! boundaries (checked against Karney's geodesic area, `geo::GeodesicArea`, in the tests). It
 //! costs one sine per vertex instead of an inverse geodesic problem per edge.
 
+use super::sin_lat;
 use geo::{GeodesicArea, LineString, MultiPolygon, Polygon};
 
 const A: f64 = 6_378_137.0;
@@ -27,9 +28,9 @@ fn ring_area_m2(r: &LineString<f64>) -> f64 {
         return 0.0;
     }
     let mut prev = pts[pts.len() - 1];
-    let mut prev_q = q(e, prev.y.to_radians().sin());
+    let mut prev_q = q(e, sin_lat(prev.y.to_radians()));
     for p in pts {
-        let pq = q(e, p.y.to_radians().sin());
+        let pq = q(e, sin_lat(p.y.to_radians()));
         sum += (p.x - prev.x).to_radians() * (pq + prev_q);
         prev = *p;
         prev_q = pq;
