@@ -76,11 +76,17 @@ echo "== import: ours vs raw decode ($RUNS runs each)"
 for name in porto yuba malta mosaic; do
   f=${PBF[$name]}; [ -n "$f" ] || continue
   for i in $(seq "$RUNS"); do
+    # Every timed run starts with no file data waiting to be written: otherwise the kernel's
+    # writeback of the previous import's graph (440 MB for the mosaic) competes with it for the
+    # two cores.
+    sync
     time_cmd "decode-$name-$i" "$EX/raw_decode" "$f"
+    sync
     time_cmd "decodeinplace-$name-$i" "$EX/raw_decode" "$f" --in-place
     # Each timed import writes a new file, as a first import does: replacing the previous run's
     # graph would add the kernel's freeing of the old file (about 0.2 s for the mosaic's 440 MB).
     rm -f "$OUT/$name.graph"
+    sync
     time_cmd "import-$name-$i" "$MR" -q import "$f" -o "$OUT/$name.graph"
   done
   ls -l "$OUT/$name.graph" | awk -v n="$name" '{print "{\"name\": \"graphsize-" n "\", \"bytes\": " $5 "}"}' >> "$OUT/times.jsonl"
@@ -89,6 +95,7 @@ done
 
 if [ -n "$MOSAIC" ]; then
   echo "== import: where the time goes (one more mosaic import with METROREACH_TIMING=1)"
+  sync
   METROREACH_TIMING=1 "$MR" -q import "$MOSAIC" -o "$OUT/mosaic-timing.graph" 2> "$OUT/import-stages-mosaic.log"
   rm -f "$OUT/mosaic-timing.graph"
 fi
