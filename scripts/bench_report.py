@@ -99,7 +99,7 @@ for name in ["porto", "yuba", "malta", "mosaic"]:
     for peer in ["valhalla-build", "osrm-build", "osm2pgrouting-build"]:
         r, why = one(f"{peer}-{name}")
         cells.append(why if r is None else f"{r['wall_s']:.1f} ({r['maxrss_kb'] / 1024:.0f})")
-    p(f"| {name} | {fmt(pbf / 1e6 if pbf else None, 1)} | {fmt(dm)} [{fmt(dmin)}–{fmt(dmax)}] | {fmt(dim)} | {fmt(im)} [{fmt(imin)}–{fmt(imax)}] | "
+    p(f"| {name} | {fmt(pbf / 1e6 if pbf else None, 1)} | {fmt(dm, 3)} [{fmt(dmin, 3)}–{fmt(dmax, 3)}] | {fmt(dim, 3)} | {fmt(im, 3)} [{fmt(imin, 3)}–{fmt(imax, 3)}] | "
       f"{fmt(im / dm if dm else None)} | {rss:.0f} | {fmt(size / 1e6 if size else None, 1)} | "
       f"{fmt(size / edges if size and edges else None, 1)} | {fmt(rss * 2**20 / size if size else None, 1)} | " + " | ".join(cells) + " |")
 
@@ -370,7 +370,7 @@ for name in ["mosaic", "porto", "yuba", "malta"]:
     dn, _, _ = med(f"decode-{name}")
     imn, _, _ = med(f"import-{name}")
     ratio = imn / dn if imn and dn else None
-    p(f"| import ≤ 2× raw decode ({name}) | {fmt(ratio)}× ({fmt(imn)} s vs {fmt(dn)} s) | {verdict(None if ratio is None else ratio <= 2)} |")
+    p(f"| import ≤ 2× raw decode ({name}) | {fmt(ratio)}× ({fmt(imn, 3)} s vs {fmt(dn, 3)} s) | {verdict(None if ratio is None else ratio <= 2)} |")
 dm, _, _ = med("decode-mosaic")
 im, _, _ = med("import-mosaic")
 import_rss = max((r["maxrss_kb"] for r in runs("import-mosaic")), default=None)
