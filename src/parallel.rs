@@ -75,6 +75,26 @@ pub fn par_sort_bucketed<T>(
 where
     T: bytemuck::Zeroable + Copy + Ord + Send + Sync,
 {
+    let (mut out, bucket_start) = par_bucket_scatter(items, buckets, bucket);
+    par_fill_blocks(
+        &mut out,
+        bucket_start.windows(2).map(|w| w[1] - w[0]),
+        |_, part| part.sort_unstable(),
+    );
+    out
+}
+
+/// `items` grouped by `bucket` (below `buckets`), buckets in order and items in their input
+/// order within one (a stable counting scatter, on all cores), and where each bucket starts
+/// (`buckets + 1` offsets, the last the length).
+pub(crate) fn par_bucket_scatter<T>(
+    items: &[T],
+    buckets: usize,
+    bucket: impl Fn(&T) -> usize + Sync,
+) -> (Vec<T>, Vec<usize>)
+where
+    T: bytemuck::Zeroable + Copy + Send + Sync,
+{
     let chunk = items
         .len()
         .div_ceil(rayon::current_num_threads().max(1) * 4)
@@ -118,12 +138,7 @@ where
                 }
             });
     }
-    par_fill_blocks(
-        &mut out,
-        bucket_start.windows(2).map(|w| w[1] - w[0]),
-        |_, part| part.sort_unstable(),
-    );
-    out
+    (out, bucket_start)
 }
 
 /// Feeds `bytes` to a CRC-32 hasher, in pieces of 16 MB on all cores whose CRCs are combined

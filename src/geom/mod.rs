@@ -120,11 +120,13 @@ pub fn cos_lat(x: f64) -> f64 {
         -1.0 / 2.0,
     ];
     let y = x * x;
-    let mut p = C[0];
-    for c in &C[1..] {
-        p = p * y + c;
-    }
-    p * y + 1.0
+    horner(y, &C) * y + 1.0
+}
+
+/// `c[0]·yⁿ⁻¹ + … + c[n−1]` by Horner's rule.
+#[inline]
+fn horner(y: f64, c: &[f64]) -> f64 {
+    c[1..].iter().fold(c[0], |p, &k| p * y + k)
 }
 
 /// `x.sin()` for a latitude in radians (|x| ≤ π/2), without a call into libm: a circle's
@@ -157,11 +159,7 @@ pub fn sin_lat(x: f64) -> f64 {
         -1.0 / 6.0,
     ];
     let y = x * x;
-    let mut p = C[0];
-    for c in &C[1..] {
-        p = p * y + c;
-    }
-    x + x * y * p
+    x + x * y * horner(y, &C)
 }
 
 /// `x.round()` (half away from zero) without a call into libm: baseline x86-64 has no rounding

@@ -7,7 +7,7 @@
 //! previous hit is tried first (a way's nodes are often numbered in a row: a fifth of the
 //! references of the province mosaic hit there).
 
-use crate::parallel::SharedSlice;
+use crate::parallel::par_bucket_scatter;
 use rayon::prelude::*;
 
 /// Below this many ids a plain sort is as fast (the radix passes have fixed costs).
@@ -59,46 +59,7 @@ pub fn sorted_unique(mut ids: Vec<i64>) -> Vec<i64> {
 /// as scratch).
 fn msd_then_lsd(keys: &mut [u64], shift: u32) -> Vec<u64> {
     const BUCKETS: usize = 1 << MSD_BITS;
-    let chunk = keys.len().div_ceil(rayon::current_num_threads().max(1) * 4);
-    // Per chunk, how many keys fall in each bucket.
-    let counts: Vec<Vec<usize>> = keys
-        .par_chunks(chunk)
-        .map(|c| {
-            let mut n = vec![0usize; BUCKETS];
-            for &k in c {
-                n[(k >> shift) as usize] += 1;
-            }
-            n
-        })
-        .collect();
-    // Where each chunk's keys of each bucket start: buckets in order, chunks in order within a
-    // bucket (so the scatter is stable, though nothing here needs it).
-    let mut starts = vec![vec![0usize; BUCKETS]; counts.len()];
-    let mut bucket_start = vec![0usize; BUCKETS + 1];
-    let mut at = 0;
-    for b in 0..BUCKETS {
-        bucket_start[b] = at;
-        for (c, n) in counts.iter().enumerate() {
-            starts[c][b] = at;
-            at += n[b];
-        }
-    }
-    bucket_start[BUCKETS] = at;
-    let mut out = vec![0u64; keys.len()];
-    {
-        let dst = SharedSlice(out.as_mut_ptr(), out.len());
-        keys.par_chunks(chunk)
-            .zip(starts.into_par_iter())
-            .for_each(|(c, mut next)| {
-                for &k in c {
-                    let b = (k >> shift) as usize;
-                    // SAFETY: chunk `c` owns positions `starts[c][b]..` up to its count in
-                    // bucket `b`, disjoint from every other chunk's and within `out`.
-                    unsafe { dst.write(next[b], k) };
-                    next[b] += 1;
-                }
-            });
-    }
+    let (mut out, bucket_start) = par_bucket_scatter(keys, BUCKETS, |&k| (k >> shift) as usize);
     // Each bucket by the low bits, in parallel, with the matching piece of `keys` as scratch.
     let mut pieces: Vec<(&mut [u64], &mut [u64])> = Vec::with_capacity(BUCKETS);
     let (mut rest_out, mut rest_tmp) = (&mut out[..], &mut keys[..]);
