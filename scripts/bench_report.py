@@ -67,7 +67,7 @@ else:
 cpu = sh("lscpu | grep 'Model name' | sed 's/.*: *//'")
 ram = sh("free -g | awk '/Mem:/ {print $2}'")
 p(f"- machine: {cpu}, {sh('nproc')} cores, {ram} GB RAM")
-p("- median of the repeated runs, [min–max] (imports and decodes: 3 runs on the mosaic, 12 on each small extract; wall time from the clock around the command); peak memory from GNU `time -v`")
+p(f"- median of the repeated runs, [min–max] (imports and decodes: {len(runs('import-mosaic'))} runs on the mosaic, {len(runs('import-porto'))} on each small extract; wall time from the clock around the command); peak memory from GNU `time -v`")
 # What the person running the suite observed about the machine (DIR/conditions.md, if any).
 conditions = os.path.join(out, "conditions.md")
 if os.path.exists(conditions):

@@ -63,8 +63,8 @@ impl Progress {
 /// profiling); free otherwise. Each [`Laps::lap`] prints the time since the previous one.
 pub struct Laps {
     prefix: &'static str,
-    last: Option<std::cell::Cell<std::time::Instant>>,
-    last_cpu: std::cell::Cell<f64>,
+    /// When timing is on: the previous lap's clock and process processor time (ms).
+    last: Option<std::cell::Cell<(std::time::Instant, f64)>>,
     memory: bool,
 }
 
@@ -72,9 +72,9 @@ impl Laps {
     pub fn from_env(prefix: &'static str) -> Laps {
         Laps {
             prefix,
+            // Off (the usual case, once per circle): no clock and no system call.
             last: std::env::var_os("METROREACH_TIMING")
-                .map(|_| std::cell::Cell::new(std::time::Instant::now())),
-            last_cpu: std::cell::Cell::new(process_cpu_ms()),
+                .map(|_| std::cell::Cell::new((std::time::Instant::now(), process_cpu_ms()))),
             memory: false,
         }
     }
@@ -89,8 +89,7 @@ impl Laps {
     /// Starts timing the next lap now (after a stage with laps of its own).
     pub fn restart(&self) {
         if let Some(last) = &self.last {
-            last.set(std::time::Instant::now());
-            self.last_cpu.set(process_cpu_ms());
+            last.set((std::time::Instant::now(), process_cpu_ms()));
         }
     }
     /// Prints `timing PREFIX WHAT: N ms (cpu C ms)` for the time since the previous lap and the
@@ -98,21 +97,21 @@ impl Laps {
     /// resident memory now and at its peak so far where the system reports them (Linux).
     pub fn lap(&self, what: &str) {
         if let Some(last) = &self.last {
+            let (then, then_cpu) = last.get();
             let now = std::time::Instant::now();
             let cpu = process_cpu_ms();
             eprintln!(
                 "timing {} {what}: {:.1} ms (cpu {:.0} ms{})",
                 self.prefix,
-                (now - last.get()).as_secs_f64() * 1000.0,
-                cpu - self.last_cpu.get(),
+                (now - then).as_secs_f64() * 1000.0,
+                cpu - then_cpu,
                 if self.memory {
                     memory_note()
                 } else {
                     String::new()
                 }
             );
-            last.set(now);
-            self.last_cpu.set(cpu);
+            last.set((now, cpu));
         }
     }
 }

@@ -1314,16 +1314,13 @@ impl SpeedModel for ProfileSpeeds<'_> {
 
 /// CRC-32 of a whole file (the cache key of a graph built from it).
 pub fn source_crc32(path: &Path) -> std::io::Result<u32> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
+    let file = std::fs::File::open(path)?;
     let mut h = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
+    if file.metadata()?.len() > 0 {
+        // SAFETY: read-only mapping of a file this process does not modify; a concurrent writer
+        // could change the bytes under us, which only changes the checksum.
+        let map = unsafe { memmap2::Mmap::map(&file) }?;
+        crate::parallel::par_crc32(&mut h, &map);
     }
     Ok(h.finalize())
 }
