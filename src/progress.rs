@@ -100,10 +100,12 @@ impl Laps {
             let (then, then_cpu) = last.get();
             let now = std::time::Instant::now();
             let cpu = process_cpu_ms();
+            let ms = (now - then).as_secs_f64() * 1000.0;
+            // Microseconds for short laps (a circle's stages), tenths of a millisecond otherwise.
+            let digits = if ms < 10.0 { 3 } else { 1 };
             eprintln!(
-                "timing {} {what}: {:.1} ms (cpu {:.0} ms{})",
+                "timing {} {what}: {ms:.digits$} ms (cpu {:.0} ms{})",
                 self.prefix,
-                (now - then).as_secs_f64() * 1000.0,
                 cpu - then_cpu,
                 if self.memory {
                     memory_note()

@@ -460,18 +460,20 @@ impl<'g> Engine<'g> {
         scratch: &mut SearchScratch,
         extras: Extras,
     ) -> Result<CommuteCircle, CircleError> {
+        let laps = crate::progress::Laps::from_env("circle");
         let origins = self.snap_city(city, p.max_snap_m)?;
         let snaps: Vec<(Snapped, u32)> = origins.iter().map(|o| (o.snap, 0)).collect();
+        laps.lap("snap");
         let t_search = Instant::now();
         let sources = self.sources(&snaps, p.direction);
         self.search(&sources, p.direction, p.limit_ms(), scratch);
         let search_ms = t_search.elapsed().as_secs_f64() * 1000.0;
+        laps.lap("search");
 
         let t_poly = Instant::now();
         let (lon0, lat0) = centroid(&city.origins);
         let proj = LocalProjection::new(lon0, lat0);
         let limit_s = p.max_minutes() * 60.0;
-        let laps = crate::progress::Laps::from_env("circle");
         // The buffers go back into the scratch on every path out of here except errors.
         let mut buf = std::mem::take(&mut scratch.polygon);
         let thresholds: Vec<f64> = p.minutes.iter().map(|m| m * 60.0).collect();
@@ -589,6 +591,7 @@ impl<'g> Engine<'g> {
                 }
             })
             .collect();
+        laps.lap("areas");
         let polygon_ms = t_poly.elapsed().as_secs_f64() * 1000.0;
         let edges = extras
             .keep_edges
