@@ -90,6 +90,14 @@ pub fn oriented(r: &LineString<f64>, ccw: bool) -> LineString<f64> {
     }
 }
 
+/// [`oriented`] of a ring given by value: reversed in place when needed, never copied.
+pub fn into_oriented(mut r: LineString<f64>, ccw: bool) -> LineString<f64> {
+    if (twice_signed_area(&r.0) > 0.0) != ccw {
+        r.0.reverse();
+    }
+    r
+}
+
 /// Removes repeated points and points exactly on the line through their neighbours (the long
 /// straight runs marching squares leaves along grid rows). The shape does not change.
 pub fn remove_collinear(r: &LineString<f64>) -> LineString<f64> {
@@ -99,6 +107,16 @@ pub fn remove_collinear(r: &LineString<f64>) -> LineString<f64> {
             pts.push(c);
         }
     }
+    remove_collinear_deduped(pts)
+}
+
+/// Points of a ring from which the collinear pass runs on two threads ([`remove_collinear`]).
+const PARALLEL_COLLINEAR_POINTS: usize = 16_384;
+
+/// [`remove_collinear`] of points with no two consecutive ones equal. Each point is kept or
+/// dropped by looking at its two neighbours only, so a long ring is filtered in pieces side by
+/// side, with the same result.
+pub fn remove_collinear_deduped(mut pts: Vec<Coord<f64>>) -> LineString<f64> {
     if pts.len() > 1 && pts.first() == pts.last() {
         pts.pop();
     }
@@ -106,8 +124,7 @@ pub fn remove_collinear(r: &LineString<f64>) -> LineString<f64> {
     if n < 3 {
         return LineString(vec![]);
     }
-    let mut keep: Vec<Coord<f64>> = Vec::with_capacity(n + 1);
-    for i in 0..n {
+    let kept = |i: usize| -> bool {
         let a = pts[(i + n - 1) % n];
         let b = pts[i];
         let c = pts[(i + 1) % n];
@@ -115,11 +132,22 @@ pub fn remove_collinear(r: &LineString<f64>) -> LineString<f64> {
         let scale =
             ((b.x - a.x).abs() + (b.y - a.y).abs()) * ((c.x - b.x).abs() + (c.y - b.y).abs());
         let dot = (b.x - a.x) * (c.x - b.x) + (b.y - a.y) * (c.y - b.y);
-        if cross.abs() <= 1e-12 * scale.max(1e-300) && dot > 0.0 {
-            continue;
-        }
-        keep.push(b);
-    }
+        !(cross.abs() <= 1e-12 * scale.max(1e-300) && dot > 0.0)
+    };
+    let mut keep: Vec<Coord<f64>> = if n >= PARALLEL_COLLINEAR_POINTS {
+        let mid = n / 2;
+        let half = |range: std::ops::Range<usize>| -> Vec<Coord<f64>> {
+            range.filter(|&i| kept(i)).map(|i| pts[i]).collect()
+        };
+        let (mut a, b) = rayon::join(|| half(0..mid), || half(mid..n));
+        a.reserve(b.len() + 1);
+        a.extend_from_slice(&b);
+        a
+    } else {
+        let mut keep = Vec::with_capacity(n + 1);
+        keep.extend((0..n).filter(|&i| kept(i)).map(|i| pts[i]));
+        keep
+    };
     if keep.len() < 3 {
         return LineString(vec![]);
     }

@@ -11,7 +11,7 @@
 use super::marching::{Field, Tracer, TracerBuffers};
 use super::stamp::TimeGrid;
 use crate::geom::projection::LocalProjection;
-use crate::geom::rings::{oriented, remove_collinear};
+use crate::geom::rings::{into_oriented, remove_collinear, remove_collinear_deduped};
 use geo::{BooleanOps, Coord, LineString, MultiPolygon, Polygon, SimplifyVwPreserve};
 
 /// Polygons (lon/lat, 6 decimals) of the regions where the grid time is at most each threshold
@@ -165,7 +165,7 @@ pub fn to_lonlat_all(mps: &[MultiPolygon<f64>], proj: &LocalProjection) -> Vec<M
     let points: usize = rings.iter().map(|(r, _)| r.0.len()).sum();
     let map = |&(r, exterior): &(&LineString<f64>, bool)| -> Option<LineString<f64>> {
         let ring = ring_to_lonlat(r, proj);
-        (ring.0.len() >= 4).then(|| oriented(&ring, exterior))
+        (ring.0.len() >= 4).then(|| into_oriented(ring, exterior))
     };
     let mapped: Vec<Option<LineString<f64>>> = if points >= PARALLEL_RING_POINTS {
         rings.par_iter().map(map).collect()
@@ -191,20 +191,42 @@ pub fn to_lonlat_all(mps: &[MultiPolygon<f64>], proj: &LocalProjection) -> Vec<M
         .collect()
 }
 
+/// Points of a ring from which it is mapped in two halves side by side.
+const PARALLEL_MAP_POINTS: usize = 16_384;
+
 /// One ring in lon/lat rounded to 6 decimals, without repeated or collinear points.
 fn ring_to_lonlat(r: &LineString<f64>, proj: &LocalProjection) -> LineString<f64> {
-    let mut pts: Vec<Coord<f64>> = Vec::with_capacity(r.0.len());
-    for c in &r.0 {
+    let map = |c: &Coord<f64>| -> Coord<f64> {
         let (lon, lat) = proj.inverse(c.x, c.y);
-        let p = Coord {
+        Coord {
             x: round6(lon),
             y: round6(lat),
-        };
-        if pts.last() != Some(&p) {
-            pts.push(p);
         }
+    };
+    // A point equal to the one before it goes. That is the same as comparing with the last
+    // point kept (which always equals the one before), so each half can decide on its own,
+    // looking one point back across the split.
+    let map_range = |range: std::ops::Range<usize>, pts: &mut Vec<Coord<f64>>| {
+        let mut prev = range.start.checked_sub(1).map(|k| map(&r.0[k]));
+        for c in &r.0[range] {
+            let p = map(c);
+            if prev != Some(p) {
+                pts.push(p);
+            }
+            prev = Some(p);
+        }
+    };
+    let n = r.0.len();
+    let mut pts: Vec<Coord<f64>> = Vec::with_capacity(n);
+    if n >= PARALLEL_MAP_POINTS {
+        let mid = n / 2;
+        let mut b = Vec::with_capacity(n - mid);
+        rayon::join(|| map_range(0..mid, &mut pts), || map_range(mid..n, &mut b));
+        pts.extend_from_slice(&b);
+    } else {
+        map_range(0..n, &mut pts);
     }
-    remove_collinear(&LineString(pts))
+    remove_collinear_deduped(pts)
 }
 
 /// Rounds to 6 decimals (≈ 0.1 m), the precision written to GeoJSON.
@@ -270,5 +292,74 @@ mod tests {
         assert!(all
             .iter()
             .all(|mp| mp.0.iter().all(|p| p.interiors().len() == 1)));
+    }
+
+    /// The plain one-pass cleanup a long ring's halves must reproduce: map and round every
+    /// point, drop repeats, drop points exactly between their neighbours.
+    fn reference_lonlat(r: &LineString<f64>, proj: &LocalProjection) -> LineString<f64> {
+        let mut pts: Vec<Coord<f64>> = Vec::new();
+        for c in &r.0 {
+            let (lon, lat) = proj.inverse(c.x, c.y);
+            let p = Coord {
+                x: round6(lon),
+                y: round6(lat),
+            };
+            if pts.last() != Some(&p) {
+                pts.push(p);
+            }
+        }
+        if pts.len() > 1 && pts.first() == pts.last() {
+            pts.pop();
+        }
+        let n = pts.len();
+        let mut keep = Vec::new();
+        for i in 0..n {
+            let (a, b, c) = (pts[(i + n - 1) % n], pts[i], pts[(i + 1) % n]);
+            let cross = (b.x - a.x) * (c.y - b.y) - (b.y - a.y) * (c.x - b.x);
+            let scale =
+                ((b.x - a.x).abs() + (b.y - a.y).abs()) * ((c.x - b.x).abs() + (c.y - b.y).abs());
+            let dot = (b.x - a.x) * (c.x - b.x) + (b.y - a.y) * (c.y - b.y);
+            if !(cross.abs() <= 1e-12 * scale.max(1e-300) && dot > 0.0) {
+                keep.push(b);
+            }
+        }
+        if keep.len() < 3 {
+            return LineString(vec![]);
+        }
+        keep.push(keep[0]);
+        LineString(keep)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Rings long enough to be mapped and cleaned in two halves: the same points as one
+        /// pass, whatever falls at the split (repeats, straight runs, steps below 0.1 m).
+        #[test]
+        fn long_rings_in_halves_equal_one_pass(
+            steps in proptest::collection::vec((0u8..6, 0u8..4), 1..64),
+            len in PARALLEL_MAP_POINTS..3 * PARALLEL_MAP_POINTS,
+        ) {
+            let proj = LocalProjection::new(121.47, 31.23);
+            // A walk of grid-like moves (repeats, straight runs, tiny steps), closed.
+            let mut v = vec![Coord { x: 0.0, y: 0.0 }];
+            for k in 1..len {
+                let (kind, dir) = steps[k % steps.len()];
+                let d = match kind {
+                    0 => 0.0,
+                    1 => 0.04,
+                    _ => 25.0 * f64::from(kind),
+                };
+                let p = v[k - 1];
+                v.push(match dir {
+                    0 => Coord { x: p.x + d, y: p.y },
+                    1 => Coord { x: p.x, y: p.y + d },
+                    2 => Coord { x: p.x + d, y: p.y - d },
+                    _ => Coord { x: p.x - 0.5 * d, y: p.y },
+                });
+            }
+            v.push(v[0]);
+            let r = LineString(v);
+            proptest::prop_assert_eq!(ring_to_lonlat(&r, &proj), reference_lonlat(&r, &proj));
+        }
     }
 }
