@@ -357,9 +357,23 @@ impl Walker {
         let last = cum.len() - 1;
         let first = out.len();
         let mut k = k_first;
+        // Below this, `c1 - d0` is surely short of point `k` (the margin dwarfs rounding), so a
+        // segment ending there holds no point: skipped without the division below, which
+        // decides every other case exactly as before.
+        let short_of = |k: usize| {
+            if dd > 0.0 {
+                k as f64 * dd * (1.0 - 1e-9)
+            } else {
+                f64::NEG_INFINITY
+            }
+        };
+        let mut short = short_of(k);
         // Segment by segment: the points on a segment are an arithmetic run, so no search.
         for seg in 1..=last {
             let (c0, c1) = (cum[seg - 1], cum[seg]);
+            if seg != last && c1 - d0 < short {
+                continue;
+            }
             let end_k = if seg == last || dd <= 0.0 {
                 k_last
             } else {
@@ -396,6 +410,7 @@ impl Walker {
             if k > k_last {
                 break;
             }
+            short = short_of(k);
         }
     }
 }
@@ -476,10 +491,11 @@ impl Discs<'_> {
                 continue;
             }
             // The disc's padded rows in this part, as one stretch of the grid from its first
-            // row's first column to its last row's last: one bounds check for them all.
+            // row's first column to its last row's last: one bounds check for them all (when
+            // a padded row fits in a grid row, as in all but the tiniest grids).
             let first = (top + k_lo) * nx - base + ci - self.hw;
             let end = first + (k_hi - k_lo - 1) * nx + width;
-            if end <= part.len() {
+            if width <= nx && end <= part.len() {
                 let rows = part[first..end].chunks_mut(nx);
                 let costs = self.padded[k_lo * width..k_hi * width].chunks_exact(width);
                 for (row, costs) in rows.zip(costs) {
