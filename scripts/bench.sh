@@ -127,6 +127,12 @@ fi
 fi # CIRCLES_ONLY
 
 if [ $IMPORT_ONLY = 0 ]; then
+# A --circles run reads the graphs an import run left in OUT: any that is missing (a cleaned
+# cache) is imported now, untimed.
+for name in porto yuba malta mosaic; do
+  f=${PBF[$name]}; [ -n "$f" ] || continue
+  [ -f "$OUT/$name.graph" ] || "$MR" -q import "$f" -o "$OUT/$name.graph" || exit 1
+done
 echo "== one circle: ours (in-process, cold and warm) and the peers, same extract and origin"
 circle() { # tag pbf-name lon lat minutes
   local tag=$1 name=$2 lon=$3 lat=$4 min=$5
