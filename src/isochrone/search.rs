@@ -116,11 +116,10 @@ pub struct Source {
 
 /// Per-thread search state, reusable across searches on graphs of the same size.
 pub struct SearchScratch {
-    /// The search (generation) that last wrote a node's time and label; older ones mean
-    /// unreached, so the arrays need no clearing between searches.
-    stamp: Vec<u32>,
-    dist: Vec<TimeMs>,
-    label: Vec<u32>,
+    /// Per node, side by side (one cache line where three arrays would cost three): the
+    /// search (generation) that last wrote it, its time (ms) and its label. An older
+    /// generation means unreached, so nothing needs clearing between searches.
+    state: Vec<[u32; 3]>,
     generation: u32,
     heap: BucketQueue,
     /// Nodes settled by the last search, in order of settling (non-decreasing time).
@@ -135,9 +134,7 @@ impl SearchScratch {
             // Zeroed allocations are mapped lazily: a scratch for a province graph costs
             // nothing until a search touches its pages. Stamp 0 is no search's generation, so
             // time and label are never read before a search writes them.
-            stamp: vec![0; num_nodes],
-            dist: vec![0; num_nodes],
-            label: vec![0; num_nodes],
+            state: vec![[0; 3]; num_nodes],
             generation: 0,
             heap: BucketQueue::new(),
             settled: Vec::new(),
@@ -146,14 +143,14 @@ impl SearchScratch {
     }
 
     fn reset(&mut self, num_nodes: usize) {
-        if self.stamp.len() != num_nodes {
+        if self.state.len() != num_nodes {
             let polygon = std::mem::take(&mut self.polygon);
             *self = SearchScratch::new(num_nodes);
             self.polygon = polygon;
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
-            self.stamp.fill(0);
+            self.state.fill([0; 3]);
             self.generation = 1;
         }
         self.settled.clear();
@@ -162,8 +159,9 @@ impl SearchScratch {
     /// Travel time to `node` from the last search ([`INF`] if not reached within the limit).
     #[inline]
     pub fn time(&self, node: u32) -> TimeMs {
-        if self.stamp[node as usize] == self.generation {
-            self.dist[node as usize]
+        let [stamp, time, _] = self.state[node as usize];
+        if stamp == self.generation {
+            time
         } else {
             INF
         }
@@ -172,7 +170,8 @@ impl SearchScratch {
     /// The label of the source that reached `node` first.
     #[inline]
     pub fn label(&self, node: u32) -> Option<u32> {
-        (self.stamp[node as usize] == self.generation).then(|| self.label[node as usize])
+        let [stamp, _, label] = self.state[node as usize];
+        (stamp == self.generation).then_some(label)
     }
 }
 
@@ -187,17 +186,16 @@ pub fn bounded_dijkstra<A: Adjacency + ?Sized>(
     scratch.reset(adj.num_nodes());
     scratch.heap.reset(limit_ms);
     let gen = scratch.generation;
-    let (stamp, dist, label) = (&mut scratch.stamp, &mut scratch.dist, &mut scratch.label);
+    let state = &mut scratch.state;
     let mut pending: Vec<(TimeMs, u32)> = Vec::with_capacity(sources.len());
     for s in sources {
         if s.time_ms > limit_ms {
             continue;
         }
-        let i = s.node as usize;
-        let better =
-            stamp[i] != gen || s.time_ms < dist[i] || (s.time_ms == dist[i] && s.label < label[i]);
+        let [stamp, dist, label] = state[s.node as usize];
+        let better = stamp != gen || s.time_ms < dist || (s.time_ms == dist && s.label < label);
         if better {
-            (stamp[i], dist[i], label[i]) = (gen, s.time_ms, s.label);
+            state[s.node as usize] = [gen, s.time_ms, s.label];
             pending.push((s.time_ms, s.node));
         }
     }
@@ -210,23 +208,24 @@ pub fn bounded_dijkstra<A: Adjacency + ?Sized>(
         scratch.heap.push(t, v);
     }
     while let Some((d, v)) = scratch.heap.pop() {
-        if d > dist[v as usize] {
+        let [_, dv, lv] = state[v as usize];
+        if d > dv {
             continue; // stale entry
         }
         scratch.settled.push(v);
-        let lv = label[v as usize];
         let (edges, _) = adj.adjacent(v);
         for e in edges {
             let nd = d.saturating_add(e.time_ms);
             if nd > limit_ms {
                 continue;
             }
-            let w = e.head as usize;
-            if stamp[w] != gen || nd < dist[w] {
-                (stamp[w], dist[w], label[w]) = (gen, nd, lv);
+            let w = &mut state[e.head as usize];
+            let [stamp, dist, label] = *w;
+            if stamp != gen || nd < dist {
+                *w = [gen, nd, lv];
                 scratch.heap.push(nd, e.head);
-            } else if nd == dist[w] && lv < label[w] {
-                label[w] = lv;
+            } else if nd == dist && lv < label {
+                w[2] = lv;
             }
         }
     }
