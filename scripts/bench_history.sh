@@ -11,7 +11,7 @@ ROOT=$(pwd)
 OUT=${1:-$HOME/.cache/metroreach-bench}
 MOSAIC_PBF=$("$ROOT/../shared/bench/mosaic/make.sh" province 2>/dev/null | tail -1)
 # commit: what it introduced (the commit before it is the "before")
-COMMITS=(5a2f86c bd36d47 0bb9851 09e1048 1a8195a eab1986 1405aa0 f0ace81 50b3702 e7eccdf 6f4fdd2 1045bf4 51eb0dd "$(git rev-parse --short HEAD)")
+COMMITS=(5a2f86c bd36d47 0bb9851 09e1048 1a8195a eab1986 1405aa0 f0ace81 50b3702 e7eccdf 6f4fdd2 1045bf4 51eb0dd 9dcf3c9 "$(git rev-parse --short HEAD)")
 mkdir -p "$OUT/history"
 : > "$OUT/history.jsonl"
 for c in "${COMMITS[@]}"; do

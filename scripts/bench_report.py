@@ -326,13 +326,22 @@ if os.path.exists(hist_path):
     notes["51eb0dd"] = ("one circle on both cores: roads sampled in two halves of the settled "
                         "nodes, walking discs stamped in two bands of rows, the contour's rows "
                         "scanned and swept in two halves, rings mapped to lon/lat and measured on both")
-    current_note = ("current: the graph file written in pieces at their offsets on both cores "
-                    "instead of one `write` stream; the way refs, and the build's pieces, shapes, "
-                    "road nodes and edge list, filled in parallel blocks counted first; the chain "
-                    "walk reads piece ends in order (the same bytes); a large geometry's "
-                    "GeoJSON coordinates written in two halves on two threads (the same text); "
-                    "a circle's two halves of samples stamped in turn instead of joined, and the "
-                    "search's bucket queue in 1 s slices (fewer fresh pages on a first call)")
+    notes["9dcf3c9"] = ("the graph file written in pieces at their offsets on both cores; the way "
+                        "refs and the build's pieces, shapes, road nodes and edge list filled in "
+                        "parallel blocks; a large geometry's GeoJSON coordinates written in two "
+                        "halves; the search's bucket queue in 1 s slices; then glibc told to keep "
+                        "freed memory (no mmap for large blocks, no trimming, one arena), and import "
+                        "stages on both cores or cheaper: a polynomial cosine for segment lengths, "
+                        "islands by a two-way reach and Tarjan on the rest, edges sorted by tail "
+                        "buckets, UTF-8 checked once per string, way lengths only for ferries, the "
+                        "source checksum from the mapped file, the graph renamed into place without "
+                        "an fsync")
+    current_note = ("current: the walking disc's rows stamped as fixed-width vector minimums, "
+                    "the authalic q by its atanh series (no logarithm per vertex), rings mapped "
+                    "to lon/lat and cleaned of repeats and collinear points in one pass (long "
+                    "rings in two halves), road segments that end short of the next sample "
+                    "skipped without a division, a node's search time, label and generation in "
+                    "one record (the same bytes)")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
