@@ -628,7 +628,7 @@ p("circle's own stage timers (`METROREACH_TIMING=1 profile_circle`, medians of 3
 p("- the walking disc: its padded rows were meant to be vector minimums, but the compiler kept")
 p("  them scalar because it could not rule out that the grid and the disc overlap. Reading both")
 p("  rows into registers before writing, with the width (8 or 16 columns) known at compile time,")
-p("  makes each row two vector operations: the stamping went from 123 M to 80 M instructions. A")
+p("  makes each row two vector operations: the stamping went from 123 M to 83 M instructions. A")
 p("  proptest against the plain reference caught a panic of this change on grids narrower than")
 p("  a padded row (kept in `proptest-regressions/`);")
 p("- the authalic latitude's `q` by its `atanh` series (nine terms, error below 1e-20) instead of")

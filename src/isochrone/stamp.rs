@@ -487,38 +487,12 @@ impl Discs<'_> {
             let top = cj - self.reach;
             let k_lo = row0.saturating_sub(top);
             let k_hi = (2 * self.reach + 1).min(row_end.saturating_sub(top));
-            if k_lo >= k_hi {
-                continue;
-            }
-            // The disc's padded rows in this part, as one stretch of the grid from its first
-            // row's first column to its last row's last: one bounds check for them all (when
-            // a padded row fits in a grid row, as in all but the tiniest grids).
-            let first = (top + k_lo) * nx - base + ci - self.hw;
-            let end = first + (k_hi - k_lo - 1) * nx + width;
-            if width <= nx && end <= part.len() {
-                let rows = part[first..end].chunks_mut(nx);
-                let costs = self.padded[k_lo * width..k_hi * width].chunks_exact(width);
-                for (row, costs) in rows.zip(costs) {
-                    let dst = &mut row[..width];
-                    if W == 0 {
-                        min_plus(dst, costs, t0);
-                    } else {
-                        min_plus_fixed::<W>(dst, costs, t0);
-                    }
-                }
-                continue;
-            }
             for k in k_lo..k_hi {
                 let row_start = (top + k) * nx - base;
                 let start = row_start + ci - self.hw;
                 if start + width <= part.len() {
                     let costs = &self.padded[k * width..(k + 1) * width];
-                    let dst = &mut part[start..start + width];
-                    if W == 0 {
-                        min_plus(dst, costs, t0);
-                    } else {
-                        min_plus_fixed::<W>(dst, costs, t0);
-                    }
+                    min_plus_w::<W>(&mut part[start..start + width], costs, t0);
                 } else {
                     let row = &self.kernel[k];
                     let start = row_start + ci - row.half_width as usize;
@@ -532,11 +506,15 @@ impl Discs<'_> {
     }
 }
 
-/// [`min_plus`] on exactly `W` values (both slices `W` long), as `W / 4` vector operations. Both
-/// rows are read into registers before anything is written: the compiler cannot tell that the
-/// grid and the disc do not overlap, and would otherwise do one value at a time.
+/// [`min_plus`] on `W` values (`W == 0`: any multiple of [`LANES`]). For a fixed `W` both rows
+/// are read into registers before anything is written: the compiler cannot tell that the grid
+/// and the disc do not overlap, and would otherwise do one value at a time instead of `W / 4`
+/// vector operations.
 #[inline(always)]
-fn min_plus_fixed<const W: usize>(dst: &mut [f32], costs: &[f32], t0: f32) {
+fn min_plus_w<const W: usize>(dst: &mut [f32], costs: &[f32], t0: f32) {
+    if W == 0 {
+        return min_plus(dst, costs, t0);
+    }
     let dst: &mut [f32; W] = dst.try_into().expect("W values");
     let costs: [f32; W] = costs.try_into().expect("W costs");
     let mut row = *dst;
