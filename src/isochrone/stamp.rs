@@ -439,8 +439,89 @@ pub struct GridTooLarge {
     pub cell_m: f64,
 }
 
-/// Fewest seeds for which the walking discs are stamped in two bands of rows side by side.
-const SPLIT_STAMPING_SEEDS: usize = 2048;
+/// Fewest samples for which the grid is seeded and stamped in two bands of rows side by side.
+const SPLIT_STAMPING_SAMPLES: usize = 2048;
+
+/// A seed: (column, row, time) of a marked lattice vertex.
+type Seed = (u32, u32, f32);
+
+/// Seeding one band of grid rows ([`BandSeeds::seed_and_stamp`]).
+struct BandSeeds {
+    nx: usize,
+    ny: usize,
+    /// Lattice position of the grid's vertex (0, 0).
+    i0: i64,
+    j0: i64,
+    /// Rows of the disc above and below its seed.
+    reach: usize,
+    /// Largest half width of a disc row (columns).
+    hw: usize,
+}
+
+impl BandSeeds {
+    /// Seeds grid rows `rows` (held by `part`, all infinite) from every sample of `parts` that
+    /// falls there, records their seeds' column spans in `spans` (the band's rows), then stamps
+    /// the discs of those seeds and of the seeds in the `reach` rows on either side (seeded
+    /// here into a small buffer of their own) onto the band.
+    fn seed_and_stamp(
+        &self,
+        parts: &[&[Sample]],
+        discs: &Discs,
+        rows: std::ops::Range<usize>,
+        part: &mut [f32],
+        spans: &mut [(usize, usize)],
+    ) {
+        let nx = self.nx;
+        let above = rows.start.saturating_sub(self.reach)..rows.start;
+        let below = rows.end..(rows.end + self.reach).min(self.ny);
+        let mut outer = vec![f32::INFINITY; (above.len() + below.len()) * nx];
+        let count: usize = parts.iter().map(|part| part.len()).sum();
+        // Most samples share their vertex with a neighbour along the road: about half are seeds.
+        let mut own: Vec<Seed> = Vec::with_capacity(count * rows.len() / self.ny / 2);
+        let mut near: Vec<Seed> = Vec::new();
+        let (i0, j0) = (self.i0, self.j0);
+        for samples in parts {
+            for s in samples.iter() {
+                let (ci, cj) = ((s.i as i64 - i0) as usize, (s.j as i64 - j0) as usize);
+                // Unsigned differences: one comparison per range.
+                let (v, seeds) = if cj.wrapping_sub(rows.start) < rows.len() {
+                    (&mut part[(cj - rows.start) * nx + ci], &mut own)
+                } else if cj.wrapping_sub(above.start) < above.len() {
+                    (&mut outer[(cj - above.start) * nx + ci], &mut near)
+                } else if cj.wrapping_sub(below.start) < below.len() {
+                    let row = above.len() + cj - below.start;
+                    (&mut outer[row * nx + ci], &mut near)
+                } else {
+                    continue;
+                };
+                if *v == f32::INFINITY {
+                    seeds.push((ci as u32, cj as u32, 0.0));
+                }
+                if s.t < *v {
+                    *v = s.t;
+                }
+            }
+        }
+        for seed in own.iter_mut() {
+            let (ci, row) = (seed.0 as usize, seed.1 as usize - rows.start);
+            seed.2 = part[row * nx + ci];
+            let span = &mut spans[row];
+            span.0 = span.0.min(ci - self.hw);
+            span.1 = span.1.max(ci + self.hw + 1);
+        }
+        for seed in near.iter_mut() {
+            let cj = seed.1 as usize;
+            let row = if cj < rows.start {
+                cj - above.start
+            } else {
+                above.len() + cj - below.start
+            };
+            seed.2 = outer[row * nx + seed.0 as usize];
+        }
+        discs.stamp(&own, part, rows.start);
+        discs.stamp(&near, part, rows.start);
+    }
+}
 
 /// The walking disc around every seed, without labels ([`TimeGrid::stamp_reusing`]).
 struct Discs<'a> {
@@ -455,33 +536,31 @@ struct Discs<'a> {
     /// The disc's rows padded to `width` columns with infinite costs, `hw` columns left of the
     /// seed's.
     padded: &'a [f32],
-    /// (column, row, time, label) of each seed.
-    seeds: &'a [(u32, u32, f32, u32)],
 }
 
 impl Discs<'_> {
     /// Stamps every seed's disc onto the grid rows that `part` holds, from row `row0` on. The
     /// margin keeps every disc inside the grid; a padded row that would run past the end of
     /// `part` (into the next grid row) is stamped exactly instead.
-    fn stamp(&self, part: &mut [f32], row0: usize) {
+    fn stamp(&self, seeds: &[Seed], part: &mut [f32], row0: usize) {
         // The common padded widths get their own copy of the loop, where a row's minimum is a
         // fixed number of vector operations with no loop around them (8 columns: cells of 100 m
         // and the default 300 m allowance; 16: finer cells).
         match self.width {
-            8 => self.stamp_rows::<8>(part, row0),
-            16 => self.stamp_rows::<16>(part, row0),
-            _ => self.stamp_rows::<0>(part, row0),
+            8 => self.stamp_rows::<8>(seeds, part, row0),
+            16 => self.stamp_rows::<16>(seeds, part, row0),
+            _ => self.stamp_rows::<0>(seeds, part, row0),
         }
     }
 
     /// [`Discs::stamp`] for padded rows of `W` columns (`W == 0`: `self.width`, any).
     #[inline(always)]
-    fn stamp_rows<const W: usize>(&self, part: &mut [f32], row0: usize) {
+    fn stamp_rows<const W: usize>(&self, seeds: &[Seed], part: &mut [f32], row0: usize) {
         let nx = self.nx;
         let width = if W == 0 { self.width } else { W };
         let row_end = row0 + part.len() / nx;
         let base = row0 * nx;
-        for &(ci, cj, t0, _) in self.seeds {
+        for &(ci, cj, t0) in seeds {
             let (ci, cj) = (ci as usize, cj as usize);
             // Disc row k is grid row cj - reach + k.
             let top = cj - self.reach;
@@ -613,45 +692,9 @@ impl TimeGrid {
         }
         let inv_v = 1.0 / p.offroad_mps;
 
-        // 1. Seeds: each sample marks its lattice vertex with its time (the minimum over the
-        // samples there; on ties the smaller label).
-        buffer.clear();
-        buffer.resize(nx * ny, f32::INFINITY);
-        let mut values = buffer;
-        let mut labels = if with_labels {
-            vec![u32::MAX; nx * ny]
-        } else {
-            Vec::new()
-        };
-        // Seeds by grid column and row (no division to recover them from an index later).
-        let mut seeded: Vec<(u32, u32)> = Vec::with_capacity(count / 2);
-        for s in samples() {
-            let (ci, cj) = ((s.i as i64 - i0) as usize, (s.j as i64 - j0) as usize);
-            let k = cj * nx + ci;
-            if values[k] == f32::INFINITY {
-                seeded.push((ci as u32, cj as u32));
-            }
-            if s.t < values[k] || (with_labels && s.t == values[k] && s.label < labels[k]) {
-                values[k] = s.t;
-                if with_labels {
-                    labels[k] = s.label;
-                }
-            }
-        }
-        // Seed values are read before any walking lowers them: a vertex is reached by one walk
-        // of at most the allowance from one road point, never by a chain of walks.
-        let seeds: Vec<(u32, u32, f32, u32)> = seeded
-            .iter()
-            .map(|&(ci, cj)| {
-                let k = cj as usize * nx + ci as usize;
-                let l = if with_labels { labels[k] } else { 0 };
-                (ci, cj, values[k], l)
-            })
-            .collect();
-
-        // 2. Walking from each seed within the allowance (a precomputed disc, row by row). The
-        // seed is up to h/√2 from its road point, so the disc is that much smaller (but at least
-        // one cell, so that consecutive samples' vertices always connect).
+        // 1. The walking disc: precomputed, row by row. The seed is up to h/√2 from its road
+        // point, so the disc is that much smaller (but at least one cell, so that consecutive
+        // samples' vertices always connect).
         let r = (r - h * std::f64::consts::FRAC_1_SQRT_2).max(h);
         let reach = (r / h).floor() as isize;
         let nxi = nx as isize;
@@ -673,31 +716,41 @@ impl TimeGrid {
                 }
             })
             .collect();
+        let reach = reach as usize;
         let hw = kernel.iter().map(|row| row.half_width).max().unwrap_or(0) as usize;
-        // The same disc as whole rows of `width` columns (a multiple of the vector width),
-        // infinite outside it: every row is then a few fixed-size minimums the compiler turns
-        // into vector instructions, where the exact rows were short scalar loops. An infinite
-        // cost leaves its vertex as it was, so the padding may run into the next grid row.
-        let width = (2 * hw + 1).next_multiple_of(LANES);
-        let padded: Vec<f32> = kernel
-            .iter()
-            .flat_map(|row| {
-                let before = hw - row.half_width as usize;
-                std::iter::repeat_n(f32::INFINITY, before)
-                    .chain(row.costs.iter().copied())
-                    .chain(std::iter::repeat(f32::INFINITY))
-                    .take(width)
-            })
-            .collect();
+
+        // 2. Seeds: each sample marks its lattice vertex with its time (the minimum over the
+        // samples there; on ties the smaller label). Then walking from each seed within the
+        // allowance. Seed values are read before any walking lowers them: a vertex is reached
+        // by one walk of at most the allowance from one road point, never by a chain of walks.
+        buffer.clear();
+        buffer.resize(nx * ny, f32::INFINITY);
+        let mut values = buffer;
         // Per row, the columns its own seeds' discs may cover; widened below to every row the
         // discs reach (a superset of the written columns, which is all the spans promise).
         let mut seed_spans: Vec<(usize, usize)> = vec![(usize::MAX, 0); ny];
-        for &(ci, cj, _, _) in &seeds {
-            let span = &mut seed_spans[cj as usize];
-            span.0 = span.0.min(ci as usize - hw);
-            span.1 = span.1.max(ci as usize + hw + 1);
-        }
+        let mut labels = Vec::new();
         if with_labels {
+            labels = vec![u32::MAX; nx * ny];
+            let mut seeds: Vec<(u32, u32, f32, u32)> = Vec::with_capacity(count / 2);
+            for s in samples() {
+                let (ci, cj) = ((s.i as i64 - i0) as usize, (s.j as i64 - j0) as usize);
+                let k = cj * nx + ci;
+                if values[k] == f32::INFINITY {
+                    seeds.push((ci as u32, cj as u32, 0.0, 0));
+                }
+                if s.t < values[k] || (s.t == values[k] && s.label < labels[k]) {
+                    values[k] = s.t;
+                    labels[k] = s.label;
+                }
+            }
+            for seed in seeds.iter_mut() {
+                let k = seed.1 as usize * nx + seed.0 as usize;
+                (seed.2, seed.3) = (values[k], labels[k]);
+                let span = &mut seed_spans[seed.1 as usize];
+                span.0 = span.0.min(seed.0 as usize - hw);
+                span.1 = span.1.max(seed.0 as usize + hw + 1);
+            }
             for &(ci, cj, t0, l0) in &seeds {
                 let centre = (cj as usize * nx + ci as usize) as isize;
                 for row in &kernel {
@@ -714,27 +767,53 @@ impl TimeGrid {
                 }
             }
         } else {
+            // The same disc as whole rows of `width` columns (a multiple of the vector width),
+            // infinite outside it: every row is then a few fixed-size minimums the compiler
+            // turns into vector instructions, where the exact rows were short scalar loops. An
+            // infinite cost leaves its vertex as it was, so the padding may run into the next
+            // grid row.
+            let width = (2 * hw + 1).next_multiple_of(LANES);
+            let padded: Vec<f32> = kernel
+                .iter()
+                .flat_map(|row| {
+                    let before = hw - row.half_width as usize;
+                    std::iter::repeat_n(f32::INFINITY, before)
+                        .chain(row.costs.iter().copied())
+                        .chain(std::iter::repeat(f32::INFINITY))
+                        .take(width)
+                })
+                .collect();
             let discs = Discs {
                 nx,
-                reach: reach as usize,
+                reach,
                 hw,
                 width,
                 kernel: &kernel,
                 padded: &padded,
-                seeds: &seeds,
+            };
+            let band = BandSeeds {
+                nx,
+                ny,
+                i0,
+                j0,
+                reach,
+                hw,
             };
             // Each vertex takes a minimum, so the order of the seeds does not matter, and two
-            // bands of rows can be stamped side by side (each seed writes the rows of its disc
-            // that fall in a band).
-            if seeds.len() >= SPLIT_STAMPING_SEEDS && ny >= 2 {
+            // bands of rows can be seeded and stamped side by side: each seeds its own rows,
+            // and the rows just outside it whose discs reach in, from all the samples.
+            if count >= SPLIT_STAMPING_SAMPLES && ny >= 2 {
                 let mid = ny / 2;
                 let (top, bottom) = values.split_at_mut(mid * nx);
-                rayon::join(|| discs.stamp(top, 0), || discs.stamp(bottom, mid));
+                let (spans_top, spans_bottom) = seed_spans.split_at_mut(mid);
+                rayon::join(
+                    || band.seed_and_stamp(parts, &discs, 0..mid, top, spans_top),
+                    || band.seed_and_stamp(parts, &discs, mid..ny, bottom, spans_bottom),
+                );
             } else {
-                discs.stamp(&mut values, 0);
+                band.seed_and_stamp(parts, &discs, 0..ny, &mut values, &mut seed_spans);
             }
         }
-        let reach = reach as usize;
         let mut rows: Vec<(usize, usize)> = (0..ny)
             .map(|j| {
                 seed_spans[j.saturating_sub(reach)..(j + reach + 1).min(ny)]
@@ -829,8 +908,8 @@ mod tests {
         }
     }
 
-    /// Enough samples for the two-band path (discs stamped in two bands of rows side by
-    /// side): the same grid as the one-pass labelled path, on a cell and allowance that make
+    /// Enough samples for the two-band path (seeds and discs stamped in two bands of rows side
+    /// by side): the same grid as the one-pass labelled path, on a cell and allowance that make
     /// discs cross the seam and padded rows run past a band's end.
     #[test]
     fn two_bands_stamp_what_one_pass_stamps() {
@@ -841,7 +920,7 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((x >> 33) % m as u64) as i32
         };
-        let samples: Vec<Sample> = (0..3 * SPLIT_STAMPING_SEEDS)
+        let samples: Vec<Sample> = (0..3 * SPLIT_STAMPING_SAMPLES)
             .map(|_| Sample {
                 i: next(90) - 45,
                 j: next(60) - 30,
@@ -859,6 +938,11 @@ mod tests {
             let labelled = TimeGrid::stamp(&samples, &p, true).unwrap();
             assert_eq!(g.values, labelled.values, "cell {cell} allowance {offroad}");
             assert_eq!(g.rows, labelled.rows);
+            // Given in two parts (each band reads both).
+            let (a, b) = samples.split_at(1000);
+            let parts = TimeGrid::stamp_reusing(&[a, b], &p, false, Vec::new()).unwrap();
+            assert_eq!(parts.values, labelled.values);
+            assert_eq!(parts.rows, labelled.rows);
         }
     }
 
