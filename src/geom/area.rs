@@ -29,7 +29,8 @@ fn q(sinphi: f64) -> f64 {
     (1.0 - E2) * sinphi * (1.0 / (1.0 - x2) + series)
 }
 
-fn ring_area_m2(r: &LineString<f64>) -> f64 {
+/// Area (m²) of one lon/lat ring, on the ellipsoid (unsigned).
+pub fn ring_area_m2(r: &LineString<f64>) -> f64 {
     // Cylindrical equal-area (Snyder 1987, eq. 3-12 and 10-15): y = A·q/2, x = A·λ, so the
     // planar area in (λ, q) units times A²/2 is the area on the ellipsoid.
     let mut sum = 0.0;
@@ -50,9 +51,16 @@ fn ring_area_m2(r: &LineString<f64>) -> f64 {
 }
 
 fn polygon_m2(p: &Polygon<f64>) -> f64 {
-    let ext = ring_area_m2(p.exterior());
-    let holes: f64 = p.interiors().iter().map(ring_area_m2).sum();
-    (ext - holes).max(0.0)
+    polygon_m2_of_rings(
+        ring_area_m2(p.exterior()),
+        p.interiors().iter().map(ring_area_m2),
+    )
+}
+
+/// A polygon's area (m²) from its rings' areas ([`ring_area_m2`]): every caller adds them up in
+/// this order, so a multipolygon's area is the same to the last bit however it was measured.
+pub fn polygon_m2_of_rings(exterior_m2: f64, holes_m2: impl Iterator<Item = f64>) -> f64 {
+    (exterior_m2 - holes_m2.sum::<f64>()).max(0.0)
 }
 
 /// Area of a lon/lat polygon in km², on the ellipsoid.
@@ -77,7 +85,7 @@ pub fn multipolygon_km2(mp: &MultiPolygon<f64>) -> f64 {
             let n = p.interiors().len();
             let (ext, holes) = (areas[k], &areas[k + 1..k + 1 + n]);
             k += 1 + n;
-            (ext - holes.iter().sum::<f64>()).max(0.0)
+            polygon_m2_of_rings(ext, holes.iter().copied())
         })
         .sum::<f64>()
         / 1e6

@@ -10,7 +10,6 @@ pub mod search;
 pub mod snap;
 pub mod stamp;
 
-use crate::geom::area::multipolygon_km2;
 use crate::geom::projection::LocalProjection;
 use crate::graph::{node_flags, ReverseGraph, RoadGraph, TimeMs};
 use geo::MultiPolygon;
@@ -477,6 +476,11 @@ impl<'g> Engine<'g> {
         // The buffers go back into the scratch on every path out of here except errors.
         let mut buf = std::mem::take(&mut scratch.polygon);
         let thresholds: Vec<f64> = p.minutes.iter().map(|m| m * 60.0).collect();
+        let limits_ms: Vec<TimeMs> = p
+            .minutes
+            .iter()
+            .map(|m| (m * 60_000.0).round() as TimeMs)
+            .collect();
         // Each reached road is sampled as the search's stretches are read, road by road; the
         // stretches are collected only when asked for (`--edges`, catchments).
         let keep_stretches = extras.keep_stretches || extras.keep_edges;
@@ -521,17 +525,21 @@ impl<'g> Engine<'g> {
                 },
                 first,
                 &thresholds,
+                &limits_ms,
                 p.cell_m,
                 keep_stretches,
                 part,
             )
         };
-        let (mut road_m, road_m_b) = rayon::join(
+        let ((mut road_m, mut reached_nodes), (road_m_b, reached_nodes_b)) = rayon::join(
             || sample_part(0..split, true, part_a),
             || sample_part(split..nodes.len(), false, part_b),
         );
         for (a, b) in road_m.iter_mut().zip(road_m_b) {
             *a += b;
+        }
+        for (a, b) in reached_nodes.iter_mut().zip(reached_nodes_b) {
+            *a = (a.0 + b.0, a.1 | b.1);
         }
         let mut stretches = std::mem::take(&mut part_a.stretches);
         stretches.extend_from_slice(&part_b.stretches);
@@ -564,32 +572,27 @@ impl<'g> Engine<'g> {
             .iter()
             .zip(polygons)
             .zip(road_km)
-            .map(|((&minutes, polygon), reached_road_km)| {
-                let limit_ms = (minutes * 60_000.0).round() as TimeMs;
-                let (mut reached_nodes, mut truncated) = (0, false);
-                for &n in &scratch.settled {
-                    if scratch.time(n) <= limit_ms {
-                        reached_nodes += 1;
-                        truncated |= self.graph.node_flags[n as usize] & node_flags::BORDER != 0;
+            .zip(reached_nodes)
+            .map(
+                |(((&minutes, (polygon, area_km2)), reached_road_km), reached)| {
+                    let (reached_nodes, truncated) = reached;
+                    let disc = std::f64::consts::PI * (p.reference_kmh * minutes / 60.0).powi(2);
+                    Band {
+                        minutes,
+                        area_km2,
+                        equivalent_radius_km: (area_km2 / std::f64::consts::PI).sqrt(),
+                        reach_factor: if disc > 0.0 {
+                            (area_km2 / disc).min(1.0)
+                        } else {
+                            0.0
+                        },
+                        reached_road_km,
+                        reached_nodes,
+                        truncated,
+                        polygon,
                     }
-                }
-                let area_km2 = multipolygon_km2(&polygon);
-                let disc = std::f64::consts::PI * (p.reference_kmh * minutes / 60.0).powi(2);
-                Band {
-                    minutes,
-                    area_km2,
-                    equivalent_radius_km: (area_km2 / std::f64::consts::PI).sqrt(),
-                    reach_factor: if disc > 0.0 {
-                        (area_km2 / disc).min(1.0)
-                    } else {
-                        0.0
-                    },
-                    reached_road_km,
-                    reached_nodes,
-                    truncated,
-                    polygon,
-                }
-            })
+                },
+            )
             .collect();
         laps.lap("areas");
         let polygon_ms = t_poly.elapsed().as_secs_f64() * 1000.0;
@@ -632,7 +635,8 @@ impl<'g> Engine<'g> {
 
     /// Samples the roads of one part of the settled nodes ([`reach::Visits::Split`]) into
     /// `part.samples` (and its stretches into `part.stretches` when `keep_stretches`); returns
-    /// the road length (m) reached within each threshold (s).
+    /// the road length (m) reached within each threshold (s), and the part's nodes reached
+    /// within each limit (ms) with whether one of them is on the extract's border.
     #[allow(clippy::too_many_arguments)]
     fn sample_part(
         &self,
@@ -641,10 +645,21 @@ impl<'g> Engine<'g> {
         reach: &reach::Reach,
         with_origins: bool,
         thresholds: &[f64],
+        limits_ms: &[TimeMs],
         cell_m: f64,
         keep_stretches: bool,
         part: &mut SamplePart,
-    ) -> Vec<f64> {
+    ) -> (Vec<f64>, Vec<(usize, bool)>) {
+        let mut reached_nodes = vec![(0, false); limits_ms.len()];
+        for &n in reached.nodes {
+            let t = reach.scratch.time(n);
+            let border = self.graph.node_flags[n as usize] & node_flags::BORDER != 0;
+            for (count, &limit) in reached_nodes.iter_mut().zip(limits_ms) {
+                if t <= limit {
+                    *count = (count.0 + 1, count.1 | border);
+                }
+            }
+        }
         // The part's arrays are moved here for the pass, so that two parts running side by side
         // do not write to one cache line (their vectors' lengths are neighbours in the buffers).
         let SamplePart {
@@ -682,7 +697,7 @@ impl<'g> Engine<'g> {
             stretches,
             road_group,
         };
-        road_m
+        (road_m, reached_nodes)
     }
 
     /// Every reached road stretch within `limit_s`, cut where time runs out (ferries included:

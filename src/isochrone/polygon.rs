@@ -10,6 +10,7 @@
 
 use super::marching::{Field, Tracer, TracerBuffers};
 use super::stamp::TimeGrid;
+use crate::geom::area::{polygon_m2_of_rings, ring_area_m2};
 use crate::geom::projection::LocalProjection;
 use crate::geom::rings::{into_oriented, remove_collinear, remove_collinear_deduped};
 use geo::{BooleanOps, Coord, LineString, MultiPolygon, Polygon, SimplifyVwPreserve};
@@ -32,10 +33,17 @@ pub fn band_polygons(
         simplify_m,
         &mut Vec::new(),
     )
+    .into_iter()
+    .map(|(polygon, _)| polygon)
+    .collect()
 }
 
-/// [`band_polygons`] reusing the tracers' arrays from `buffers` (one per band, and leaving them
-/// there). The bands are traced side by side: each reads the same grid and has its own tracer.
+/// [`band_polygons`] with each band's area (km², [`multipolygon_km2`] of it, measured ring by
+/// ring as the rings are mapped), reusing the tracers' arrays from `buffers` (one per band, and
+/// leaving them there). The bands are traced side by side: each reads the same grid and has its
+/// own tracer.
+///
+/// [`multipolygon_km2`]: crate::geom::area::multipolygon_km2
 pub fn band_polygons_reusing(
     grid: &TimeGrid,
     thresholds_s: &[f64],
@@ -43,7 +51,7 @@ pub fn band_polygons_reusing(
     proj: &LocalProjection,
     simplify_m: f64,
     buffers: &mut Vec<TracerBuffers>,
-) -> Vec<MultiPolygon<f64>> {
+) -> Vec<(MultiPolygon<f64>, f64)> {
     use rayon::prelude::*;
     let field = || Field {
         nx: grid.nx,
@@ -67,7 +75,7 @@ pub fn band_polygons_reusing(
             region
         })
         .collect();
-    finish(metric, proj, simplify_m)
+    finish(metric, proj, simplify_m, true)
 }
 
 /// Polygons of the region where `mask` holds (vertex-wise), e.g. one catchment of a labelled grid.
@@ -90,20 +98,22 @@ pub fn mask_polygon(
         step_beyond: 1.0, // cut half way between a masked and an unmasked vertex
         rows: None,
     });
-    finish(vec![tracer.region(0.5)], proj, simplify_m)
+    finish(vec![tracer.region(0.5)], proj, simplify_m, false)
         .pop()
-        .unwrap_or_else(|| MultiPolygon(vec![]))
+        .map_or_else(|| MultiPolygon(vec![]), |(polygon, _)| polygon)
 }
 
 /// Optional simplification (then re-nesting by clipping), lon/lat rounding and lossless cleanup
-/// (repeated and collinear points, collapsed rings: [`to_lonlat`]).
+/// (repeated and collinear points, collapsed rings: [`to_lonlat`]); with each result's area
+/// (km²) when `with_area` (else 0).
 fn finish(
     metric: Vec<MultiPolygon<f64>>,
     proj: &LocalProjection,
     simplify_m: f64,
-) -> Vec<MultiPolygon<f64>> {
+    with_area: bool,
+) -> Vec<(MultiPolygon<f64>, f64)> {
     if simplify_m <= 0.0 {
-        return to_lonlat_all(&metric, proj);
+        return to_lonlat_measured(&metric, proj, with_area);
     }
     // Straight runs go first so the simplification sees the shape, not the grid's steps.
     let mut metric: Vec<MultiPolygon<f64>> = metric
@@ -137,7 +147,7 @@ fn finish(
     for k in (0..metric.len().saturating_sub(1)).rev() {
         metric[k] = metric[k].intersection(&metric[k + 1]);
     }
-    to_lonlat_all(&metric, proj)
+    to_lonlat_measured(&metric, proj, with_area)
 }
 
 /// Maps a metric multipolygon to lon/lat rounded to 6 decimals, dropping rings that collapse.
@@ -153,6 +163,22 @@ const PARALLEL_RING_POINTS: usize = 4096;
 /// [`to_lonlat`] of each multipolygon. Rings are mapped one by one, independently, so many
 /// points are shared out between threads by ring; the result does not depend on how.
 pub fn to_lonlat_all(mps: &[MultiPolygon<f64>], proj: &LocalProjection) -> Vec<MultiPolygon<f64>> {
+    to_lonlat_measured(mps, proj, false)
+        .into_iter()
+        .map(|(mp, _)| mp)
+        .collect()
+}
+
+/// [`to_lonlat_all`], with each result's area (km², [`multipolygon_km2`]) when `with_area` (else
+/// 0): each ring is measured as it is mapped (on the same thread, while its points are at hand),
+/// and the areas are added up as [`multipolygon_km2`] adds them.
+///
+/// [`multipolygon_km2`]: crate::geom::area::multipolygon_km2
+fn to_lonlat_measured(
+    mps: &[MultiPolygon<f64>],
+    proj: &LocalProjection,
+    with_area: bool,
+) -> Vec<(MultiPolygon<f64>, f64)> {
     use rayon::prelude::*;
     // Every ring, exteriors flagged, in the order they are put back together below.
     let rings: Vec<(&LineString<f64>, bool)> = mps
@@ -163,11 +189,15 @@ pub fn to_lonlat_all(mps: &[MultiPolygon<f64>], proj: &LocalProjection) -> Vec<M
         })
         .collect();
     let points: usize = rings.iter().map(|(r, _)| r.0.len()).sum();
-    let map = |&(r, exterior): &(&LineString<f64>, bool)| -> Option<LineString<f64>> {
+    let map = |&(r, exterior): &(&LineString<f64>, bool)| -> Option<(LineString<f64>, f64)> {
         let ring = ring_to_lonlat(r, proj);
-        (ring.0.len() >= 4).then(|| into_oriented(ring, exterior))
+        (ring.0.len() >= 4).then(|| {
+            let ring = into_oriented(ring, exterior);
+            let m2 = if with_area { ring_area_m2(&ring) } else { 0.0 };
+            (ring, m2)
+        })
     };
-    let mapped: Vec<Option<LineString<f64>>> = if points >= PARALLEL_RING_POINTS {
+    let mapped: Vec<Option<(LineString<f64>, f64)>> = if points >= PARALLEL_RING_POINTS {
         rings.par_iter().map(map).collect()
     } else {
         rings.iter().map(map).collect()
@@ -176,16 +206,26 @@ pub fn to_lonlat_all(mps: &[MultiPolygon<f64>], proj: &LocalProjection) -> Vec<M
     let mut next = || mapped.next().expect("one mapped ring per ring");
     mps.iter()
         .map(|mp| {
-            MultiPolygon(
+            let polygons: Vec<(Polygon<f64>, f64)> =
                 mp.0.iter()
                     .filter_map(|p| {
                         let exterior = next();
-                        let holes: Vec<LineString<f64>> =
+                        let holes: Vec<(LineString<f64>, f64)> =
                             p.interiors().iter().filter_map(|_| next()).collect();
                         // A polygon whose exterior collapses goes, holes and all.
-                        exterior.map(|e| Polygon::new(e, holes))
+                        exterior.map(|(e, e_m2)| {
+                            let m2 = polygon_m2_of_rings(e_m2, holes.iter().map(|h| h.1));
+                            (
+                                Polygon::new(e, holes.into_iter().map(|h| h.0).collect()),
+                                m2,
+                            )
+                        })
                     })
-                    .collect(),
+                    .collect();
+            let km2 = polygons.iter().map(|p| p.1).sum::<f64>() / 1e6;
+            (
+                MultiPolygon(polygons.into_iter().map(|p| p.0).collect()),
+                km2,
             )
         })
         .collect()
@@ -292,6 +332,16 @@ mod tests {
         assert!(all
             .iter()
             .all(|mp| mp.0.iter().all(|p| p.interiors().len() == 1)));
+        // Areas measured ring by ring as they are mapped: the multipolygon's area to the bit.
+        let measured = to_lonlat_measured(&mps, &proj, true);
+        for ((mp, km2), want) in measured.iter().zip(&all) {
+            assert_eq!(mp, want);
+            assert_eq!(
+                km2.to_bits(),
+                crate::geom::area::multipolygon_km2(mp).to_bits()
+            );
+            assert!(*km2 > 0.0);
+        }
     }
 
     /// The plain one-pass cleanup a long ring's halves must reproduce: map and round every
