@@ -186,9 +186,78 @@ impl<T> SharedSlice<T> {
     }
 }
 
+/// Runs `f` (on a worker of rayon's pool) while another worker waits for its parallel parts
+/// awake, for at most [`AWAKE_HELPER_LIMIT`]: a circle hands work to the other core about ten
+/// times in a few milliseconds, and a sleeping worker takes 15–25 µs to wake each time on
+/// these virtual machines. The waiting worker runs any pool work meanwhile, so nothing else
+/// is held up; outside a pool, or with one thread, `f` just runs.
+pub fn with_awake_helper<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(me) = rayon::current_thread_index() else {
+        return f();
+    };
+    if rayon::current_num_threads() < 2 {
+        return f();
+    }
+    let done = AtomicBool::new(false);
+    rayon::scope(|s| {
+        s.spawn(|_| {
+            // Picked up by this very thread (waiting for one of its own parallel parts): done.
+            if rayon::current_thread_index() == Some(me) {
+                return;
+            }
+            let start = std::time::Instant::now();
+            while !done.load(Ordering::Acquire) && start.elapsed() < AWAKE_HELPER_LIMIT {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    // Gives way at once should the scheduler have put this thread on the
+                    // same core as the one it waits for.
+                    std::thread::yield_now();
+                }
+            }
+        });
+        let r = f();
+        done.store(true, Ordering::Release);
+        r
+    })
+}
+
+/// Longest a worker waits awake for [`with_awake_helper`]'s parts.
+pub const AWAKE_HELPER_LIMIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The helper changes nothing but who runs the parallel parts: `f` runs once and its value
+    /// comes back, outside a pool, on one thread, on two, and for each item of a parallel batch
+    /// (where both workers are busy and the helpers are picked up late or by their own thread);
+    /// and each helper stops when its `f` is done, not at the limit.
+    #[test]
+    fn awake_helper_returns_what_f_returns_and_stops_with_it() {
+        let sum = |k: u64| -> u64 { (0..k).into_par_iter().map(|x| x * x).sum() };
+        let want = |k: u64| -> u64 { (0..k).map(|x| x * x).sum() };
+        assert_eq!(with_awake_helper(|| sum(1000)), want(1000));
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            assert_eq!(
+                pool.install(|| with_awake_helper(|| sum(100_000))),
+                want(100_000)
+            );
+            let t = std::time::Instant::now();
+            let batch: Vec<u64> = pool.install(|| {
+                (0..64u64)
+                    .into_par_iter()
+                    .map(|k| with_awake_helper(|| sum(k * 100)))
+                    .collect()
+            });
+            assert_eq!(batch, (0..64).map(|k| want(k * 100)).collect::<Vec<_>>());
+            // 64 helpers held to the limit would take 64 limits (over three seconds).
+            assert!(t.elapsed() < AWAKE_HELPER_LIMIT * 16, "{:?}", t.elapsed());
+        }
+    }
 
     #[test]
     fn blocks_are_filled_in_place_and_in_order() {

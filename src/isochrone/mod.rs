@@ -468,7 +468,26 @@ impl<'g> Engine<'g> {
         self.search(&sources, p.direction, p.limit_ms(), scratch);
         let search_ms = t_search.elapsed().as_secs_f64() * 1000.0;
         laps.lap("search");
+        // The search is one thread's work; the rest hands halves to the other worker about ten
+        // times in a few milliseconds, which is kept awake for them.
+        crate::parallel::with_awake_helper(move || {
+            self.circle_shapes(city, p, scratch, extras, origins, snaps, search_ms, laps)
+        })
+    }
 
+    /// The part of [`Engine::circle_with`] after the search: samples, grid, polygons, areas.
+    #[allow(clippy::too_many_arguments)]
+    fn circle_shapes(
+        &self,
+        city: &CitySpec,
+        p: &CircleParams,
+        scratch: &mut SearchScratch,
+        extras: Extras,
+        origins: Vec<SnappedOrigin>,
+        snaps: Vec<(Snapped, u32)>,
+        search_ms: f64,
+        laps: crate::progress::Laps,
+    ) -> Result<CommuteCircle, CircleError> {
         let t_poly = Instant::now();
         let (lon0, lat0) = centroid(&city.origins);
         let proj = LocalProjection::new(lon0, lat0);
