@@ -19,6 +19,7 @@
 
 use geo::{Coord, LineString, MultiPolygon, Polygon};
 use std::mem::take;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A grid of values: vertex `(i, j)` at `(x0 + i·cell, y0 + j·cell)`, row-major (`j * nx + i`).
 pub struct Field<'a> {
@@ -44,6 +45,13 @@ const SPLIT_SCAN_VERTICES: usize = 65_536;
 
 /// Fewest runs for which the cell rows are swept in two halves side by side.
 const SPLIT_SWEEP_RUNS: usize = 4096;
+
+/// Fewest boundary segments for which rings are traced in chunks side by side.
+const SPLIT_TRACE_SEGMENTS: usize = 4096;
+
+/// Chunks of boundary segments traced side by side: more than two, so that the workers share
+/// them out as they free up (the chunk holding a long ring's first segment takes longest).
+const TRACE_CHUNKS: usize = 4;
 
 /// Sides of a cell, naming the grid edges a boundary segment enters and leaves by.
 const BOTTOM: u8 = 0;
@@ -119,6 +127,8 @@ pub struct Tracer<'a> {
     segs_b: Segments,
     /// Sweep and scan in two halves whatever the size (tests of the joins).
     force_split: bool,
+    /// Trace in this many chunks whatever the size (tests of the chunks).
+    trace_chunks: Option<usize>,
     /// The second half's runs and row ranges while two halves are scanned side by side.
     runs_b: Vec<(u32, u32)>,
     row_runs_b: Vec<(u32, u32)>,
@@ -154,6 +164,7 @@ impl<'a> Tracer<'a> {
             segs: b.segs,
             segs_b: b.segs_b,
             force_split: false,
+            trace_chunks: None,
             runs_b: b.runs_b,
             row_runs_b: b.row_runs_b,
             f,
@@ -279,49 +290,40 @@ impl<'a> Tracer<'a> {
     }
 
     /// Follows the linked segments into rings, grouped by the component on their left.
+    ///
+    /// A ring starts at its first segment (in row order), as one pass over the segments would
+    /// find it. On a long boundary the segments are cut into chunks traced side by side: each
+    /// traces the rings whose first segment it holds, and leaves a ring as soon as it meets a
+    /// segment of an earlier chunk. The rings come out in the order of one pass.
     fn trace(&mut self, t: f32) -> MultiPolygon<f64> {
-        let mut rings: Vec<(u32, Vec<Coord<f64>>, bool)> = Vec::new(); // (component, points, ccw)
-        for s in 0..self.segs.segments.len() {
-            if self.segs.next[s] == NONE {
-                continue; // already used
-            }
-            let seg = self.segs.segments[s];
-            let (ci, cj) = match seg.corner {
-                A => (seg.i, seg.j),
-                B => (seg.i + 1, seg.j),
-                C => (seg.i + 1, seg.j + 1),
-                _ => (seg.i, seg.j + 1),
-            };
-            let comp = self.component_of(ci, cj as usize);
-            let mut pts: Vec<Coord<f64>> = Vec::new();
-            let mut e = s;
-            loop {
-                let seg = self.segs.segments[e];
-                let p = self.crossing(seg.i as usize, seg.j as usize, seg.from, t);
-                // A point inside a straight run along a grid row or column (common where the
-                // boundary faces unreached land, cut at a fixed share of the cell) is dropped
-                // now: the lossless cleanup would drop it anyway, with the same result.
-                if let [.., a, b] = pts[..] {
-                    if (a.y == b.y && b.y == p.y && (b.x - a.x) * (p.x - b.x) > 0.0)
-                        || (a.x == b.x && b.x == p.x && (b.y - a.y) * (p.y - b.y) > 0.0)
-                    {
-                        pts.pop();
-                    }
-                }
-                pts.push(p);
-                let n = self.segs.next[e];
-                self.segs.next[e] = NONE;
-                if n == NONE || n as usize == s {
-                    break;
-                }
-                e = n as usize;
-            }
-            if pts.len() >= 3 {
-                pts.push(pts[0]);
-                let ccw = crate::geom::rings::twice_signed_area(&pts) > 0.0;
-                rings.push((comp, pts, ccw));
-            }
+        // Each run's component root, read without path compression from here on: a parent is
+        // never above its child, so one ascending pass flattens the forest.
+        for v in 0..self.parent.len() {
+            self.parent[v] = self.parent[self.parent[v] as usize];
         }
+        let n = self.segs.segments.len();
+        let chunks = match self.trace_chunks {
+            Some(k) => k.max(1),
+            None if self.force_split || n >= SPLIT_TRACE_SEGMENTS => TRACE_CHUNKS,
+            None => 1,
+        };
+        let this = &*self;
+        let walked: Vec<AtomicU8> = (0..n).map(|_| AtomicU8::new(0)).collect();
+        let chunk = |k: usize| {
+            this.trace_chunk(
+                n * k / chunks..n * (k + 1) / chunks,
+                k as u8 + 1,
+                &walked,
+                t,
+            )
+        };
+        let mut rings: Vec<(u32, Vec<Coord<f64>>, bool)> = if chunks == 1 {
+            chunk(0)
+        } else {
+            use rayon::prelude::*;
+            let parts: Vec<_> = (0..chunks).into_par_iter().map(chunk).collect();
+            parts.into_iter().flatten().collect()
+        };
         // Group: each component has one counter-clockwise exterior and clockwise holes.
         rings.sort_by_key(|r| (r.0, !r.2));
         let mut polys: Vec<Polygon<f64>> = Vec::new();
@@ -343,6 +345,85 @@ impl<'a> Tracer<'a> {
         MultiPolygon(polys)
     }
 
+    /// The rings (component, points, counter-clockwise) whose first segment is in `range`, in
+    /// the order of their first segments ([`Tracer::trace`]). `walked` holds, per segment, the
+    /// smallest `id` (this chunk's number, from 1) of the chunks that walked it so far.
+    fn trace_chunk(
+        &self,
+        range: std::ops::Range<usize>,
+        id: u8,
+        walked: &[AtomicU8],
+        t: f32,
+    ) -> Vec<(u32, Vec<Coord<f64>>, bool)> {
+        let (segments, next) = (&self.segs.segments, &self.segs.next);
+        // A segment this chunk or an earlier one walked is on a traced ring, or on one that
+        // starts before this chunk. Marks are only hints between chunks (read in any order):
+        // a ring is left to an earlier chunk for sure only on meeting one of its segments.
+        let seen = |e: usize| {
+            let m = walked[e].load(Ordering::Relaxed);
+            m != 0 && m <= id
+        };
+        let mut rings = Vec::new();
+        let mut path: Vec<u32> = Vec::new();
+        for s in range.clone() {
+            if seen(s) || next[s] == NONE {
+                continue;
+            }
+            // Walk the ring from `s`: every segment of this chunk before `s` was walked, so
+            // meeting an earlier chunk's segment or one walked before means the ring starts
+            // earlier.
+            path.clear();
+            let mut e = s;
+            let mut earlier = false;
+            loop {
+                if e < range.start || (e != s && seen(e)) {
+                    earlier = true;
+                    break;
+                }
+                walked[e].store(id, Ordering::Relaxed);
+                path.push(e as u32);
+                let n = next[e];
+                if n == NONE || n as usize == s {
+                    break;
+                }
+                e = n as usize;
+            }
+            if earlier {
+                continue;
+            }
+            let seg = segments[s];
+            let (ci, cj) = match seg.corner {
+                A => (seg.i, seg.j),
+                B => (seg.i + 1, seg.j),
+                C => (seg.i + 1, seg.j + 1),
+                _ => (seg.i, seg.j + 1),
+            };
+            let comp = self.component_of(ci, cj as usize);
+            let mut pts: Vec<Coord<f64>> = Vec::with_capacity(path.len() + 1);
+            for &e in &path {
+                let seg = segments[e as usize];
+                let p = self.crossing(seg.i as usize, seg.j as usize, seg.from, t);
+                // A point inside a straight run along a grid row or column (common where the
+                // boundary faces unreached land, cut at a fixed share of the cell) is dropped
+                // now: the lossless cleanup would drop it anyway, with the same result.
+                if let [.., a, b] = pts[..] {
+                    if (a.y == b.y && b.y == p.y && (b.x - a.x) * (p.x - b.x) > 0.0)
+                        || (a.x == b.x && b.x == p.x && (b.y - a.y) * (p.y - b.y) > 0.0)
+                    {
+                        pts.pop();
+                    }
+                }
+                pts.push(p);
+            }
+            if pts.len() >= 3 {
+                pts.push(pts[0]);
+                let ccw = crate::geom::rings::twice_signed_area(&pts) > 0.0;
+                rings.push((comp, pts, ccw));
+            }
+        }
+        rings
+    }
+
     /// Gives the arrays back for the next grid.
     pub fn into_buffers(self) -> TracerBuffers {
         TracerBuffers {
@@ -357,12 +438,13 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    /// The component (root run) of the inside vertex `(i, j)`.
-    fn component_of(&mut self, i: u32, j: usize) -> u32 {
+    /// The component (root run) of the inside vertex `(i, j)`, once the parents are flattened
+    /// ([`Tracer::trace`]).
+    fn component_of(&self, i: u32, j: usize) -> u32 {
         let (r0, r1) = self.row_runs[j];
         let runs = &self.runs[r0 as usize..r1 as usize];
         let k = runs.partition_point(|r| r.1 <= i);
-        self.find(r0 + k as u32)
+        self.parent[r0 as usize + k]
     }
 
     /// The crossing point for threshold `t` on side `side` of the cell at `(i, j)`.
@@ -683,6 +765,65 @@ mod tests {
             values,
             step_beyond: 7.0,
             rows: None,
+        }
+    }
+
+    /// Many rings on a large field, traced in chunks on two threads (which share out the
+    /// chunks and race on the walked marks) again and again: always the rings of one pass.
+    #[test]
+    fn chunks_traced_side_by_side_give_the_rings_of_one_pass() {
+        let (nx, ny) = (320, 240);
+        let mut x = 99u64;
+        let mut rand = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as f32 / (1u64 << 31) as f32
+        };
+        // Rolling hills of times with unreached patches: holes, islands and long exteriors.
+        let bumps: Vec<(f32, f32, f32)> = (0..120)
+            .map(|_| (rand() * nx as f32, rand() * ny as f32, 3.0 + 12.0 * rand()))
+            .collect();
+        let values: Vec<f32> = (0..nx * ny)
+            .map(|k| {
+                let (i, j) = ((k % nx) as f32, (k / nx) as f32);
+                if i == 0.0 || j == 0.0 || i as usize == nx - 1 || j as usize == ny - 1 {
+                    return f32::INFINITY;
+                }
+                // Scattered unreached vertices: holes where the land around is reached.
+                if k % 37 == 18 && (k / nx) % 5 == 2 {
+                    return f32::INFINITY;
+                }
+                let v: f32 = bumps
+                    .iter()
+                    .map(|&(bx, by, r)| ((i - bx).hypot(j - by) / r).sin())
+                    .sum();
+                if v > 2.5 {
+                    f32::INFINITY
+                } else {
+                    v + 10.0
+                }
+            })
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for t in [8.0, 9.0, 10.0, 11.0] {
+            let mut one = Tracer::new(field(nx, ny, &values));
+            one.trace_chunks = Some(1);
+            let want = one.region(t);
+            // Thousands of segments in many polygons, some with holes.
+            assert!(one.segs.segments.len() > 4000 && want.0.len() > 10);
+            assert!(want.0.iter().any(|p| !p.interiors().is_empty()));
+            for chunks in [2, 3, 4, 7] {
+                for _ in 0..10 {
+                    let mut two = Tracer::new(field(nx, ny, &values));
+                    two.force_split = true;
+                    two.trace_chunks = Some(chunks);
+                    assert_eq!(pool.install(|| two.region(t)), want, "{chunks} chunks");
+                }
+            }
         }
     }
 
