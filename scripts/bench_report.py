@@ -343,7 +343,10 @@ if os.path.exists(hist_path):
                     "to lon/lat and cleaned of repeats and collinear points in one pass (long "
                     "rings in two halves), road segments that end short of the next sample "
                     "skipped without a division, a node's search time, label and generation in "
-                    "one record (the same bytes)")
+                    "one record; then the grid seeded by each band of rows side by side, areas "
+                    "measured as the rings are mapped and reached nodes counted by the sampling "
+                    "halves, rings traced in four chunks side by side, and the other worker kept "
+                    "awake while a circle's parallel parts run (the same bytes)")
     rows = [json.loads(l) for l in open(hist_path) if l.strip()]
     commits = []
     for r in rows:
@@ -620,7 +623,42 @@ p("45 and 60 min 5.10 → 4.32 ms per circle (8 alternating rounds), one band un
 p("In the before/after table the polygon rewrites are the largest gains for")
 p("circles, the snap index (`0bb9851`) for loading a province graph, and the import work for the")
 p("import (rows of one run each: expect ±20 %).\n")
-p("**This session's circle work (`4a8f7be` … `0223116`, every circle the same bytes on Yuba,")
+p("**This session's circle work (`1cd4354` … `84310d7`, every circle the same bytes on Yuba,")
+p("Malta, Porto (three bands each) and the mosaic).** The VM was as noisy as in the last session,")
+p("so each change was judged in alternating processes of the old and new binary (`profile_circle`,")
+p("500 Yuba 60-minute circles per process, 12–16 pairs; `bench_engine`, 4–5 pairs), with the")
+p("stage timers and cachegrind's instruction counts alongside. The aim was the serial stretches")
+p("and hand-overs between the cores that the last session measured:")
+p("- the grid's seeding pass ran on one core before the two bands were stamped; now each band of")
+p("  rows seeds its own rows from all the samples, plus the rows just outside it whose discs")
+p("  reach in (into a small buffer of its own), and stamps, with no wait in between: the grid")
+p("  stage 0.43 → 0.35 ms (684 → 686 M instructions for 20 circles on one thread);")
+p("- each band's area is measured ring by ring as its rings are mapped to lon/lat (the same sum")
+p("  as `multipolygon_km2`, checked to the bit), and the nodes reached per band are counted by")
+p("  the two sampling halves instead of a pass over every settled node afterwards: the areas")
+p("  stage 0.11 → 0.01 ms, the circle −1.2 % (medians 2.60 → 2.55 ms);")
+p("- while a circle's parallel parts run, the other worker waits for them awake")
+p("  (`parallel::with_awake_helper`: it runs pool work as it comes, otherwise gives way with")
+p("  `sched_yield`, and stops when the circle is done): Yuba with its text 2.69 → 2.59 ms and far")
+p("  steadier (2.55–2.62 against 2.66–3.41 over five processes), the mosaic's circle with text")
+p("  7.6–9.1 → 6.9–7.1 ms, the batch of 150 mosaic towns unchanged (213–223 cities/s). A first")
+p("  version that spun without giving way made first calls 5 → 9–14 ms: a scheduler trace showed")
+p("  both workers on one core, the spinner taking turns with the circle until the load balancer")
+p("  moved it;")
+p("- the rings were traced on one core after the sweep (0.30 ms of 2.6); now the boundary")
+p("  segments are cut into four chunks traced side by side: each traces the rings whose first")
+p("  segment it holds, leaves a ring as soon as it meets a segment of an earlier chunk or one")
+p("  an earlier chunk walked (marks shared between the chunks as hints), and the rings come out")
+p("  in the order of one pass (a test races two threads over 2–7 chunks on a field with")
+p("  thousands of segments, and fails if a chunk keeps a ring that starts earlier). The circle")
+p("  −3 % (medians 2.49 → 2.40 ms), at 2 % more instructions on one thread.")
+p("Tried and dropped, for the import: large blocks advised onto transparent huge pages")
+p("(`MADV_HUGEPAGE`; this system offers them on request): the mosaic's page faults 400,000 →")
+p("165,000, but system time rose (2.3–2.8 → 2.8–3.7 s: the kernel compacts memory to find huge")
+p("pages in the fault path) and the import got slower; populating the expected heap up front")
+p("(`MADV_POPULATE_WRITE` on 8× the PBF, then freed to the heap): the same faults and system")
+p("time, counted earlier. Keeping the helper awake through the search as well changed nothing.\n")
+p("**The previous session's circle work (`4a8f7be` … `0223116`, every circle the same bytes on Yuba,")
 p("Malta, Porto and the mosaic).** Timings on this VM moved by 10–25 % from run to run during the")
 p("session, more than most of these changes, so each was judged by cachegrind's instruction count")
 p("(deterministic; 20 Yuba 60-minute circles on one thread, graph load included) and by the")
@@ -650,8 +688,8 @@ p("shows: on this VM the second half of a `rayon::join` starts 15–24 µs after
 p("of 300 joins in a small program, whether the other worker had idled 0 or 400 µs before), and")
 p("a Yuba circle makes about eight joins and parallel iterations (sampling, stamping, the")
 p("contour's scan and sweep, the lon/lat mapping, the areas, the text), so about 0.15 ms of its")
-p("2.8 ms is waiting for the second core. Fewer, fused parallel passes (the lon/lat mapping and")
-p("the areas in one) are the next step for the Yuba target.\n")
+p("2.8 ms is waiting for the second core (this session's work above fused two of those passes")
+p("and keeps the second core awake through the rest).\n")
 met, unmet = [], []
 for tag in ["yuba60", "porto20", "malta60"]:
     try:

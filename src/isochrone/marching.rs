@@ -346,8 +346,9 @@ impl<'a> Tracer<'a> {
     }
 
     /// The rings (component, points, counter-clockwise) whose first segment is in `range`, in
-    /// the order of their first segments ([`Tracer::trace`]). `walked` holds, per segment, the
-    /// smallest `id` (this chunk's number, from 1) of the chunks that walked it so far.
+    /// the order of their first segments ([`Tracer::trace`]). `walked` holds, per segment, 0 or
+    /// the number (from 1; this chunk's is `id`) of a chunk that walked it: a chunk only ever
+    /// lowers a mark, though two chunks racing may leave the larger.
     fn trace_chunk(
         &self,
         range: std::ops::Range<usize>,
