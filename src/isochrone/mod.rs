@@ -461,17 +461,16 @@ impl<'g> Engine<'g> {
     ) -> Result<CommuteCircle, CircleError> {
         let laps = crate::progress::Laps::from_env("circle");
         let origins = self.snap_city(city, p.max_snap_m)?;
-        let snaps: Vec<(Snapped, u32)> = origins.iter().map(|o| (o.snap, 0)).collect();
         laps.lap("snap");
         let t_search = Instant::now();
-        let sources = self.sources(&snaps, p.direction);
+        let sources = self.sources(&labelled_snaps(&origins), p.direction);
         self.search(&sources, p.direction, p.limit_ms(), scratch);
         let search_ms = t_search.elapsed().as_secs_f64() * 1000.0;
         laps.lap("search");
         // The search is one thread's work; the rest hands halves to the other worker about ten
         // times in a few milliseconds, which is kept awake for them.
         crate::parallel::with_awake_helper(move || {
-            self.circle_shapes(city, p, scratch, extras, origins, snaps, search_ms, laps)
+            self.circle_shapes(city, p, scratch, extras, origins, search_ms, laps)
         })
     }
 
@@ -484,10 +483,10 @@ impl<'g> Engine<'g> {
         scratch: &mut SearchScratch,
         extras: Extras,
         origins: Vec<SnappedOrigin>,
-        snaps: Vec<(Snapped, u32)>,
         search_ms: f64,
         laps: crate::progress::Laps,
     ) -> Result<CommuteCircle, CircleError> {
+        let snaps = labelled_snaps(&origins);
         let t_poly = Instant::now();
         let (lon0, lat0) = centroid(&city.origins);
         let proj = LocalProjection::new(lon0, lat0);
@@ -749,6 +748,11 @@ impl<'g> Engine<'g> {
             })
             .collect()
     }
+}
+
+/// A city's snapped origins as search sources' snaps, all with label 0 (one city).
+fn labelled_snaps(origins: &[SnappedOrigin]) -> Vec<(Snapped, u32)> {
+    origins.iter().map(|o| (o.snap, 0)).collect()
 }
 
 /// Mean position of the origins (the projection centre).
