@@ -30,8 +30,9 @@ pub struct BuildWay {
 
 /// Everything the builder needs.
 pub struct BuildInput<'a> {
-    /// OSM id of every referenced node (sorted), and its position or [`MISSING`].
-    pub node_ids: &'a [i64],
+    /// OSM id of every referenced node (sorted). Owned: the build keeps only its own nodes' ids
+    /// and frees the rest once they are numbered, before memory peaks.
+    pub node_ids: Vec<i64>,
     pub node_coords: &'a [CoordE7],
     pub ways: &'a [BuildWay],
     /// Node indices (into `node_ids`) of all ways, concatenated. Owned: the build frees it as
@@ -333,6 +334,11 @@ pub fn build_graph(
     }
     drop(node_of);
     stats.nodes_before_contraction = nodes.len() as u64;
+    let node_osm_ids_of: Vec<i64> = nodes
+        .par_iter()
+        .map(|&x| input.node_ids[x as usize])
+        .collect();
+    input.node_ids = Vec::new();
 
     laps.lap("node numbering");
     // 3. Contract degree-2 nodes joining two compatible pieces.
@@ -542,7 +548,7 @@ pub fn build_graph(
     let bbox = BBox::par_of(&kept, |&v| {
         Some(input.node_coords[nodes[v as usize] as usize])
     });
-    let mut order: Vec<(u64, u32)> = kept
+    let order: Vec<(u64, u32)> = kept
         .par_iter()
         .map(|&v| {
             (
@@ -552,7 +558,11 @@ pub fn build_graph(
         })
         .collect();
     laps.lap("Hilbert keys");
-    order.par_sort_unstable();
+    // Keys are below 2^32 (order 16): scattered into 4,096 buckets by their top bits, each
+    // bucket sorted on its own (the order of a full sort: the pairs are distinct).
+    let order = par_sort_bucketed(&order, 1 << 12, |e| {
+        ((e.0 >> 20) as usize).min((1 << 12) - 1)
+    });
     let mut new_id = vec![u32::MAX; n_nodes];
     for (i, &(_, v)) in order.iter().enumerate() {
         new_id[v as usize] = i as u32;
@@ -587,7 +597,7 @@ pub fn build_graph(
         .collect();
     let node_osm_ids: Vec<i64> = order
         .par_iter()
-        .map(|&(_, v)| input.node_ids[nodes[v as usize] as usize])
+        .map(|&(_, v)| node_osm_ids_of[v as usize])
         .collect();
     let node_flags: Vec<u8> = order
         .par_iter()
@@ -984,7 +994,7 @@ mod tests {
         let refs = vec![0, 1, 2, 2, 3, 4];
         let ways = vec![way(1, 0, 3, true, true), way(2, 3, 3, true, true)];
         let input = BuildInput {
-            node_ids: &ids,
+            node_ids: ids.clone(),
             node_coords: &c,
             ways: &ways,
             refs,
@@ -1016,7 +1026,7 @@ mod tests {
             way(3, 5, 3, true, true),
         ];
         let input = BuildInput {
-            node_ids: &ids,
+            node_ids: ids.clone(),
             node_coords: &c,
             ways: &ways,
             refs,

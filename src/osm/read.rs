@@ -30,7 +30,7 @@ use osmpbf::{Element, RelMemberType};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Errors of the import.
@@ -342,8 +342,74 @@ pub fn import_pbf(
             let b = BBox::par_of(&node_coords, |c| (*c != MISSING).then_some(*c));
             (!b.is_empty()).then_some(b)
         });
+    // Boundaries, before the build: they read the node ids and coordinates, and the build
+    // takes the ids (it frees them once its nodes are numbered, before memory peaks).
+    let named: HashMap<i64, Option<String>> = nodes.named.into_iter().collect();
+    let member_lookup: HashMap<i64, &Vec<i64>> = ways
+        .boundary_ways
+        .iter()
+        .map(|(id, refs)| (*id, refs))
+        .collect();
+    let coord_of = |id: i64| -> Option<CoordE7> {
+        needed
+            .binary_search(&id)
+            .ok()
+            .map(|i| node_coords[i])
+            .filter(|c| *c != MISSING)
+    };
+    let mut boundaries: Vec<AdminBoundary> = rel
+        .boundaries
+        .par_iter()
+        .map(|b| {
+            let members: Vec<MemberWay> = b
+                .ways
+                .iter()
+                .map(|w| match member_lookup.get(w) {
+                    Some(refs) => MemberWay {
+                        node_ids: refs.as_slice(),
+                        coords: refs.iter().map(|&id| coord_of(id)).collect(),
+                    },
+                    None => MemberWay {
+                        node_ids: &[],
+                        coords: vec![None],
+                    },
+                })
+                .collect();
+            let missing_members = members.iter().filter(|m| m.node_ids.is_empty()).count() as u32;
+            let assembled = assemble(&members);
+            let tag = |k: &str| {
+                b.tags
+                    .iter()
+                    .find(|(kk, _)| kk == k)
+                    .map(|(_, v)| v.clone())
+            };
+            AdminBoundary {
+                osm_id: b.id,
+                admin_level: tag("admin_level").and_then(|v| v.trim().parse().ok()),
+                name: tag("name"),
+                name_zh: tag("name:zh").or_else(|| tag("name:zh-Hans")),
+                name_en: tag("name:en"),
+                codes: b
+                    .tags
+                    .iter()
+                    .filter(|(k, _)| BOUNDARY_CODE_KEYS.contains(&k.as_str()))
+                    .cloned()
+                    .collect::<BTreeMap<_, _>>(),
+                population: tag("population").and_then(|v| parse_population(&v)),
+                admin_centre: b.admin_centre.and_then(|id| {
+                    coord_of(id).map(|c| (id, c, named.get(&id).cloned().flatten()))
+                }),
+                label: b.label.and_then(coord_of),
+                polygons: assembled.polygons,
+                broken_rings: assembled.broken_rings + missing_members,
+                open_chains: assembled.open_chains,
+            }
+        })
+        .collect();
+    boundaries.sort_by_key(|b| b.osm_id);
+    laps.lap("boundaries");
     let input = BuildInput {
-        node_ids: &needed,
+        node_ids: needed,
         node_coords: &node_coords,
         ways: &build_ways,
         refs: refs_idx,
@@ -446,70 +512,6 @@ pub fn import_pbf(
     stats.places = places.len() as u64;
     graph.places = places;
 
-    // Boundaries.
-    let named: HashMap<i64, Option<String>> = nodes.named.into_iter().collect();
-    let member_lookup: HashMap<i64, &Vec<i64>> = ways
-        .boundary_ways
-        .iter()
-        .map(|(id, refs)| (*id, refs))
-        .collect();
-    let coord_of = |id: i64| -> Option<CoordE7> {
-        needed
-            .binary_search(&id)
-            .ok()
-            .map(|i| node_coords[i])
-            .filter(|c| *c != MISSING)
-    };
-    let mut boundaries: Vec<AdminBoundary> = rel
-        .boundaries
-        .par_iter()
-        .map(|b| {
-            let members: Vec<MemberWay> = b
-                .ways
-                .iter()
-                .map(|w| match member_lookup.get(w) {
-                    Some(refs) => MemberWay {
-                        node_ids: refs.as_slice(),
-                        coords: refs.iter().map(|&id| coord_of(id)).collect(),
-                    },
-                    None => MemberWay {
-                        node_ids: &[],
-                        coords: vec![None],
-                    },
-                })
-                .collect();
-            let missing_members = members.iter().filter(|m| m.node_ids.is_empty()).count() as u32;
-            let assembled = assemble(&members);
-            let tag = |k: &str| {
-                b.tags
-                    .iter()
-                    .find(|(kk, _)| kk == k)
-                    .map(|(_, v)| v.clone())
-            };
-            AdminBoundary {
-                osm_id: b.id,
-                admin_level: tag("admin_level").and_then(|v| v.trim().parse().ok()),
-                name: tag("name"),
-                name_zh: tag("name:zh").or_else(|| tag("name:zh-Hans")),
-                name_en: tag("name:en"),
-                codes: b
-                    .tags
-                    .iter()
-                    .filter(|(k, _)| BOUNDARY_CODE_KEYS.contains(&k.as_str()))
-                    .cloned()
-                    .collect::<BTreeMap<_, _>>(),
-                population: tag("population").and_then(|v| parse_population(&v)),
-                admin_centre: b.admin_centre.and_then(|id| {
-                    coord_of(id).map(|c| (id, c, named.get(&id).cloned().flatten()))
-                }),
-                label: b.label.and_then(coord_of),
-                polygons: assembled.polygons,
-                broken_rings: assembled.broken_rings + missing_members,
-                open_chains: assembled.open_chains,
-            }
-        })
-        .collect();
-    boundaries.sort_by_key(|b| b.osm_id);
     stats.boundaries = boundaries.len() as u64;
     stats.boundary_broken_rings = boundaries.iter().map(|b| b.broken_rings as u64).sum();
     stats.boundaries_without_polygon =
@@ -929,6 +931,9 @@ fn way_phase(
         ..Default::default()
     };
     let kinds = parts.iter().map(|p| p.1).collect();
+    // Sized once: growing by doublings copied the road records (72 bytes each) several times.
+    out.roads
+        .reserve_exact(parts.iter().map(|p| p.0.roads.len()).sum());
     for (p, _) in parts {
         out.roads.extend(p.roads);
         out.boundary_ways.extend(p.boundary_ways);
@@ -1186,44 +1191,43 @@ impl DensityGrid {
         let dlat = km / KM_PER_DEG;
         let dlon = km / (KM_PER_DEG * mid);
         let (lon0, lat0) = (b.min_lon - dlon, b.min_lat - dlat);
-        let mut sum = vec![0f32; nx * ny];
+        // Street length per cell in whole decimetres: integer sums do not depend on the order
+        // they are added in, so every segment is added straight into the shared grid from
+        // any core and the grid is the same whatever the thread count (float sums in way
+        // order needed a list of every segment's cell and length, 128 MB on the province
+        // mosaic, added up on one core). A cell would need 429,000 km of street to overflow.
+        let sum: Vec<AtomicU32> = (0..nx * ny)
+            .into_par_iter()
+            .map(|_| AtomicU32::new(0))
+            .collect();
         if !empty {
-            // Segment lengths (the costly part) in parallel, added up in way order as before:
-            // the same sums to the last bit.
-            let parts: Vec<Vec<(u32, f32)>> = ways
-                .par_chunks(4096)
-                .map(|chunk| {
-                    let mut part = Vec::new();
-                    for w in chunk.iter().filter(|w| w.class.counts_for_density()) {
-                        let r = &refs[w.refs_start as usize..(w.refs_start + w.refs_len) as usize];
-                        for pair in r.windows(2) {
-                            if pair[0] == u32::MAX || pair[1] == u32::MAX {
-                                continue;
-                            }
-                            let (a, c) = (coords[pair[0] as usize], coords[pair[1] as usize]);
-                            if a == MISSING || c == MISSING {
-                                continue;
-                            }
-                            let (lon, lat) = ((a.lon() + c.lon()) / 2.0, (a.lat() + c.lat()) / 2.0);
-                            let i = ((lon - lon0) / dlon) as usize;
-                            let j = ((lat - lat0) / dlat) as usize;
-                            if i < nx && j < ny {
-                                part.push((
-                                    (j * nx + i) as u32,
-                                    (distance_m(a, c) / 1000.0) as f32,
-                                ));
-                            }
+            ways.par_chunks(4096).for_each(|chunk| {
+                for w in chunk.iter().filter(|w| w.class.counts_for_density()) {
+                    let r = &refs[w.refs_start as usize..(w.refs_start + w.refs_len) as usize];
+                    for pair in r.windows(2) {
+                        if pair[0] == u32::MAX || pair[1] == u32::MAX {
+                            continue;
+                        }
+                        let (a, c) = (coords[pair[0] as usize], coords[pair[1] as usize]);
+                        if a == MISSING || c == MISSING {
+                            continue;
+                        }
+                        let (lon, lat) = ((a.lon() + c.lon()) / 2.0, (a.lat() + c.lat()) / 2.0);
+                        let i = ((lon - lon0) / dlon) as usize;
+                        let j = ((lat - lat0) / dlat) as usize;
+                        if i < nx && j < ny {
+                            // Rounded to the nearest decimetre (`as` truncates a positive value).
+                            let dm = (distance_m(a, c) * 10.0 + 0.5) as u32;
+                            sum[j * nx + i].fetch_add(dm, Ordering::Relaxed);
                         }
                     }
-                    part
-                })
-                .collect();
-            for part in &parts {
-                for &(k, km) in part {
-                    sum[k as usize] += km;
                 }
-            }
+            });
         }
+        let sum: Vec<f32> = sum
+            .into_par_iter()
+            .map(|dm| (dm.into_inner() as f64 / 10_000.0) as f32)
+            .collect();
         // 3 × 3 box sum, divided by the window's area (rows on all cores).
         let area = (9.0 * km * km) as f32;
         let mut smoothed = vec![0f32; nx * ny];
