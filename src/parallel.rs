@@ -36,6 +36,17 @@ pub fn par_fill_blocks<T: Send>(
         .for_each(|(i, part)| fill(i, part));
 }
 
+/// `n` copies of `value`, written on all cores: `vec![value; n]` fills on one core, and for the
+/// import's arrays of tens of millions of entries that is also where their pages are faulted in.
+///
+/// ```
+/// use metroreach::parallel::par_filled;
+/// assert_eq!(par_filled(3, u32::MAX), vec![u32::MAX; 3]);
+/// ```
+pub fn par_filled<T: Copy + Send + Sync>(n: usize, value: T) -> Vec<T> {
+    (0..n).into_par_iter().map(|_| value).collect()
+}
+
 /// The parts one after the other, copied on all cores (the same as appending them in order).
 ///
 /// ```

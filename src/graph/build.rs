@@ -7,7 +7,7 @@
 use super::scc::{reachable, strongly_connected_two_way};
 use super::{node_flags, road_flags, EdgeTarget, RoadClass, RoadGraph};
 use crate::geom::{distance_m, BBox, CoordE7};
-use crate::parallel::{par_concat, par_fill_blocks, par_sort_bucketed};
+use crate::parallel::{par_concat, par_fill_blocks, par_filled, par_sort_bucketed};
 use rayon::prelude::*;
 
 /// Marks a node whose coordinates are not in the extract.
@@ -318,7 +318,7 @@ pub fn build_graph(
     laps.lap("pieces (parallel)");
     // Dense numbering of junction nodes used by pieces, and each piece's two ends in it (the
     // chain walk then reads them in piece order instead of looking them up at random).
-    let mut node_of = vec![u32::MAX; n_in];
+    let mut node_of = par_filled(n_in, u32::MAX);
     let mut nodes: Vec<u32> = Vec::new(); // graph node -> input node
     let mut ends: Vec<[u32; 2]> = Vec::with_capacity(pieces.len());
     for p in &pieces {
@@ -494,7 +494,7 @@ pub fn build_graph(
     laps.lap("roads and edges");
     // 5. Islands: keep nodes that can reach or be reached from a core component.
     let alive: Vec<bool> = {
-        let mut deg = vec![false; n_nodes];
+        let mut deg = par_filled(n_nodes, false);
         for r in &roads {
             deg[r.a as usize] = true;
             deg[r.b as usize] = true;
@@ -563,7 +563,7 @@ pub fn build_graph(
     let order = par_sort_bucketed(&order, 1 << 12, |e| {
         ((e.0 >> 20) as usize).min((1 << 12) - 1)
     });
-    let mut new_id = vec![u32::MAX; n_nodes];
+    let mut new_id = par_filled(n_nodes, u32::MAX);
     for (i, &(_, v)) in order.iter().enumerate() {
         new_id[v as usize] = i as u32;
     }
@@ -578,7 +578,7 @@ pub fn build_graph(
     let edge_list = sorted;
 
     // Roads in order of first use by an edge; unused roads (dropped islands) disappear.
-    let mut road_new = vec![u32::MAX; roads.len()];
+    let mut road_new = par_filled(roads.len(), u32::MAX);
     let mut road_order: Vec<u32> = Vec::new();
     for e in &edge_list {
         let r = (e.3 >> 1) as usize;
@@ -754,8 +754,8 @@ fn contract_chains(
     speeds: &dyn SpeedModel,
 ) -> (Chains, usize) {
     // Incidence lists: up to the first two pieces per node, plus a count.
-    let mut count = vec![0u32; n_nodes];
-    let mut inc = vec![[u32::MAX; 2]; n_nodes];
+    let mut count = par_filled(n_nodes, 0u32);
+    let mut inc = par_filled(n_nodes, [u32::MAX; 2]);
     for (pi, end) in ends.iter().enumerate() {
         for &v in end {
             let v = v as usize;
@@ -805,7 +805,7 @@ fn contract_chains(
             oriented(p, p_ends_at_v) == oriented(q, q_starts_at_v)
         })
         .collect();
-    let mut consumed = vec![false; pieces.len()];
+    let mut consumed = par_filled(pieces.len(), false);
     let mut chains = Chains::default();
     let mut chain: std::collections::VecDeque<(u32, bool)> = std::collections::VecDeque::new();
     let mut removed = 0usize;

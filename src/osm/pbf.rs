@@ -398,22 +398,32 @@ impl<'a> Blobs<'a> {
     }
 
     fn raw_block<T>(&self, index: usize, f: impl FnOnce(&RawBlock<'_>) -> Option<T>) -> Option<T> {
+        thread_local! {
+            // One inflater and one block buffer per thread, reused for every blob: a fresh
+            // buffer per blob was a megabyte allocated (and, zeroed, written) each time.
+            static INFLATE: std::cell::RefCell<(libdeflater::Decompressor, Vec<u8>)> =
+                std::cell::RefCell::new((libdeflater::Decompressor::new(), Vec::new()));
+        }
         match self.payload(index)? {
             Payload::Raw(bytes) => f(&RawBlock::parse(bytes)?),
             Payload::Zlib { data, raw_size } => {
                 if raw_size > MAX_BLOCK_BYTES {
                     return None;
                 }
-                // Inflated in one call into a buffer of the stated size; a block that does not
-                // end within it is left to osmpbf.
-                let mut buf = Vec::with_capacity(raw_size);
-                let status = flate2::Decompress::new(true)
-                    .decompress_vec(data, &mut buf, flate2::FlushDecompress::Finish)
-                    .ok()?;
-                if status != flate2::Status::StreamEnd {
-                    return None;
-                }
-                f(&RawBlock::parse(&buf)?)
+                // Inflated in one call (libdeflate) into this thread's buffer, cut to the stated
+                // size; a block that does not inflate to exactly that size is left to osmpbf.
+                INFLATE.with(|cell| {
+                    let mut state = cell.borrow_mut();
+                    let (inflater, buf) = &mut *state;
+                    if buf.len() < raw_size {
+                        buf.resize(raw_size, 0);
+                    }
+                    let n = inflater.zlib_decompress(data, &mut buf[..raw_size]).ok()?;
+                    if n != raw_size {
+                        return None;
+                    }
+                    f(&RawBlock::parse(&buf[..n])?)
+                })
             }
         }
     }

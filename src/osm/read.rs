@@ -715,16 +715,16 @@ fn read_elements(
         v.dedup();
         v
     };
-    let mut needed: Vec<i64> = Vec::with_capacity(ways.refs.len());
-    needed.extend_from_slice(&ways.refs);
-    for (_, refs) in &ways.boundary_ways {
-        needed.extend_from_slice(refs);
-    }
-    needed.extend_from_slice(&rel_nodes);
-    let needed = super::ids::sorted_unique(needed);
+    // Copied on all cores (205 MB of refs on the province mosaic).
+    let parts: Vec<&[i64]> = std::iter::once(ways.refs.as_slice())
+        .chain(ways.boundary_ways.iter().map(|(_, refs)| refs.as_slice()))
+        .chain(std::iter::once(rel_nodes.as_slice()))
+        .collect();
+    let needed = super::ids::sorted_unique(crate::parallel::par_concat(&parts));
 
     laps.lap("needed node ids (sort, dedup)");
     let coords: Vec<AtomicU64> = (0..needed.len())
+        .into_par_iter()
         .map(|_| AtomicU64::new(u64::MAX))
         .collect();
     let (nodes, node_kinds) = node_phase(blobs, &node_blobs, &needed, &coords, &rel_nodes, bar)?;
@@ -737,7 +737,10 @@ fn read_elements(
     {
         return Ok(None);
     }
-    let node_coords: Vec<CoordE7> = coords.into_iter().map(|a| unpack(a.into_inner())).collect();
+    let node_coords: Vec<CoordE7> = coords
+        .into_par_iter()
+        .map(|a| unpack(a.into_inner()))
+        .collect();
     Ok(Some(Elements {
         rel,
         ways,
