@@ -4,10 +4,10 @@
 //! The builder knows nothing about OSM tags: it receives ways as node-index lists with a class and
 //! allowed directions, and asks a [`SpeedModel`] for the speed of each piece.
 
-use super::scc::{reachable, strongly_connected_two_way};
+use super::scc::{reachable_extending, strongly_connected_two_way_reach};
 use super::{node_flags, road_flags, EdgeTarget, RoadClass, RoadGraph};
 use crate::geom::{distance_m, BBox, CoordE7};
-use crate::parallel::{par_concat, par_fill_blocks, par_filled, par_sort_bucketed};
+use crate::parallel::{par_fill_blocks, par_filled, par_sort_bucketed};
 use rayon::prelude::*;
 
 /// Marks a node whose coordinates are not in the extract.
@@ -27,6 +27,9 @@ pub struct BuildWay {
     pub refs_start: u32,
     pub refs_len: u32,
 }
+
+/// Ways per chunk of the pieces stage (a test builds several chunks).
+const PIECE_CHUNK: usize = 2048;
 
 /// Everything the builder needs.
 pub struct BuildInput<'a> {
@@ -224,93 +227,134 @@ pub fn build_graph(
     };
 
     laps.lap("way lengths (parallel) and junctions");
-    // 2. Pieces between junctions, ways in parallel (chunks keep the way order).
-    let chunked: Vec<(Vec<Piece>, Vec<u32>)> = input
-        .ways
-        .par_chunks(2048)
-        .enumerate()
-        .map(|(ci, chunk)| {
-            let mut pieces: Vec<Piece> = Vec::new();
-            let mut piece_geom: Vec<u32> = Vec::new();
-            let mut current: Vec<u32> = Vec::new();
-            for (k, w) in chunk.iter().enumerate() {
-                let wi = ci * 2048 + k;
-                let refs = way_refs(&input, w);
-                let flush = |current: &mut Vec<u32>,
-                             pieces: &mut Vec<Piece>,
-                             piece_geom: &mut Vec<u32>| {
-                    if current.len() >= 2 {
-                        let length_m: f64 = current
-                            .windows(2)
-                            .map(|p| {
-                                distance_m(
-                                    input.node_coords[p[0] as usize],
-                                    input.node_coords[p[1] as usize],
-                                )
-                            })
-                            .sum();
-                        let a = current[0];
-                        let b = *current.last().unwrap_or(&a);
-                        let mid =
-                            midpoint(input.node_coords[a as usize], input.node_coords[b as usize]);
-                        let (f, bk) = speeds.piece_speeds(wi, way_length[wi], mid);
-                        let fwd = f.filter(|_| w.forward).filter(|s| *s > 0.0);
-                        let bwd = bk.filter(|_| w.backward).filter(|s| *s > 0.0);
-                        if fwd.is_some() || bwd.is_some() {
-                            pieces.push(Piece {
-                                way: wi as u32,
-                                a,
-                                b,
-                                geom_start: piece_geom.len() as u32,
-                                geom_len: current.len() as u32,
-                                length_m,
-                                fwd: fwd.unwrap_or(0.0),
-                                bwd: bwd.unwrap_or(0.0),
-                            });
-                            piece_geom.extend_from_slice(current);
-                        }
-                    }
-                    current.clear();
-                };
-                current.clear();
-                for &r in refs {
-                    if input.node_coords[r as usize] == MISSING {
-                        flush(&mut current, &mut pieces, &mut piece_geom);
-                        continue;
-                    }
-                    if current.last() == Some(&r) {
-                        continue;
-                    }
-                    current.push(r);
-                    if junction[r as usize] && current.len() >= 2 {
-                        let last = r;
-                        flush(&mut current, &mut pieces, &mut piece_geom);
-                        current.push(last);
-                    }
-                }
-                flush(&mut current, &mut pieces, &mut piece_geom);
+    // 2. Pieces between junctions, ways in parallel (chunks keep the way order). Each chunk's
+    // pieces and shapes are counted first (at most: a piece no direction may use is dropped
+    // while filling), then every chunk fills its own slices of the two arrays. Pieces built
+    // per chunk and then joined held both copies at once, where the import's memory peaked
+    // (330 MB on the province mosaic).
+    // Calls `emit` with the nodes of every candidate piece of way `wi`, in order.
+    let cut = |wi: usize, current: &mut Vec<u32>, emit: &mut dyn FnMut(&[u32])| {
+        let mut flush = |current: &mut Vec<u32>| {
+            if current.len() >= 2 {
+                emit(current);
             }
-            (pieces, piece_geom)
+            current.clear();
+        };
+        current.clear();
+        for &r in way_refs(&input, &input.ways[wi]) {
+            if input.node_coords[r as usize] == MISSING {
+                flush(current);
+                continue;
+            }
+            if current.last() == Some(&r) {
+                continue;
+            }
+            current.push(r);
+            if junction[r as usize] && current.len() >= 2 {
+                let last = r;
+                flush(current);
+                current.push(last);
+            }
+        }
+        flush(current);
+    };
+    let n_ways = input.ways.len();
+    let chunk_ways = |ci: usize| ci * PIECE_CHUNK..((ci + 1) * PIECE_CHUNK).min(n_ways);
+    let n_chunks = n_ways.div_ceil(PIECE_CHUNK);
+    let most: Vec<(usize, usize)> = (0..n_chunks)
+        .into_par_iter()
+        .map(|ci| {
+            let (mut n, mut points) = (0usize, 0usize);
+            let mut current = Vec::new();
+            for wi in chunk_ways(ci) {
+                cut(wi, &mut current, &mut |nodes| {
+                    n += 1;
+                    points += nodes.len();
+                });
+            }
+            (n, points)
         })
         .collect();
-    // The chunks' pieces and shapes joined in chunk order, each chunk copied on its own.
-    let mut geom_offset: Vec<u32> = Vec::with_capacity(chunked.len());
-    let mut total_geom = 0u32;
-    for (_, geom) in &chunked {
-        geom_offset.push(total_geom);
-        total_geom += geom.len() as u32;
-    }
-    let mut pieces: Vec<Piece> = bytemuck::zeroed_vec(chunked.iter().map(|c| c.0.len()).sum());
-    par_fill_blocks(&mut pieces, chunked.iter().map(|c| c.0.len()), |i, dst| {
-        for (d, p) in dst.iter_mut().zip(&chunked[i].0) {
-            *d = Piece {
-                geom_start: p.geom_start + geom_offset[i],
-                ..*p
-            };
+    let mut pieces: Vec<Piece> = bytemuck::zeroed_vec(most.iter().map(|m| m.0).sum());
+    let mut piece_geom: Vec<u32> = bytemuck::zeroed_vec(most.iter().map(|m| m.1).sum());
+    // Each chunk's slices, and where its shapes start in `piece_geom`.
+    let mut slots: Vec<(usize, &mut [Piece], &mut [u32], u32)> = Vec::with_capacity(n_chunks);
+    {
+        let (mut rest_p, mut rest_g) = (&mut pieces[..], &mut piece_geom[..]);
+        let mut geom_at = 0u32;
+        for (ci, &(n, points)) in most.iter().enumerate() {
+            let (p, rp) = std::mem::take(&mut rest_p).split_at_mut(n);
+            let (g, rg) = std::mem::take(&mut rest_g).split_at_mut(points);
+            slots.push((ci, p, g, geom_at));
+            geom_at += points as u32;
+            rest_p = rp;
+            rest_g = rg;
         }
-    });
-    let piece_geom = par_concat(&chunked.iter().map(|c| &c.1).collect::<Vec<_>>());
-    drop(chunked);
+    }
+    let filled: Vec<(usize, usize)> = slots
+        .into_par_iter()
+        .map(|(ci, p_out, g_out, geom_base)| {
+            let (mut n, mut points) = (0usize, 0usize);
+            let mut current = Vec::new();
+            for wi in chunk_ways(ci) {
+                let w = &input.ways[wi];
+                cut(wi, &mut current, &mut |nodes| {
+                    let length_m: f64 = nodes
+                        .windows(2)
+                        .map(|p| {
+                            distance_m(
+                                input.node_coords[p[0] as usize],
+                                input.node_coords[p[1] as usize],
+                            )
+                        })
+                        .sum();
+                    let a = nodes[0];
+                    let b = nodes[nodes.len() - 1];
+                    let mid =
+                        midpoint(input.node_coords[a as usize], input.node_coords[b as usize]);
+                    let (f, bk) = speeds.piece_speeds(wi, way_length[wi], mid);
+                    let fwd = f.filter(|_| w.forward).filter(|s| *s > 0.0);
+                    let bwd = bk.filter(|_| w.backward).filter(|s| *s > 0.0);
+                    if fwd.is_some() || bwd.is_some() {
+                        p_out[n] = Piece {
+                            way: wi as u32,
+                            a,
+                            b,
+                            geom_start: geom_base + points as u32,
+                            geom_len: nodes.len() as u32,
+                            length_m,
+                            fwd: fwd.unwrap_or(0.0),
+                            bwd: bwd.unwrap_or(0.0),
+                        };
+                        g_out[points..points + nodes.len()].copy_from_slice(nodes);
+                        n += 1;
+                        points += nodes.len();
+                    }
+                });
+            }
+            (n, points)
+        })
+        .collect();
+    // Pieces no direction may use leave gaps at the ends of their chunks' slices: close them
+    // (on one core; a car profile drops none).
+    if filled != most {
+        let (mut to_p, mut to_g, mut from_p, mut from_g) = (0usize, 0usize, 0usize, 0usize);
+        for (&(n, points), &(max_n, max_points)) in filled.iter().zip(&most) {
+            let shift = (from_g - to_g) as u32;
+            pieces.copy_within(from_p..from_p + n, to_p);
+            for p in &mut pieces[to_p..to_p + n] {
+                p.geom_start -= shift;
+            }
+            piece_geom.copy_within(from_g..from_g + points, to_g);
+            (to_p, to_g) = (to_p + n, to_g + points);
+            (from_p, from_g) = (from_p + max_n, from_g + max_points);
+        }
+        pieces.truncate(to_p);
+        piece_geom.truncate(to_g);
+        pieces.shrink_to_fit();
+        piece_geom.shrink_to_fit();
+    }
+    drop((most, filled));
 
     drop(junction);
     drop(way_length);
@@ -506,14 +550,21 @@ pub fn build_graph(
         || csr_of(n_nodes, edge_list.iter().map(|e| (e.0, e.1))),
         || csr_of(n_nodes, edge_list.iter().map(|e| (e.1, e.0))),
     );
-    let comps = strongly_connected_two_way(&first, &heads, &rfirst, &rheads);
+    let (comps, pivot) = strongly_connected_two_way_reach(&first, &heads, &rfirst, &rheads);
     let largest = comps.sizes.iter().copied().max().unwrap_or(0);
     let core_threshold = opts.min_component_nodes.min(largest).max(1);
     let is_core = |v: usize| comps.sizes[comps.component[v] as usize] >= core_threshold;
-    // Forward closure from the core and backward closure to it, one per core.
+    // Forward closure from the core and backward closure to it, one per core. Where the
+    // components' pivot is in the core (the giant component of a road network), its reach sets
+    // are already part of those closures: the searches start from them and only walk from the
+    // other core components (two walks over the whole graph saved).
+    let (start_from, start_to) = match pivot {
+        Some(p) if comps.sizes[p.component as usize] >= core_threshold => (p.from, p.to),
+        _ => (par_filled(n_nodes, false), par_filled(n_nodes, false)),
+    };
     let (from_core, to_core) = rayon::join(
-        || reachable(&first, &heads, is_core),
-        || reachable(&rfirst, &rheads, is_core),
+        || reachable_extending(&first, &heads, start_from, is_core),
+        || reachable_extending(&rfirst, &rheads, start_to, is_core),
     );
     drop((rfirst, rheads));
     let keep: Vec<bool> = from_core
@@ -1039,6 +1090,60 @@ mod tests {
         assert_eq!(g.num_edges(), 3);
         // node 3 is a dead end of a one-way: it can be reached but not left; kept anyway.
         assert_eq!(g.num_nodes(), 3);
+    }
+
+    /// Pieces that no direction may use leave gaps in their chunks' slices, which are closed:
+    /// several chunks of separate three-node ways, every third one closed, give exactly the
+    /// open ways, each with its own shape.
+    #[test]
+    fn closed_pieces_leave_no_gaps() {
+        struct EveryThirdClosed;
+        impl SpeedModel for EveryThirdClosed {
+            fn piece_speeds(&self, way: usize, _: f64, _: CoordE7) -> (Option<f64>, Option<f64>) {
+                if way % 3 == 1 {
+                    (None, None)
+                } else {
+                    (Some(10.0), Some(10.0))
+                }
+            }
+        }
+        let n_ways = 5 * PIECE_CHUNK + 17;
+        let c: Vec<CoordE7> = (0..3 * n_ways)
+            .map(|i| {
+                let (w, k) = (i / 3, i % 3);
+                CoordE7::from_degrees(
+                    10.0 + (w % 100) as f64 * 0.01 + k as f64 * 0.001,
+                    50.0 + (w / 100) as f64 * 0.01,
+                )
+            })
+            .collect();
+        let ids: Vec<i64> = (0..c.len() as i64).collect();
+        let refs: Vec<u32> = (0..c.len() as u32).collect();
+        let ways: Vec<BuildWay> = (0..n_ways as u32)
+            .map(|w| way(1000 + w as i64, 3 * w, 3, true, true))
+            .collect();
+        let input = BuildInput {
+            node_ids: ids,
+            node_coords: &c,
+            ways: &ways,
+            refs,
+        };
+        let (g, _) = build_graph(input, &EveryThirdClosed, &opts());
+        let mut seen: Vec<i64> = (0..g.num_roads())
+            .map(|r| {
+                let w = (g.road_way_id[r] - 1000) as usize;
+                assert_ne!(w % 3, 1, "way {w} is closed");
+                assert_eq!(g.road_geometry(r), &c[3 * w..3 * w + 3], "shape of way {w}");
+                g.road_way_id[r]
+            })
+            .collect();
+        seen.sort_unstable();
+        let open: Vec<i64> = (0..n_ways as i64)
+            .filter(|w| w % 3 != 1)
+            .map(|w| 1000 + w)
+            .collect();
+        assert_eq!(seen, open);
+        assert!(crate::graph::store::validate(&g).is_ok());
     }
 
     /// The classic rotate-and-flip loop (Wikipedia's `xy2d`), the reference for

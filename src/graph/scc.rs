@@ -27,10 +27,32 @@ pub fn strongly_connected_two_way(
     rev_first_out: &[u32],
     rev_heads: &[u32],
 ) -> Components {
+    strongly_connected_two_way_reach(first_out, heads, rev_first_out, rev_heads).0
+}
+
+/// What [`strongly_connected_two_way`] learns on the way: the nodes reachable from its pivot
+/// (`from`) and those reaching it (`to`), and the pivot's component. Both sets are closed
+/// (nothing outside `from` is reachable from inside it, nothing outside `to` reaches into it),
+/// so they can start the closures of any set of seeds that includes the pivot's component
+/// ([`reachable_extending`]).
+pub struct PivotReach {
+    pub component: u32,
+    pub from: Vec<bool>,
+    pub to: Vec<bool>,
+}
+
+/// [`strongly_connected_two_way`], also returning the pivot's two reach sets (`None` for an
+/// empty graph).
+pub fn strongly_connected_two_way_reach(
+    first_out: &[u32],
+    heads: &[u32],
+    rev_first_out: &[u32],
+    rev_heads: &[u32],
+) -> (Components, Option<PivotReach>) {
     use rayon::prelude::*;
     let n = first_out.len().saturating_sub(1);
     if n == 0 {
-        return strongly_connected(first_out, heads);
+        return (strongly_connected(first_out, heads), None);
     }
     let degree = |v: usize| {
         (first_out[v + 1] - first_out[v]) as u64 + (rev_first_out[v + 1] - rev_first_out[v]) as u64
@@ -49,7 +71,6 @@ pub fn strongly_connected_two_way(
         .zip(&to_pivot)
         .map(|(&f, &t)| f && t)
         .collect();
-    drop((from_pivot, to_pivot));
     let mut comps = tarjan(first_out, heads, |v| in_pivot[v]);
     let id = comps.sizes.len() as u32;
     let mut size = 0u32;
@@ -60,14 +81,38 @@ pub fn strongly_connected_two_way(
         }
     }
     comps.sizes.push(size);
-    comps
+    let pivot = PivotReach {
+        component: id,
+        from: from_pivot,
+        to: to_pivot,
+    };
+    (comps, Some(pivot))
 }
 
 /// Nodes reachable from the seeds (seeds included), by a depth-first walk.
 pub fn reachable(first: &[u32], heads: &[u32], is_seed: impl Fn(usize) -> bool) -> Vec<bool> {
     let n = first.len() - 1;
-    let mut seen: Vec<bool> = (0..n).map(&is_seed).collect();
-    let mut stack: Vec<u32> = (0..n as u32).filter(|&v| seen[v as usize]).collect();
+    reachable_extending(first, heads, vec![false; n], is_seed)
+}
+
+/// The nodes of `seen` and those reachable from the seeds (seeds included). `seen` must be
+/// closed (every node reachable from one in it is in it): its nodes are not searched from
+/// again, so a closure already known costs nothing.
+pub fn reachable_extending(
+    first: &[u32],
+    heads: &[u32],
+    mut seen: Vec<bool>,
+    is_seed: impl Fn(usize) -> bool,
+) -> Vec<bool> {
+    let n = first.len() - 1;
+    assert_eq!(seen.len(), n, "one flag per node");
+    let mut stack: Vec<u32> = Vec::new();
+    for v in 0..n {
+        if !seen[v] && is_seed(v) {
+            seen[v] = true;
+            stack.push(v as u32);
+        }
+    }
     while let Some(v) = stack.pop() {
         for &w in &heads[first[v as usize] as usize..first[v as usize + 1] as usize] {
             if !seen[w as usize] {
@@ -180,6 +225,19 @@ mod tests {
             let rev: Vec<(u32, u32)> = edges.iter().map(|&(a, b)| (b, a)).collect();
             let (rfirst, rheads) = csr(n, &rev);
             let two_way = strongly_connected_two_way(&first, &heads, &rfirst, &rheads);
+            // The pivot's reach sets start the closures of any seeds that include its
+            // component: the same sets as searching from all the seeds.
+            let (_, pivot) = strongly_connected_two_way_reach(&first, &heads, &rfirst, &rheads);
+            let pivot = pivot.expect("n > 0");
+            let seeds = |v: usize| two_way.component[v] == pivot.component || v % 7 == 3;
+            prop_assert_eq!(
+                reachable_extending(&first, &heads, pivot.from.clone(), seeds),
+                reachable(&first, &heads, seeds)
+            );
+            prop_assert_eq!(
+                reachable_extending(&rfirst, &rheads, pivot.to.clone(), seeds),
+                reachable(&rfirst, &rheads, seeds)
+            );
             for comps in [&ours, &two_way] {
                 prop_assert_eq!(reference.len(), comps.sizes.len());
                 for comp in &reference {
