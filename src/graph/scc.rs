@@ -107,9 +107,9 @@ pub fn reachable_extending(
     let n = first.len() - 1;
     assert_eq!(seen.len(), n, "one flag per node");
     let mut stack: Vec<u32> = Vec::new();
-    for v in 0..n {
-        if !seen[v] && is_seed(v) {
-            seen[v] = true;
+    for (v, s) in seen.iter_mut().enumerate() {
+        if !*s && is_seed(v) {
+            *s = true;
             stack.push(v as u32);
         }
     }
