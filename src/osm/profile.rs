@@ -147,6 +147,79 @@ impl TagLookup for [(&str, &str)] {
     }
 }
 
+/// A way's tags read once into slots for the keys the profiles look up (`highway`, the access
+/// and one-way keys, the `maxspeed` family...), so that each of the dozen lookups of
+/// [`Profile::evaluate_way`] is one match on the key instead of a scan of every tag; other keys
+/// (a custom profile's access keys) are still found by the scan. The first occurrence of a
+/// key wins, as in the scan.
+///
+/// ```
+/// use metroreach::osm::profile::{IndexedTags, TagLookup};
+/// let tags = [("highway", "primary"), ("maxspeed", "60"), ("motorcar", "no")];
+/// let indexed = IndexedTags::new(&tags);
+/// assert_eq!(indexed.tag("maxspeed"), Some("60"));
+/// assert_eq!(indexed.tag("motorcar"), Some("no"));
+/// assert_eq!(indexed.tag("oneway"), None);
+/// ```
+pub struct IndexedTags<'t, 'a> {
+    tags: &'t [(&'a str, &'a str)],
+    slots: [Option<&'a str>; INDEXED_KEYS],
+}
+
+const INDEXED_KEYS: usize = 22;
+
+/// The slot of a key the profiles look up, if it has one.
+#[inline]
+fn indexed_slot(key: &str) -> Option<usize> {
+    Some(match key {
+        "highway" => 0,
+        "route" => 1,
+        "area" => 2,
+        "access" => 3,
+        "vehicle" => 4,
+        "motor_vehicle" => 5,
+        "motorcar" => 6,
+        "bicycle" => 7,
+        "foot" => 8,
+        "motorroad" => 9,
+        "junction" => 10,
+        "oneway" => 11,
+        "oneway:bicycle" => 12,
+        "oneway:foot" => 13,
+        "cycleway" => 14,
+        "maxspeed" => 15,
+        "maxspeed:type" => 16,
+        "source:maxspeed" => 17,
+        "zone:maxspeed" => 18,
+        "maxspeed:forward" => 19,
+        "maxspeed:backward" => 20,
+        "duration" => 21,
+        _ => return None,
+    })
+}
+
+impl<'t, 'a> IndexedTags<'t, 'a> {
+    pub fn new(tags: &'t [(&'a str, &'a str)]) -> IndexedTags<'t, 'a> {
+        let mut slots = [None; INDEXED_KEYS];
+        for &(k, v) in tags {
+            if let Some(i) = indexed_slot(k) {
+                slots[i].get_or_insert(v);
+            }
+        }
+        IndexedTags { tags, slots }
+    }
+}
+
+impl TagLookup for IndexedTags<'_, '_> {
+    #[inline]
+    fn tag(&self, key: &str) -> Option<&str> {
+        match indexed_slot(key) {
+            Some(i) => self.slots[i],
+            None => self.tags.tag(key),
+        }
+    }
+}
+
 impl<const N: usize> TagLookup for [(&str, &str); N] {
     fn tag(&self, key: &str) -> Option<&str> {
         self.as_slice().tag(key)
@@ -771,6 +844,35 @@ fn merge_tables(base: &mut toml::Table, over: toml::Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Lookups through the slots give what a scan of the tags gives, repeated keys and
+        /// keys without a slot included, and so does every profile's verdict on the way.
+        #[test]
+        fn indexed_tags_answer_as_the_scan(
+            raw in proptest::collection::vec((0usize..30, 0usize..12), 0..14)
+        ) {
+            const KEYS: [&str; 30] = [
+                "highway", "route", "area", "access", "vehicle", "motor_vehicle", "motorcar",
+                "bicycle", "foot", "motorroad", "junction", "oneway", "oneway:bicycle",
+                "oneway:foot", "cycleway", "maxspeed", "maxspeed:type", "source:maxspeed",
+                "zone:maxspeed", "maxspeed:forward", "maxspeed:backward", "duration", "name",
+                "lanes", "surface", "psv", "hgv", "ref", "maxspeed:advisory", "",
+            ];
+            const VALUES: [&str; 12] = [
+                "primary", "residential", "ferry", "yes", "no", "-1", "roundabout", "50",
+                "30 mph", "CN:urban", "00:45", "destination",
+            ];
+            let tags: Vec<(&str, &str)> = raw.iter().map(|&(k, v)| (KEYS[k], VALUES[v])).collect();
+            let indexed = IndexedTags::new(&tags);
+            for key in KEYS {
+                proptest::prop_assert_eq!(indexed.tag(key), tags.as_slice().tag(key), "{}", key);
+            }
+            for p in [Profile::car(), Profile::bike(), Profile::foot()] {
+                proptest::prop_assert_eq!(p.evaluate_way(&indexed), p.evaluate_way(tags.as_slice()));
+            }
+        }
+    }
 
     fn rule(p: &Profile, tags: &[(&str, &str)]) -> Option<WayRule> {
         p.evaluate_way(tags)

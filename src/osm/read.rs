@@ -867,7 +867,7 @@ fn way_phase(
                     tags: &[(&str, &str)],
                     deltas: &mut dyn Iterator<Item = i64>| {
         out.ways += 1;
-        let road = profile.evaluate_way(tags);
+        let road = profile.evaluate_way(&super::profile::IndexedTags::new(tags));
         let boundary = member_ways.binary_search(&id).is_ok();
         if road.is_none() && !boundary {
             return;
