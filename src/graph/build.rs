@@ -65,6 +65,14 @@ pub trait SpeedModel: Sync {
     fn uses_way_length(&self, _way: usize) -> bool {
         true
     }
+    /// Sees every segment of every way whose two nodes are in the extract (a node repeated in a
+    /// row makes none), once, from any thread, before any piece's speeds are asked for: for
+    /// models that learn from the whole network (road density), in the build's first pass over
+    /// the ways instead of one of their own. Nothing by default.
+    fn see_segment(&self, _way: usize, _a: CoordE7, _b: CoordE7) {}
+    /// Called once every segment has been seen, before the first
+    /// [`SpeedModel::piece_speeds`].
+    fn segments_seen(&mut self) {}
 }
 
 /// Parameters of the build.
@@ -120,9 +128,10 @@ impl Piece {
 /// Builds the routing graph. Returns the graph (without meta, places and boundaries) and stats.
 pub fn build_graph(
     mut input: BuildInput,
-    speeds: &dyn SpeedModel,
+    model: &mut dyn SpeedModel,
     opts: &BuildOptions,
 ) -> (RoadGraph, BuildStats) {
+    let speeds: &dyn SpeedModel = model;
     let mut stats = BuildStats::default();
     let n_in = input.node_ids.len();
     let laps = crate::progress::Laps::from_env_with_memory("build");
@@ -153,9 +162,10 @@ pub fn build_graph(
                 let (mut missing, mut clipped_ways, mut dropped_ways) = (0u64, 0u64, 0u64);
                 let mut lengths = Vec::with_capacity(chunk.len());
                 for (k, w) in chunk.iter().enumerate() {
+                    let wi = ci * 4096 + k;
                     let refs = way_refs(&input, w);
                     // Only some ways' speeds depend on their whole length (ferries).
-                    let measure = speeds.uses_way_length(ci * 4096 + k);
+                    let measure = speeds.uses_way_length(wi);
                     let mut length = 0.0;
                     let mut run = 0usize;
                     let mut longest_run = 0usize;
@@ -176,11 +186,13 @@ pub fn build_graph(
                         if prev == Some(r) {
                             continue; // repeated node: no segment
                         }
-                        if let (Some(p), true) = (prev, measure) {
-                            length += distance_m(
-                                input.node_coords[p as usize],
-                                input.node_coords[r as usize],
-                            );
+                        if let Some(p) = prev {
+                            let (a, b) =
+                                (input.node_coords[p as usize], input.node_coords[r as usize]);
+                            speeds.see_segment(wi, a, b);
+                            if measure {
+                                length += distance_m(a, b);
+                            }
                         }
                         run += 1;
                         longest_run = longest_run.max(run);
@@ -226,6 +238,10 @@ pub fn build_graph(
         (way_length, junction, border)
     };
 
+    let speeds: &dyn SpeedModel = {
+        model.segments_seen();
+        model
+    };
     laps.lap("way lengths (parallel) and junctions");
     // 2. Pieces between junctions, ways in parallel (chunks keep the way order). Each chunk's
     // pieces and shapes are counted first (at most: a piece no direction may use is dropped
@@ -1050,7 +1066,7 @@ mod tests {
             ways: &ways,
             refs,
         };
-        let (g, stats) = build_graph(input, &Flat(10.0), &opts());
+        let (g, stats) = build_graph(input, &mut Flat(10.0), &opts());
         assert_eq!(g.num_nodes(), 2);
         assert_eq!(g.num_roads(), 1);
         assert_eq!(g.num_edges(), 2);
@@ -1082,7 +1098,7 @@ mod tests {
             ways: &ways,
             refs,
         };
-        let (g, stats) = build_graph(input, &Flat(10.0), &opts());
+        let (g, stats) = build_graph(input, &mut Flat(10.0), &opts());
         assert_eq!(stats.missing_node_refs, 1);
         assert_eq!(stats.clipped_ways, 0);
         assert_eq!(stats.dropped_ways, 1); // way 3 keeps one node on each side: nothing left
@@ -1128,7 +1144,7 @@ mod tests {
             ways: &ways,
             refs,
         };
-        let (g, _) = build_graph(input, &EveryThirdClosed, &opts());
+        let (g, _) = build_graph(input, &mut EveryThirdClosed, &opts());
         let mut seen: Vec<i64> = (0..g.num_roads())
             .map(|r| {
                 let w = (g.road_way_id[r] - 1000) as usize;

@@ -318,15 +318,15 @@ pub fn import_pbf(
         start += w.refs_len;
     }
 
-    // Urban / suburban / rural from road density.
-    let density = DensityGrid::build(&build_ways, &refs_idx, &node_coords);
-    laps.lap("road density grid");
-    let speed_model = ProfileSpeeds {
+    // Urban / suburban / rural from road density: the grid is filled by the build's first pass
+    // over the ways (`SpeedModel::see_segment`), which reads every segment anyway.
+    let mut speed_model = ProfileSpeeds {
         profile,
         defaults: profile.default_speed_table(),
         rules: ways.roads.par_iter().map(|w| w.rule).collect(),
-        density: &density,
+        density: DensityGrid::new(&node_coords),
     };
+    laps.lap("road density grid, speed rules");
     // Everything the build needs of the road ways is in `build_ways` and the rules now.
     let road_ways_read = ways.roads.len() as u64;
     ways.roads = Vec::new();
@@ -420,7 +420,7 @@ pub fn import_pbf(
         extract_bbox,
     };
     laps.lap("build inputs");
-    let (mut graph, bstats) = build_graph(input, &speed_model, &build_opts);
+    let (mut graph, bstats) = build_graph(input, &mut speed_model, &build_opts);
     laps.lap("graph build (total)");
     stats.missing_node_refs = bstats.missing_node_refs;
     stats.clipped_ways = bstats.clipped_ways;
@@ -442,7 +442,7 @@ pub fn import_pbf(
                 let mut km = [0f64; 3];
                 for (j, &len) in lengths.iter().enumerate() {
                     let g = graph.road_geometry(b * BLOCK + j);
-                    let k = match profile.area_type(density.at(g[g.len() / 2])) {
+                    let k = match profile.area_type(speed_model.density.at(g[g.len() / 2])) {
                         AreaType::Urban => 0,
                         AreaType::Suburban => 1,
                         AreaType::Rural => 2,
@@ -1160,25 +1160,28 @@ pub struct DensityGrid {
     dlat: f64,
     nx: usize,
     ny: usize,
-    /// km of street per km², already averaged over the 3 × 3 window.
+    /// Cell size.
+    km: f64,
+    /// Street per cell, decimetres, while the segments are added.
+    sum: Vec<AtomicU32>,
+    /// km of street per km², averaged over the 3 × 3 window, once smoothed.
     smoothed: Vec<f32>,
 }
 
 impl DensityGrid {
-    fn build(ways: &[BuildWay], refs: &[u32], coords: &[CoordE7]) -> DensityGrid {
+    /// An empty grid over the box of `coords` (the nodes present), to be fed every segment
+    /// ([`DensityGrid::add_segment`]) and then smoothed ([`DensityGrid::smooth`]).
+    fn new(coords: &[CoordE7]) -> DensityGrid {
         let b = BBox::par_of(coords, |c| (*c != MISSING).then_some(*c));
-        let (b, empty) = if b.is_empty() {
-            (
-                BBox {
-                    min_lon: 0.0,
-                    min_lat: 0.0,
-                    max_lon: 0.0,
-                    max_lat: 0.0,
-                },
-                true,
-            )
+        let b = if b.is_empty() {
+            BBox {
+                min_lon: 0.0,
+                min_lat: 0.0,
+                max_lon: 0.0,
+                max_lat: 0.0,
+            }
         } else {
-            (b, false)
+            b
         };
         let mid = ((b.min_lat + b.max_lat) / 2.0).to_radians().cos().max(0.05);
         let mut km = 1.0f64;
@@ -1193,46 +1196,47 @@ impl DensityGrid {
         let (nx, ny) = cells(km);
         let dlat = km / KM_PER_DEG;
         let dlon = km / (KM_PER_DEG * mid);
-        let (lon0, lat0) = (b.min_lon - dlon, b.min_lat - dlat);
-        // Street length per cell in whole decimetres: integer sums do not depend on the order
-        // they are added in, so every segment is added straight into the shared grid from
-        // any core and the grid is the same whatever the thread count (float sums in way
-        // order needed a list of every segment's cell and length, 128 MB on the province
-        // mosaic, added up on one core). A cell would need 429,000 km of street to overflow.
-        let sum: Vec<AtomicU32> = (0..nx * ny)
-            .into_par_iter()
-            .map(|_| AtomicU32::new(0))
-            .collect();
-        if !empty {
-            ways.par_chunks(4096).for_each(|chunk| {
-                for w in chunk.iter().filter(|w| w.class.counts_for_density()) {
-                    let r = &refs[w.refs_start as usize..(w.refs_start + w.refs_len) as usize];
-                    for pair in r.windows(2) {
-                        if pair[0] == u32::MAX || pair[1] == u32::MAX {
-                            continue;
-                        }
-                        let (a, c) = (coords[pair[0] as usize], coords[pair[1] as usize]);
-                        if a == MISSING || c == MISSING {
-                            continue;
-                        }
-                        let (lon, lat) = ((a.lon() + c.lon()) / 2.0, (a.lat() + c.lat()) / 2.0);
-                        let i = ((lon - lon0) / dlon) as usize;
-                        let j = ((lat - lat0) / dlat) as usize;
-                        if i < nx && j < ny {
-                            // Rounded to the nearest decimetre (`as` truncates a positive value).
-                            let dm = (distance_m(a, c) * 10.0 + 0.5) as u32;
-                            sum[j * nx + i].fetch_add(dm, Ordering::Relaxed);
-                        }
-                    }
-                }
-            });
+        DensityGrid {
+            lon0: b.min_lon - dlon,
+            lat0: b.min_lat - dlat,
+            dlon,
+            dlat,
+            nx,
+            ny,
+            km,
+            sum: (0..nx * ny)
+                .into_par_iter()
+                .map(|_| AtomicU32::new(0))
+                .collect(),
+            smoothed: Vec::new(),
         }
-        let sum: Vec<f32> = sum
+    }
+
+    /// Adds the street from `a` to `c` to the cell of its middle. Street length is summed per
+    /// cell in whole decimetres: integer sums do not depend on the order they are added in, so
+    /// segments come straight from any core (the build's first pass over the ways) and the grid
+    /// is the same whatever the thread count. A cell would need 429,000 km of street to
+    /// overflow.
+    #[inline]
+    fn add_segment(&self, a: CoordE7, c: CoordE7) {
+        let (lon, lat) = ((a.lon() + c.lon()) / 2.0, (a.lat() + c.lat()) / 2.0);
+        let i = ((lon - self.lon0) / self.dlon) as usize;
+        let j = ((lat - self.lat0) / self.dlat) as usize;
+        if i < self.nx && j < self.ny {
+            // Rounded to the nearest decimetre (`as` truncates a positive value).
+            let dm = (distance_m(a, c) * 10.0 + 0.5) as u32;
+            self.sum[j * self.nx + i].fetch_add(dm, Ordering::Relaxed);
+        }
+    }
+
+    /// The 3 × 3 box sums divided by the window's area (rows on all cores); the sums are freed.
+    fn smooth(&mut self) {
+        let (nx, ny) = (self.nx, self.ny);
+        let sum: Vec<f32> = std::mem::take(&mut self.sum)
             .into_par_iter()
             .map(|dm| (dm.into_inner() as f64 / 10_000.0) as f32)
             .collect();
-        // 3 × 3 box sum, divided by the window's area (rows on all cores).
-        let area = (9.0 * km * km) as f32;
+        let area = (9.0 * self.km * self.km) as f32;
         let mut smoothed = vec![0f32; nx * ny];
         smoothed
             .par_chunks_mut(nx)
@@ -1248,15 +1252,7 @@ impl DensityGrid {
                     *out = t / area;
                 }
             });
-        DensityGrid {
-            lon0,
-            lat0,
-            dlon,
-            dlat,
-            nx,
-            ny,
-            smoothed,
-        }
+        self.smoothed = smoothed;
     }
 
     /// km of street per km² around `c`.
@@ -1266,6 +1262,7 @@ impl DensityGrid {
         if i < 0.0 || j < 0.0 || i as usize >= self.nx || j as usize >= self.ny {
             return 0.0;
         }
+        debug_assert!(!self.smoothed.is_empty(), "the grid is smoothed before use");
         self.smoothed[j as usize * self.nx + i as usize] as f64
     }
 }
@@ -1276,7 +1273,7 @@ struct ProfileSpeeds<'a> {
     profile: &'a Profile,
     defaults: DefaultSpeedTable,
     rules: Vec<WayRule>,
-    density: &'a DensityGrid,
+    density: DensityGrid,
 }
 
 impl SpeedModel for ProfileSpeeds<'_> {
@@ -1316,6 +1313,14 @@ impl SpeedModel for ProfileSpeeds<'_> {
     }
     fn uses_way_length(&self, way: usize) -> bool {
         self.rules[way].class == RoadClass::Ferry
+    }
+    fn see_segment(&self, way: usize, a: CoordE7, b: CoordE7) {
+        if self.rules[way].class.counts_for_density() {
+            self.density.add_segment(a, b);
+        }
+    }
+    fn segments_seen(&mut self) {
+        self.density.smooth();
     }
 }
 
