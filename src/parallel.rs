@@ -47,6 +47,44 @@ pub fn par_filled<T: Copy + Send + Sync>(n: usize, value: T) -> Vec<T> {
     (0..n).into_par_iter().map(|_| value).collect()
 }
 
+/// `f` of every item of the parts, one part after the other (the same as mapping the parts
+/// appended in order), written on all cores straight into the result.
+///
+/// ```
+/// use metroreach::parallel::par_concat_map;
+/// assert_eq!(par_concat_map(&[vec![1u32, 2], vec![], vec![3]], |x| x * 10), [10, 20, 30]);
+/// ```
+pub fn par_concat_map<T, U, P>(parts: &[P], f: impl Fn(&T) -> U + Sync) -> Vec<U>
+where
+    T: Sync,
+    U: Send,
+    P: AsRef<[T]> + Sync,
+{
+    let n: usize = parts.iter().map(|p| p.as_ref().len()).sum();
+    let mut out: Vec<U> = Vec::with_capacity(n);
+    {
+        let mut slots: Vec<(&[T], &mut [std::mem::MaybeUninit<U>])> =
+            Vec::with_capacity(parts.len());
+        let mut rest = &mut out.spare_capacity_mut()[..n];
+        for part in parts {
+            let part = part.as_ref();
+            let (slot, tail) = std::mem::take(&mut rest).split_at_mut(part.len());
+            slots.push((part, slot));
+            rest = tail;
+        }
+        slots.into_par_iter().for_each(|(part, slot)| {
+            for (dst, item) in slot.iter_mut().zip(part) {
+                dst.write(f(item));
+            }
+        });
+    }
+    // SAFETY: the slots partition the first `n` places of the capacity and every place of
+    // every slot was written above (each slot is as long as its part); a panic in `f`
+    // propagates before this line, leaving the length 0 (the written values leak).
+    unsafe { out.set_len(n) };
+    out
+}
+
 /// The parts one after the other, copied on all cores (the same as appending them in order).
 ///
 /// ```

@@ -189,23 +189,36 @@ impl<'a> IdIndex<'a> {
     /// The position of every id of `refs` (`u32::MAX` where absent), in parallel. Within a run of
     /// references the position after the previous hit is tried first.
     pub fn positions(&self, refs: &[i64]) -> Vec<u32> {
+        self.positions_of_parts(&[refs])
+    }
+
+    /// [`IdIndex::positions`] of the parts one after the other (as of the parts appended).
+    pub fn positions_of_parts(&self, parts: &[&[i64]]) -> Vec<u32> {
         const CHUNK: usize = 1 << 14;
+        let n = parts.iter().map(|p| p.len()).sum();
         // Zeroed memory comes from the system untouched: each page is faulted in once, here.
-        let mut out = vec![0u32; refs.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(refs.par_chunks(CHUNK))
-            .for_each(|(out, refs)| {
-                let mut prev = u32::MAX;
-                for (o, &id) in out.iter_mut().zip(refs) {
-                    let next = prev.wrapping_add(1) as usize;
-                    prev = if self.ids.get(next) == Some(&id) {
-                        next as u32
-                    } else {
-                        self.find(id).unwrap_or(u32::MAX)
-                    };
-                    *o = prev;
-                }
-            });
+        let mut out = vec![0u32; n];
+        let mut pairs: Vec<(&mut [u32], &[i64])> = Vec::new();
+        let mut rest = &mut out[..];
+        for part in parts {
+            for refs in part.chunks(CHUNK) {
+                let (o, tail) = std::mem::take(&mut rest).split_at_mut(refs.len());
+                pairs.push((o, refs));
+                rest = tail;
+            }
+        }
+        pairs.into_par_iter().for_each(|(out, refs)| {
+            let mut prev = u32::MAX;
+            for (o, &id) in out.iter_mut().zip(refs) {
+                let next = prev.wrapping_add(1) as usize;
+                prev = if self.ids.get(next) == Some(&id) {
+                    next as u32
+                } else {
+                    self.find(id).unwrap_or(u32::MAX)
+                };
+                *o = prev;
+            }
+        });
         out
     }
 }

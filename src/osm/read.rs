@@ -157,6 +157,7 @@ struct RoadWayRec {
     refs_len: u32,
 }
 
+/// What the way pass keeps of one blob.
 #[derive(Default)]
 struct WayPhase {
     roads: Vec<RoadWayRec>,
@@ -165,6 +166,30 @@ struct WayPhase {
     ways: u64,
     nodes: u64,
     relations: u64,
+}
+
+/// What the way pass keeps of the file: the blobs' road records and refs as they were read,
+/// in file order, not appended into one array (the later stages read the parts; appending
+/// them copied 400 MB on the province mosaic, the road records on one core).
+#[derive(Default)]
+struct WaysRead {
+    road_parts: Vec<Vec<RoadWayRec>>,
+    ref_parts: Vec<Vec<i64>>,
+    roads: usize,
+    refs: usize,
+    boundary_ways: Vec<(i64, Vec<i64>)>,
+    ways: u64,
+    nodes: u64,
+    relations: u64,
+}
+
+impl WaysRead {
+    fn roads(&self) -> impl Iterator<Item = &RoadWayRec> {
+        self.road_parts.iter().flatten()
+    }
+    fn ref_parts(&self) -> Vec<&[i64]> {
+        self.ref_parts.iter().map(Vec::as_slice).collect()
+    }
 }
 
 #[derive(Default)]
@@ -266,10 +291,9 @@ pub fn import_pbf(
         ways_read,
         nodes_read: nodes.nodes,
         relations_read: rel.relations,
-        road_ways: ways.roads.len() as u64,
+        road_ways: ways.roads as u64,
         ferry_ways: ways
-            .roads
-            .iter()
+            .roads()
             .filter(|w| w.rule.class == RoadClass::Ferry)
             .count() as u64,
         invalid_coordinates: nodes.invalid,
@@ -279,7 +303,7 @@ pub fn import_pbf(
         ..Default::default()
     };
 
-    if ways.roads.is_empty() {
+    if ways.roads == 0 {
         return Err(ImportError::NoRoads {
             path: path.display().to_string(),
             profile: profile.name.clone(),
@@ -299,37 +323,61 @@ pub fn import_pbf(
     let stage = Instant::now();
     let spinner = progress.spinner("building graph");
     let laps = crate::progress::Laps::from_env_with_memory("import");
-    let refs_idx = IdIndex::new(&needed).positions(&ways.refs);
+    let refs_idx = IdIndex::new(&needed).positions_of_parts(&ways.ref_parts());
     // The OSM ids of the refs are not needed past this point (the build reads indices).
-    let refs_read = ways.refs.len();
-    ways.refs = Vec::new();
+    let refs_read = ways.refs;
+    ways.ref_parts = Vec::new();
     laps.lap("way refs to node indices");
-    let mut build_ways = Vec::with_capacity(ways.roads.len());
-    let mut start = 0u32;
-    for w in &ways.roads {
-        build_ways.push(BuildWay {
-            osm_id: w.id,
-            class: w.rule.class,
-            forward: w.rule.forward,
-            backward: w.rule.backward,
-            refs_start: start,
-            refs_len: w.refs_len,
-        });
-        start += w.refs_len;
-    }
+    // Each blob's first ref among all refs, for the ways' ranges.
+    let part_refs_start: Vec<u32> = ways
+        .road_parts
+        .iter()
+        .scan(0u32, |at, part| {
+            let start = *at;
+            *at += part.iter().map(|w| w.refs_len).sum::<u32>();
+            Some(start)
+        })
+        .collect();
+    let build_ways: Vec<BuildWay> = {
+        let parts: Vec<(u32, &[RoadWayRec])> = part_refs_start
+            .iter()
+            .copied()
+            .zip(ways.road_parts.iter().map(Vec::as_slice))
+            .collect();
+        let per_part: Vec<Vec<BuildWay>> = parts
+            .par_iter()
+            .map(|&(mut start, part)| {
+                part.iter()
+                    .map(|w| {
+                        let b = BuildWay {
+                            osm_id: w.id,
+                            class: w.rule.class,
+                            forward: w.rule.forward,
+                            backward: w.rule.backward,
+                            refs_start: start,
+                            refs_len: w.refs_len,
+                        };
+                        start += w.refs_len;
+                        b
+                    })
+                    .collect()
+            })
+            .collect();
+        crate::parallel::par_concat_map(&per_part, |w: &BuildWay| *w)
+    };
 
     // Urban / suburban / rural from road density: the grid is filled by the build's first pass
     // over the ways (`SpeedModel::see_segment`), which reads every segment anyway.
     let mut speed_model = ProfileSpeeds {
         profile,
         defaults: profile.default_speed_table(),
-        rules: ways.roads.par_iter().map(|w| w.rule).collect(),
+        rules: crate::parallel::par_concat_map(&ways.road_parts, |w: &RoadWayRec| w.rule),
         density: DensityGrid::new(&node_coords),
     };
     laps.lap("road density grid, speed rules");
     // Everything the build needs of the road ways is in `build_ways` and the rules now.
-    let road_ways_read = ways.roads.len() as u64;
-    ways.roads = Vec::new();
+    let road_ways_read = ways.roads as u64;
+    ways.road_parts = Vec::new();
     let extract_bbox = header
         .bbox
         .map(|b| BBox {
@@ -591,7 +639,7 @@ pub fn import_pbf(
 /// Everything read from the file.
 struct Elements {
     rel: RelationPhase,
-    ways: WayPhase,
+    ways: WaysRead,
     nodes: NodePhase,
     needed: Vec<i64>,
     node_coords: Vec<CoordE7>,
@@ -691,17 +739,14 @@ fn read_elements(
 
     // Now the size of the road network is known: check the memory it will need before the
     // heavy part (node coordinates and the graph build).
-    let refs_total = ways.refs.len() as u64
+    let refs_total = ways.refs as u64
         + ways
             .boundary_ways
             .iter()
             .map(|w| w.1.len() as u64)
             .sum::<u64>();
     check_memory(path, limit, refs_total * BYTES_PER_REF + 50_000_000, || {
-        format!(
-            "{refs_total} node references of {} road ways",
-            ways.roads.len()
-        )
+        format!("{refs_total} node references of {} road ways", ways.roads)
     })?;
 
     // Node ids needed: road refs, boundary member way refs, admin_centre/label nodes.
@@ -716,7 +761,9 @@ fn read_elements(
         v
     };
     // Copied on all cores (205 MB of refs on the province mosaic).
-    let parts: Vec<&[i64]> = std::iter::once(ways.refs.as_slice())
+    let parts: Vec<&[i64]> = ways
+        .ref_parts()
+        .into_iter()
         .chain(ways.boundary_ways.iter().map(|(_, refs)| refs.as_slice()))
         .chain(std::iter::once(rel_nodes.as_slice()))
         .collect();
@@ -860,7 +907,7 @@ fn way_phase(
     profile: &Profile,
     member_ways: &[i64],
     bar: &indicatif::ProgressBar,
-) -> Result<(WayPhase, Vec<Kinds>), PbfError> {
+) -> Result<(WaysRead, Vec<Kinds>), PbfError> {
     // One way: its tags and its delta-coded node ids.
     let take_way = |out: &mut WayPhase,
                     id: i64,
@@ -927,18 +974,13 @@ fn way_phase(
             r
         })
         .collect::<Result<_, _>>()?;
-    // The refs (the largest part: 8 bytes per node of every road) copied on all cores.
-    let refs = crate::parallel::par_concat(&parts.iter().map(|p| &p.0.refs).collect::<Vec<_>>());
-    let mut out = WayPhase {
-        refs,
-        ..Default::default()
-    };
+    let mut out = WaysRead::default();
     let kinds = parts.iter().map(|p| p.1).collect();
-    // Sized once: growing by doublings copied the road records (72 bytes each) several times.
-    out.roads
-        .reserve_exact(parts.iter().map(|p| p.0.roads.len()).sum());
     for (p, _) in parts {
-        out.roads.extend(p.roads);
+        out.roads += p.roads.len();
+        out.refs += p.refs.len();
+        out.road_parts.push(p.roads);
+        out.ref_parts.push(p.refs);
         out.boundary_ways.extend(p.boundary_ways);
         out.ways += p.ways;
         out.nodes += p.nodes;
