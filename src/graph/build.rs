@@ -69,7 +69,7 @@ pub trait SpeedModel: Sync {
     /// row makes none), once, from any thread, before any piece's speeds are asked for: for
     /// models that learn from the whole network (road density), in the build's first pass over
     /// the ways instead of one of their own. Nothing by default.
-    fn see_segment(&self, _way: usize, _a: CoordE7, _b: CoordE7) {}
+    fn see_segment(&self, _way: usize, _a: CoordE7, _b: CoordE7, _length_m: f64) {}
     /// Called once every segment has been seen, before the first
     /// [`SpeedModel::piece_speeds`].
     fn segments_seen(&mut self) {}
@@ -141,6 +141,9 @@ pub fn build_graph(
     // In parallel: every write only ever sets a flag or counts a use (up to two), so the flags
     // do not depend on the order the ways are read in; each way's length is its own sum,
     // segment by segment, as a sequential pass would add it.
+    // Every segment is measured here, once: its length is kept per ref (the segment that ends
+    // at it, 0 where none does) for the pieces' lengths, and handed to the speed model.
+    let mut seg_len: Vec<f64> = bytemuck::zeroed_vec(input.refs.len());
     let (way_length, junction, border) = {
         use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
         let flags = || -> Vec<AtomicBool> {
@@ -154,16 +157,28 @@ pub fn build_graph(
             .into_par_iter()
             .map(|_| AtomicU8::new(0))
             .collect();
-        let parts: Vec<(Vec<f64>, [u64; 3])> = input
-            .ways
-            .par_chunks(4096)
-            .enumerate()
-            .map(|(ci, chunk)| {
+        // Each chunk of ways with its own slice of `seg_len` (the ways' refs are consecutive).
+        let mut slots: Vec<(usize, &[BuildWay], &mut [f64])> = Vec::new();
+        {
+            let mut rest = &mut seg_len[..];
+            for (ci, chunk) in input.ways.chunks(4096).enumerate() {
+                let n: usize = chunk.iter().map(|w| w.refs_len as usize).sum();
+                let (slot, tail) = std::mem::take(&mut rest).split_at_mut(n);
+                slots.push((ci, chunk, slot));
+                rest = tail;
+            }
+        }
+        let parts: Vec<(Vec<f64>, [u64; 3])> = slots
+            .into_par_iter()
+            .map(|(ci, chunk, seg_len)| {
                 let (mut missing, mut clipped_ways, mut dropped_ways) = (0u64, 0u64, 0u64);
                 let mut lengths = Vec::with_capacity(chunk.len());
+                let mut at = 0usize; // this way's first ref in the chunk's slice
                 for (k, w) in chunk.iter().enumerate() {
                     let wi = ci * 4096 + k;
                     let refs = way_refs(&input, w);
+                    let seg_len = &mut seg_len[at..at + refs.len()];
+                    at += refs.len();
                     // Only some ways' speeds depend on their whole length (ferries).
                     let measure = speeds.uses_way_length(wi);
                     let mut length = 0.0;
@@ -189,9 +204,11 @@ pub fn build_graph(
                         if let Some(p) = prev {
                             let (a, b) =
                                 (input.node_coords[p as usize], input.node_coords[r as usize]);
-                            speeds.see_segment(wi, a, b);
+                            let d = distance_m(a, b);
+                            seg_len[k] = d;
+                            speeds.see_segment(wi, a, b, d);
                             if measure {
-                                length += distance_m(a, b);
+                                length += d;
                             }
                         }
                         run += 1;
@@ -248,28 +265,35 @@ pub fn build_graph(
     // while filling), then every chunk fills its own slices of the two arrays. Pieces built
     // per chunk and then joined held both copies at once, where the import's memory peaked
     // (330 MB on the province mosaic).
-    // Calls `emit` with the nodes of every candidate piece of way `wi`, in order.
-    let cut = |wi: usize, current: &mut Vec<u32>, emit: &mut dyn FnMut(&[u32])| {
-        let mut flush = |current: &mut Vec<u32>| {
-            if current.len() >= 2 {
-                emit(current);
+    // Calls `emit` with the nodes of every candidate piece of way `wi`, in order, and the
+    // positions of their refs (into `input.refs` and `seg_len`).
+    type Emit<'e> = &'e mut dyn FnMut(&[u32], &[u32]);
+    let cut = |wi: usize, current: &mut (Vec<u32>, Vec<u32>), emit: Emit| {
+        let mut flush = |current: &mut (Vec<u32>, Vec<u32>)| {
+            if current.0.len() >= 2 {
+                emit(&current.0, &current.1);
             }
-            current.clear();
+            current.0.clear();
+            current.1.clear();
         };
-        current.clear();
-        for &r in way_refs(&input, &input.ways[wi]) {
+        current.0.clear();
+        current.1.clear();
+        let w = &input.ways[wi];
+        for (k, &r) in way_refs(&input, w).iter().enumerate() {
+            let pos = w.refs_start + k as u32;
             if input.node_coords[r as usize] == MISSING {
                 flush(current);
                 continue;
             }
-            if current.last() == Some(&r) {
+            if current.0.last() == Some(&r) {
                 continue;
             }
-            current.push(r);
-            if junction[r as usize] && current.len() >= 2 {
-                let last = r;
+            current.0.push(r);
+            current.1.push(pos);
+            if junction[r as usize] && current.0.len() >= 2 {
                 flush(current);
-                current.push(last);
+                current.0.push(r);
+                current.1.push(pos);
             }
         }
         flush(current);
@@ -281,9 +305,9 @@ pub fn build_graph(
         .into_par_iter()
         .map(|ci| {
             let (mut n, mut points) = (0usize, 0usize);
-            let mut current = Vec::new();
+            let mut current = (Vec::new(), Vec::new());
             for wi in chunk_ways(ci) {
-                cut(wi, &mut current, &mut |nodes| {
+                cut(wi, &mut current, &mut |nodes, _| {
                     n += 1;
                     points += nodes.len();
                 });
@@ -311,19 +335,13 @@ pub fn build_graph(
         .into_par_iter()
         .map(|(ci, p_out, g_out, geom_base)| {
             let (mut n, mut points) = (0usize, 0usize);
-            let mut current = Vec::new();
+            let mut current = (Vec::new(), Vec::new());
             for wi in chunk_ways(ci) {
                 let w = &input.ways[wi];
-                cut(wi, &mut current, &mut |nodes| {
-                    let length_m: f64 = nodes
-                        .windows(2)
-                        .map(|p| {
-                            distance_m(
-                                input.node_coords[p[0] as usize],
-                                input.node_coords[p[1] as usize],
-                            )
-                        })
-                        .sum();
+                cut(wi, &mut current, &mut |nodes, positions| {
+                    // The segments between the nodes, as measured by the first pass, added in
+                    // order (the same sum as measuring them again).
+                    let length_m: f64 = positions[1..].iter().map(|&k| seg_len[k as usize]).sum();
                     let a = nodes[0];
                     let b = nodes[nodes.len() - 1];
                     let mid =
@@ -371,6 +389,7 @@ pub fn build_graph(
         piece_geom.shrink_to_fit();
     }
     drop((most, filled));
+    drop(seg_len);
 
     drop(junction);
     drop(way_length);

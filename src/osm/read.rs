@@ -20,7 +20,7 @@ use super::ids::IdIndex;
 use super::pbf::{Blobs, Kinds, PbfError, PbfFile};
 use super::profile::{AreaType, DefaultSpeedTable, Profile, WayRule};
 use super::tags::parse_population;
-use crate::geom::{distance_m, BBox, CoordE7};
+use crate::geom::{BBox, CoordE7};
 use crate::graph::build::{build_graph, BuildInput, BuildOptions, BuildWay, SpeedModel, MISSING};
 use crate::graph::{
     AdminBoundary, GraphMeta, ImportStats, Place, RoadClass, RoadGraph, SourceInfo,
@@ -1254,19 +1254,19 @@ impl DensityGrid {
         }
     }
 
-    /// Adds the street from `a` to `c` to the cell of its middle. Street length is summed per
+    /// Adds the street from `a` to `c` (`length_m` long) to the cell of its middle. Street length is summed per
     /// cell in whole decimetres: integer sums do not depend on the order they are added in, so
     /// segments come straight from any core (the build's first pass over the ways) and the grid
     /// is the same whatever the thread count. A cell would need 429,000 km of street to
     /// overflow.
     #[inline]
-    fn add_segment(&self, a: CoordE7, c: CoordE7) {
+    fn add_segment(&self, a: CoordE7, c: CoordE7, length_m: f64) {
         let (lon, lat) = ((a.lon() + c.lon()) / 2.0, (a.lat() + c.lat()) / 2.0);
         let i = ((lon - self.lon0) / self.dlon) as usize;
         let j = ((lat - self.lat0) / self.dlat) as usize;
         if i < self.nx && j < self.ny {
             // Rounded to the nearest decimetre (`as` truncates a positive value).
-            let dm = (distance_m(a, c) * 10.0 + 0.5) as u32;
+            let dm = (length_m * 10.0 + 0.5) as u32;
             self.sum[j * self.nx + i].fetch_add(dm, Ordering::Relaxed);
         }
     }
@@ -1356,9 +1356,9 @@ impl SpeedModel for ProfileSpeeds<'_> {
     fn uses_way_length(&self, way: usize) -> bool {
         self.rules[way].class == RoadClass::Ferry
     }
-    fn see_segment(&self, way: usize, a: CoordE7, b: CoordE7) {
+    fn see_segment(&self, way: usize, a: CoordE7, b: CoordE7, length_m: f64) {
         if self.rules[way].class.counts_for_density() {
-            self.density.add_segment(a, b);
+            self.density.add_segment(a, b, length_m);
         }
     }
     fn segments_seen(&mut self) {
