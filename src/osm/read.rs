@@ -328,43 +328,19 @@ pub fn import_pbf(
     let refs_read = ways.refs;
     ways.ref_parts = Vec::new();
     laps.lap("way refs to node indices");
-    // Each blob's first ref among all refs, for the ways' ranges.
-    let part_refs_start: Vec<u32> = ways
-        .road_parts
-        .iter()
-        .scan(0u32, |at, part| {
-            let start = *at;
-            *at += part.iter().map(|w| w.refs_len).sum::<u32>();
-            Some(start)
-        })
-        .collect();
-    let build_ways: Vec<BuildWay> = {
-        let parts: Vec<(u32, &[RoadWayRec])> = part_refs_start
-            .iter()
-            .copied()
-            .zip(ways.road_parts.iter().map(Vec::as_slice))
-            .collect();
-        let per_part: Vec<Vec<BuildWay>> = parts
-            .par_iter()
-            .map(|&(mut start, part)| {
-                part.iter()
-                    .map(|w| {
-                        let b = BuildWay {
-                            osm_id: w.id,
-                            class: w.rule.class,
-                            forward: w.rule.forward,
-                            backward: w.rule.backward,
-                            refs_start: start,
-                            refs_len: w.refs_len,
-                        };
-                        start += w.refs_len;
-                        b
-                    })
-                    .collect()
-            })
-            .collect();
-        crate::parallel::par_concat_map(&per_part, |w: &BuildWay| *w)
-    };
+    let mut build_ways = Vec::with_capacity(ways.roads);
+    let mut start = 0u32;
+    for w in ways.roads() {
+        build_ways.push(BuildWay {
+            osm_id: w.id,
+            class: w.rule.class,
+            forward: w.rule.forward,
+            backward: w.rule.backward,
+            refs_start: start,
+            refs_len: w.refs_len,
+        });
+        start += w.refs_len;
+    }
 
     // Urban / suburban / rural from road density: the grid is filled by the build's first pass
     // over the ways (`SpeedModel::see_segment`), which reads every segment anyway.
