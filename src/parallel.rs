@@ -93,15 +93,10 @@ where
 /// ```
 pub fn par_concat<T, P>(parts: &[P]) -> Vec<T>
 where
-    T: bytemuck::Zeroable + Copy + Send + Sync,
+    T: Copy + Send + Sync,
     P: AsRef<[T]> + Sync,
 {
-    let len = |p: &P| p.as_ref().len();
-    let mut out: Vec<T> = bytemuck::zeroed_vec(parts.iter().map(len).sum());
-    par_fill_blocks(&mut out, parts.iter().map(len), |i, dst| {
-        dst.copy_from_slice(parts[i].as_ref())
-    });
-    out
+    par_concat_map(parts, |x: &T| *x)
 }
 
 /// Sorts `items` (by their total order) given a coarse key that respects that order

@@ -4,7 +4,7 @@
 //! The builder knows nothing about OSM tags: it receives ways as node-index lists with a class and
 //! allowed directions, and asks a [`SpeedModel`] for the speed of each piece.
 
-use super::scc::{reachable_extending, strongly_connected_two_way_reach};
+use super::scc::{reachable_extending, strongly_connected_two_way};
 use super::{node_flags, road_flags, EdgeTarget, RoadClass, RoadGraph};
 use crate::geom::{distance_m, BBox, CoordE7};
 use crate::parallel::{par_fill_blocks, par_filled, par_sort_bucketed};
@@ -143,7 +143,7 @@ pub fn build_graph(
     // segment by segment, as a sequential pass would add it.
     // Every segment is measured here, once: its length is kept per ref (the segment that ends
     // at it, 0 where none does) for the pieces' lengths, and handed to the speed model.
-    let mut seg_len: Vec<f64> = bytemuck::zeroed_vec(input.refs.len());
+    let mut seg_len: Vec<f64> = par_filled(input.refs.len(), 0.0);
     let (way_length, junction, border) = {
         use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
         let flags = || -> Vec<AtomicBool> {
@@ -585,7 +585,7 @@ pub fn build_graph(
         || csr_of(n_nodes, edge_list.iter().map(|e| (e.0, e.1))),
         || csr_of(n_nodes, edge_list.iter().map(|e| (e.1, e.0))),
     );
-    let (comps, pivot) = strongly_connected_two_way_reach(&first, &heads, &rfirst, &rheads);
+    let (comps, pivot) = strongly_connected_two_way(&first, &heads, &rfirst, &rheads);
     let largest = comps.sizes.iter().copied().max().unwrap_or(0);
     let core_threshold = opts.min_component_nodes.min(largest).max(1);
     let is_core = |v: usize| comps.sizes[comps.component[v] as usize] >= core_threshold;

@@ -15,21 +15,6 @@ pub fn strongly_connected(first_out: &[u32], heads: &[u32]) -> Components {
     tarjan(first_out, heads, |_| false)
 }
 
-/// The same components as [`strongly_connected`] (numbered differently), using the reverse
-/// graph too so that most of the work runs on two cores: a road network is one giant component
-/// and crumbs. The component of a pivot (the node with the most edges) is found as the nodes
-/// both reachable from it and reaching it, one search per core; Tarjan then runs on the rest
-/// only (a component other than the pivot's never passes through the pivot's, or it would be
-/// part of it). The pivot's component gets the last id.
-pub fn strongly_connected_two_way(
-    first_out: &[u32],
-    heads: &[u32],
-    rev_first_out: &[u32],
-    rev_heads: &[u32],
-) -> Components {
-    strongly_connected_two_way_reach(first_out, heads, rev_first_out, rev_heads).0
-}
-
 /// What [`strongly_connected_two_way`] learns on the way: the nodes reachable from its pivot
 /// (`from`) and those reaching it (`to`), and the pivot's component. Both sets are closed
 /// (nothing outside `from` is reachable from inside it, nothing outside `to` reaches into it),
@@ -41,9 +26,14 @@ pub struct PivotReach {
     pub to: Vec<bool>,
 }
 
-/// [`strongly_connected_two_way`], also returning the pivot's two reach sets (`None` for an
-/// empty graph).
-pub fn strongly_connected_two_way_reach(
+/// The same components as [`strongly_connected`] (numbered differently), using the reverse
+/// graph too so that most of the work runs on two cores: a road network is one giant component
+/// and crumbs. The component of a pivot (the node with the most edges) is found as the nodes
+/// both reachable from it and reaching it, one search per core; Tarjan then runs on the rest
+/// only (a component other than the pivot's never passes through the pivot's, or it would be
+/// part of it). The pivot's component gets the last id; the pivot's two reach sets come back
+/// too (`None` for an empty graph), for the caller to reuse ([`PivotReach`]).
+pub fn strongly_connected_two_way(
     first_out: &[u32],
     heads: &[u32],
     rev_first_out: &[u32],
@@ -224,10 +214,9 @@ mod tests {
             let reference = petgraph::algo::kosaraju_scc(&g);
             let rev: Vec<(u32, u32)> = edges.iter().map(|&(a, b)| (b, a)).collect();
             let (rfirst, rheads) = csr(n, &rev);
-            let two_way = strongly_connected_two_way(&first, &heads, &rfirst, &rheads);
+            let (two_way, pivot) = strongly_connected_two_way(&first, &heads, &rfirst, &rheads);
             // The pivot's reach sets start the closures of any seeds that include its
             // component: the same sets as searching from all the seeds.
-            let (_, pivot) = strongly_connected_two_way_reach(&first, &heads, &rfirst, &rheads);
             let pivot = pivot.expect("n > 0");
             let seeds = |v: usize| two_way.component[v] == pivot.component || v % 7 == 3;
             prop_assert_eq!(

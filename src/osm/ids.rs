@@ -186,14 +186,10 @@ impl<'a> IdIndex<'a> {
             .map(|i| (lo + i) as u32)
     }
 
-    /// The position of every id of `refs` (`u32::MAX` where absent), in parallel. Within a run of
-    /// references the position after the previous hit is tried first.
-    pub fn positions(&self, refs: &[i64]) -> Vec<u32> {
-        self.positions_of_parts(&[refs])
-    }
-
-    /// [`IdIndex::positions`] of the parts one after the other (as of the parts appended).
-    pub fn positions_of_parts(&self, parts: &[&[i64]]) -> Vec<u32> {
+    /// The position of every id of the parts, one part after the other (`u32::MAX` where
+    /// absent), in parallel. Within a run of references the position after the previous hit is
+    /// tried first.
+    pub fn positions(&self, parts: &[&[i64]]) -> Vec<u32> {
         const CHUNK: usize = 1 << 14;
         let n = parts.iter().map(|p| p.len()).sum();
         // Zeroed memory comes from the system untouched: each page is faulted in once, here.
@@ -251,7 +247,7 @@ mod tests {
             );
         }
         assert_eq!(IdIndex::new(&[]).find(3), None);
-        assert_eq!(IdIndex::new(&[]).positions(&[3, 4]), vec![u32::MAX; 2]);
+        assert_eq!(IdIndex::new(&[]).positions(&[&[3, 4]]), vec![u32::MAX; 2]);
     }
 
     /// The plain reference: sort, then drop repeats.
@@ -306,6 +302,7 @@ mod tests {
         fn positions_match_a_binary_search(
             ids in proptest::collection::btree_set(prop_oneof![-50i64..5000, any::<i64>()], 0..400),
             refs in proptest::collection::vec(prop_oneof![-60i64..5100, any::<i64>()], 0..400),
+            cut in 0usize..800,
         ) {
             let ids: Vec<i64> = ids.into_iter().collect();
             let idx = IdIndex::new(&ids);
@@ -315,7 +312,12 @@ mod tests {
                 .iter()
                 .map(|r| ids.binary_search(r).map_or(u32::MAX, |i| i as u32))
                 .collect();
-            prop_assert_eq!(idx.positions(&probes), want);
+            // In one part, and in parts cut at `cut` and `cut + 1` (an empty part among them).
+            prop_assert_eq!(&idx.positions(&[&probes]), &want);
+            let cut = cut.min(probes.len());
+            let (a, rest) = probes.split_at(cut);
+            let (b, c) = rest.split_at(rest.len().min(1));
+            prop_assert_eq!(idx.positions(&[a, &[], b, c]), want);
         }
     }
 

@@ -175,8 +175,6 @@ struct WayPhase {
 struct WaysRead {
     road_parts: Vec<Vec<RoadWayRec>>,
     ref_parts: Vec<Vec<i64>>,
-    roads: usize,
-    refs: usize,
     boundary_ways: Vec<(i64, Vec<i64>)>,
     ways: u64,
     nodes: u64,
@@ -186,6 +184,12 @@ struct WaysRead {
 impl WaysRead {
     fn roads(&self) -> impl Iterator<Item = &RoadWayRec> {
         self.road_parts.iter().flatten()
+    }
+    fn road_count(&self) -> usize {
+        self.road_parts.iter().map(Vec::len).sum()
+    }
+    fn ref_count(&self) -> usize {
+        self.ref_parts.iter().map(Vec::len).sum()
     }
     fn ref_parts(&self) -> Vec<&[i64]> {
         self.ref_parts.iter().map(Vec::as_slice).collect()
@@ -291,7 +295,7 @@ pub fn import_pbf(
         ways_read,
         nodes_read: nodes.nodes,
         relations_read: rel.relations,
-        road_ways: ways.roads as u64,
+        road_ways: ways.road_count() as u64,
         ferry_ways: ways
             .roads()
             .filter(|w| w.rule.class == RoadClass::Ferry)
@@ -303,7 +307,7 @@ pub fn import_pbf(
         ..Default::default()
     };
 
-    if ways.roads == 0 {
+    if ways.road_count() == 0 {
         return Err(ImportError::NoRoads {
             path: path.display().to_string(),
             profile: profile.name.clone(),
@@ -323,12 +327,12 @@ pub fn import_pbf(
     let stage = Instant::now();
     let spinner = progress.spinner("building graph");
     let laps = crate::progress::Laps::from_env_with_memory("import");
-    let refs_idx = IdIndex::new(&needed).positions_of_parts(&ways.ref_parts());
+    let refs_idx = IdIndex::new(&needed).positions(&ways.ref_parts());
     // The OSM ids of the refs are not needed past this point (the build reads indices).
-    let refs_read = ways.refs;
+    let refs_read = ways.ref_count();
     ways.ref_parts = Vec::new();
     laps.lap("way refs to node indices");
-    let mut build_ways = Vec::with_capacity(ways.roads);
+    let mut build_ways = Vec::with_capacity(ways.road_count());
     let mut start = 0u32;
     for w in ways.roads() {
         build_ways.push(BuildWay {
@@ -352,7 +356,7 @@ pub fn import_pbf(
     };
     laps.lap("road density grid, speed rules");
     // Everything the build needs of the road ways is in `build_ways` and the rules now.
-    let road_ways_read = ways.roads as u64;
+    let road_ways_read = ways.road_count() as u64;
     ways.road_parts = Vec::new();
     let extract_bbox = header
         .bbox
@@ -715,14 +719,17 @@ fn read_elements(
 
     // Now the size of the road network is known: check the memory it will need before the
     // heavy part (node coordinates and the graph build).
-    let refs_total = ways.refs as u64
+    let refs_total = ways.ref_count() as u64
         + ways
             .boundary_ways
             .iter()
             .map(|w| w.1.len() as u64)
             .sum::<u64>();
     check_memory(path, limit, refs_total * BYTES_PER_REF + 50_000_000, || {
-        format!("{refs_total} node references of {} road ways", ways.roads)
+        format!(
+            "{refs_total} node references of {} road ways",
+            ways.road_count()
+        )
     })?;
 
     // Node ids needed: road refs, boundary member way refs, admin_centre/label nodes.
@@ -953,8 +960,6 @@ fn way_phase(
     let mut out = WaysRead::default();
     let kinds = parts.iter().map(|p| p.1).collect();
     for (p, _) in parts {
-        out.roads += p.roads.len();
-        out.refs += p.refs.len();
         out.road_parts.push(p.roads);
         out.ref_parts.push(p.refs);
         out.boundary_ways.extend(p.boundary_ways);
