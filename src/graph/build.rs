@@ -126,12 +126,15 @@ impl Piece {
 }
 
 /// Builds the routing graph. Returns the graph (without meta, places and boundaries) and stats.
-pub fn build_graph(
+///
+/// Generic over the speed model so that its calls inline: it is asked once per segment and per
+/// piece, tens of millions of times on a province.
+pub fn build_graph<M: SpeedModel + ?Sized>(
     mut input: BuildInput,
-    model: &mut dyn SpeedModel,
+    model: &mut M,
     opts: &BuildOptions,
 ) -> (RoadGraph, BuildStats) {
-    let speeds: &dyn SpeedModel = model;
+    let speeds: &M = model;
     let mut stats = BuildStats::default();
     let n_in = input.node_ids.len();
     let laps = crate::progress::Laps::from_env_with_memory("build");
@@ -142,7 +145,8 @@ pub fn build_graph(
     // do not depend on the order the ways are read in; each way's length is its own sum,
     // segment by segment, as a sequential pass would add it.
     // Every segment is measured here, once: its length is kept per ref (the segment that ends
-    // at it, 0 where none does) for the pieces' lengths, and handed to the speed model.
+    // at it, 0 where none does, negative at a missing node) for the pieces, and handed to the
+    // speed model.
     let mut seg_len: Vec<f64> = par_filled(input.refs.len(), 0.0);
     let (way_length, junction, border) = {
         use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
@@ -188,6 +192,7 @@ pub fn build_graph(
                     let mut clipped = false;
                     for (k, &r) in refs.iter().enumerate() {
                         if input.node_coords[r as usize] == MISSING {
+                            seg_len[k] = -1.0; // read by the pieces' cut
                             missing += 1;
                             clipped = true;
                             if let Some(p) = prev {
@@ -255,7 +260,7 @@ pub fn build_graph(
         (way_length, junction, border)
     };
 
-    let speeds: &dyn SpeedModel = {
+    let speeds: &M = {
         model.segments_seen();
         model
     };
@@ -265,38 +270,40 @@ pub fn build_graph(
     // while filling), then every chunk fills its own slices of the two arrays. Pieces built
     // per chunk and then joined held both copies at once, where the import's memory peaked
     // (330 MB on the province mosaic).
-    // Calls `emit` with the nodes of every candidate piece of way `wi`, in order, and the
-    // positions of their refs (into `input.refs` and `seg_len`).
-    type Emit<'e> = &'e mut dyn FnMut(&[u32], &[u32]);
-    let cut = |wi: usize, current: &mut (Vec<u32>, Vec<u32>), emit: Emit| {
-        let mut flush = |current: &mut (Vec<u32>, Vec<u32>)| {
-            if current.0.len() >= 2 {
-                emit(&current.0, &current.1);
-            }
-            current.0.clear();
-            current.1.clear();
-        };
-        current.0.clear();
-        current.1.clear();
+    // Calls `emit(from, to, nodes)` for every candidate piece of way `wi`: the positions of its
+    // first and last refs (into `input.refs` and `seg_len`) and its number of nodes (a node
+    // repeated in a row counts once). Ranges, not node lists: the counting pass copies nothing.
+    // A missing node is read from `seg_len` (negative), in order, not from the coordinates.
+    let cut = |wi: usize, emit: &mut dyn FnMut(usize, usize, usize)| {
         let w = &input.ways[wi];
+        let start = w.refs_start as usize;
+        // The current piece: its first position, its nodes so far, its last node and position.
+        let (mut from, mut nodes, mut last, mut last_pos) = (0usize, 0usize, 0u32, 0usize);
         for (k, &r) in way_refs(&input, w).iter().enumerate() {
-            let pos = w.refs_start + k as u32;
-            if input.node_coords[r as usize] == MISSING {
-                flush(current);
+            let pos = start + k;
+            if seg_len[pos] < 0.0 {
+                if nodes >= 2 {
+                    emit(from, last_pos, nodes);
+                }
+                nodes = 0;
                 continue;
             }
-            if current.0.last() == Some(&r) {
+            if nodes > 0 && last == r {
                 continue;
             }
-            current.0.push(r);
-            current.1.push(pos);
-            if junction[r as usize] && current.0.len() >= 2 {
-                flush(current);
-                current.0.push(r);
-                current.1.push(pos);
+            if nodes == 0 {
+                from = pos;
+            }
+            nodes += 1;
+            (last, last_pos) = (r, pos);
+            if junction[r as usize] && nodes >= 2 {
+                emit(from, pos, nodes);
+                (from, nodes) = (pos, 1);
             }
         }
-        flush(current);
+        if nodes >= 2 {
+            emit(from, last_pos, nodes);
+        }
     };
     let n_ways = input.ways.len();
     let chunk_ways = |ci: usize| ci * PIECE_CHUNK..((ci + 1) * PIECE_CHUNK).min(n_ways);
@@ -305,11 +312,10 @@ pub fn build_graph(
         .into_par_iter()
         .map(|ci| {
             let (mut n, mut points) = (0usize, 0usize);
-            let mut current = (Vec::new(), Vec::new());
             for wi in chunk_ways(ci) {
-                cut(wi, &mut current, &mut |nodes, _| {
+                cut(wi, &mut |_, _, nodes| {
                     n += 1;
-                    points += nodes.len();
+                    points += nodes;
                 });
             }
             (n, points)
@@ -335,15 +341,13 @@ pub fn build_graph(
         .into_par_iter()
         .map(|(ci, p_out, g_out, geom_base)| {
             let (mut n, mut points) = (0usize, 0usize);
-            let mut current = (Vec::new(), Vec::new());
             for wi in chunk_ways(ci) {
                 let w = &input.ways[wi];
-                cut(wi, &mut current, &mut |nodes, positions| {
+                cut(wi, &mut |from, to, nodes| {
                     // The segments between the nodes, as measured by the first pass, added in
-                    // order (the same sum as measuring them again).
-                    let length_m: f64 = positions[1..].iter().map(|&k| seg_len[k as usize]).sum();
-                    let a = nodes[0];
-                    let b = nodes[nodes.len() - 1];
+                    // order (the same sum as measuring them again; a repeated node's is 0).
+                    let length_m: f64 = seg_len[from + 1..=to].iter().sum();
+                    let (a, b) = (input.refs[from], input.refs[to]);
                     let mid =
                         midpoint(input.node_coords[a as usize], input.node_coords[b as usize]);
                     let (f, bk) = speeds.piece_speeds(wi, way_length[wi], mid);
@@ -355,14 +359,23 @@ pub fn build_graph(
                             a,
                             b,
                             geom_start: geom_base + points as u32,
-                            geom_len: nodes.len() as u32,
+                            geom_len: nodes as u32,
                             length_m,
                             fwd: fwd.unwrap_or(0.0),
                             bwd: bwd.unwrap_or(0.0),
                         };
-                        g_out[points..points + nodes.len()].copy_from_slice(nodes);
+                        // The nodes, each repeated one once.
+                        let shape = &mut g_out[points..points + nodes];
+                        let mut m = 0;
+                        for &r in &input.refs[from..=to] {
+                            if m == 0 || shape[m - 1] != r {
+                                shape[m] = r;
+                                m += 1;
+                            }
+                        }
+                        debug_assert_eq!(m, nodes);
                         n += 1;
-                        points += nodes.len();
+                        points += nodes;
                     }
                 });
             }
@@ -627,21 +640,22 @@ pub fn build_graph(
 
     laps.lap("islands (SCC)");
     // 6. Final node order: Hilbert curve over the kept nodes.
+    // The graph nodes' coordinates and border flags, gathered once from the input's arrays:
+    // read through `nodes`, those are random reads over hundreds of megabytes, and the keys,
+    // the box and the node arrays would each make them again.
+    let (graph_coords, graph_border): (Vec<CoordE7>, Vec<bool>) = nodes
+        .par_iter()
+        .map(|&x| (input.node_coords[x as usize], border[x as usize]))
+        .unzip();
+    drop(border);
     let kept: Vec<u32> = (0..n_nodes as u32)
         .into_par_iter()
         .filter(|&v| keep[v as usize] && alive[v as usize])
         .collect();
-    let bbox = BBox::par_of(&kept, |&v| {
-        Some(input.node_coords[nodes[v as usize] as usize])
-    });
+    let bbox = BBox::par_of(&kept, |&v| Some(graph_coords[v as usize]));
     let order: Vec<(u64, u32)> = kept
         .par_iter()
-        .map(|&v| {
-            (
-                hilbert_key(input.node_coords[nodes[v as usize] as usize], &bbox),
-                v,
-            )
-        })
+        .map(|&v| (hilbert_key(graph_coords[v as usize], &bbox), v))
         .collect();
     laps.lap("Hilbert keys");
     // Keys are below 2^32 (order 16): scattered into 4,096 buckets by their top bits, each
@@ -679,7 +693,7 @@ pub fn build_graph(
     // The final arrays are maps over the new order: parallel, and collected in order.
     let node_coords: Vec<CoordE7> = order
         .par_iter()
-        .map(|&(_, v)| input.node_coords[nodes[v as usize] as usize])
+        .map(|&(_, v)| graph_coords[v as usize])
         .collect();
     let node_osm_ids: Vec<i64> = order
         .par_iter()
@@ -692,18 +706,18 @@ pub fn build_graph(
             if is_core(v as usize) {
                 f |= node_flags::CORE;
             }
-            let c = input.node_coords[nodes[v as usize] as usize];
+            let c = graph_coords[v as usize];
             let near_edge = opts
                 .extract_bbox
                 .is_some_and(|b| b.inner_margin_m(c.lon(), c.lat()) < opts.border_margin_m);
-            if border[nodes[v as usize] as usize] || near_edge {
+            if graph_border[v as usize] || near_edge {
                 f |= node_flags::BORDER;
             }
             f
         })
         .collect();
     drop(order);
-    drop((comps, keep, alive, border));
+    drop((comps, keep, alive, graph_coords, graph_border));
     laps.lap("node arrays");
     let mut first_out = vec![0u32; n_final + 1];
     for e in &edge_list {
@@ -831,13 +845,13 @@ fn csr_of(n: usize, edges: impl Iterator<Item = (u32, u32)> + Clone) -> (Vec<u32
 /// Groups pieces into chains through removable degree-2 nodes. Returns the chains (piece index,
 /// reversed) and the number of nodes removed.
 /// `ends[pi]` are piece `pi`'s first and last node (graph numbering).
-fn contract_chains(
+fn contract_chains<M: SpeedModel + ?Sized>(
     pieces: &[Piece],
     ends: &[[u32; 2]],
     n_nodes: usize,
     border: &[bool],
     input: &BuildInput,
-    speeds: &dyn SpeedModel,
+    speeds: &M,
 ) -> (Chains, usize) {
     // Incidence lists: up to the first two pieces per node, plus a count.
     let mut count = par_filled(n_nodes, 0u32);
@@ -1125,6 +1139,43 @@ mod tests {
         assert_eq!(g.num_edges(), 3);
         // node 3 is a dead end of a one-way: it can be reached but not left; kept anyway.
         assert_eq!(g.num_nodes(), 3);
+    }
+
+    /// A node repeated in a row is one node of the shape, and a missing node cuts the way: the
+    /// pieces are cut from ranges of refs, so both must come out as a node list would.
+    #[test]
+    fn repeated_nodes_count_once_and_missing_nodes_cut() {
+        // One way: 0 0 1 1 1 2 | missing 6 | 3 4 4 5 5 (and 5 ends the way).
+        let ids: Vec<i64> = (100..107).collect();
+        let mut c = coords(7);
+        c[6] = MISSING;
+        let refs = vec![0, 0, 1, 1, 1, 2, 6, 3, 4, 4, 5, 5];
+        let ways = vec![way(1, 0, refs.len() as u32, true, true)];
+        let input = BuildInput {
+            node_ids: ids,
+            node_coords: &c,
+            ways: &ways,
+            refs,
+        };
+        let (g, stats) = build_graph(input, &mut Flat(10.0), &opts());
+        assert_eq!(stats.missing_node_refs, 1);
+        assert_eq!(stats.clipped_ways, 1);
+        assert_eq!(g.num_roads(), 2);
+        for r in 0..g.num_roads() {
+            let len = crate::geom::polyline_length_m(g.road_geometry(r));
+            assert!((g.road_length_m[r] as f64 - len).abs() < 0.01);
+        }
+        let mut shapes: Vec<Vec<CoordE7>> = (0..g.num_roads())
+            .map(|r| {
+                let mut s = g.road_geometry(r).to_vec();
+                if s[0] > s[s.len() - 1] {
+                    s.reverse();
+                }
+                s
+            })
+            .collect();
+        shapes.sort();
+        assert_eq!(shapes, vec![vec![c[0], c[1], c[2]], vec![c[3], c[4], c[5]]]);
     }
 
     /// Pieces that no direction may use leave gaps in their chunks' slices, which are closed:
