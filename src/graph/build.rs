@@ -65,14 +65,23 @@ pub trait SpeedModel: Sync {
     fn uses_way_length(&self, _way: usize) -> bool {
         true
     }
-    /// Sees every segment of every way whose two nodes are in the extract (a node repeated in a
-    /// row makes none), once, from any thread, before any piece's speeds are asked for: for
-    /// models that learn from the whole network (road density), in the build's first pass over
-    /// the ways instead of one of their own. Nothing by default.
-    fn see_segment(&self, _way: usize, _a: CoordE7, _b: CoordE7, _length_m: f64) {}
+    /// Sees the segments of a way, in order: every segment whose two nodes are in the extract
+    /// (a node repeated in a row makes none), once per way, from any thread, before any piece's
+    /// speeds are asked for: for models that learn from the whole network (road density), in
+    /// the build's first pass over the ways instead of one of their own. A way at a time, so a
+    /// model can add up a run of segments before touching shared state. Nothing by default.
+    fn see_way_segments(&self, _way: usize, _segments: &[Segment]) {}
     /// Called once every segment has been seen, before the first
     /// [`SpeedModel::piece_speeds`].
     fn segments_seen(&mut self) {}
+}
+
+/// A segment of a way between two consecutive nodes, as measured by the build.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Segment {
+    pub a: CoordE7,
+    pub b: CoordE7,
+    pub length_m: f64,
 }
 
 /// Parameters of the build.
@@ -177,6 +186,7 @@ pub fn build_graph<M: SpeedModel + ?Sized>(
             .map(|(ci, chunk, seg_len)| {
                 let (mut missing, mut clipped_ways, mut dropped_ways) = (0u64, 0u64, 0u64);
                 let mut lengths = Vec::with_capacity(chunk.len());
+                let mut segments: Vec<Segment> = Vec::new(); // this way's, for the model
                 let mut at = 0usize; // this way's first ref in the chunk's slice
                 for (k, w) in chunk.iter().enumerate() {
                     let wi = ci * 4096 + k;
@@ -190,6 +200,7 @@ pub fn build_graph<M: SpeedModel + ?Sized>(
                     let mut longest_run = 0usize;
                     let mut prev: Option<u32> = None;
                     let mut clipped = false;
+                    segments.clear();
                     for (k, &r) in refs.iter().enumerate() {
                         if input.node_coords[r as usize] == MISSING {
                             seg_len[k] = -1.0; // read by the pieces' cut
@@ -211,7 +222,7 @@ pub fn build_graph<M: SpeedModel + ?Sized>(
                                 (input.node_coords[p as usize], input.node_coords[r as usize]);
                             let d = distance_m(a, b);
                             seg_len[k] = d;
-                            speeds.see_segment(wi, a, b, d);
+                            segments.push(Segment { a, b, length_m: d });
                             if measure {
                                 length += d;
                             }
@@ -231,6 +242,9 @@ pub fn build_graph<M: SpeedModel + ?Sized>(
                     }
                     if let Some(p) = prev {
                         junction[p as usize].store(true, Relaxed);
+                    }
+                    if !segments.is_empty() {
+                        speeds.see_way_segments(wi, &segments);
                     }
                     if clipped {
                         if longest_run >= 2 {
