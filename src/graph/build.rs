@@ -6,7 +6,7 @@
 
 use super::scc::{reachable_extending, strongly_connected_two_way};
 use super::{node_flags, road_flags, EdgeTarget, RoadClass, RoadGraph};
-use crate::geom::{distance_m, BBox, CoordE7};
+use crate::geom::{distance_m, round_nonneg, BBox, CoordE7};
 use crate::parallel::{par_fill_blocks, par_filled, par_sort_bucketed};
 use rayon::prelude::*;
 
@@ -470,7 +470,7 @@ pub fn build_graph<M: SpeedModel + ?Sized>(
         way_id: i64,
     }
     let to_ms = |len: f64, speed: f64, extra: f64| -> u32 {
-        let ms = ((len / speed + extra) * 1000.0).round();
+        let ms = round_nonneg((len / speed + extra) * 1000.0);
         ms.clamp(1.0, u32::MAX as f64 / 4.0) as u32
     };
     // Each chain's shape length (its pieces share their joining nodes), then the shapes and
@@ -1013,8 +1013,8 @@ pub fn hilbert_key(c: CoordE7, bbox: &BBox) -> u64 {
     } else {
         0.0
     };
-    let x = ((fx * (N - 1) as f64).round() as u64).min(N - 1);
-    let y = ((fy * (N - 1) as f64).round() as u64).min(N - 1);
+    let x = (round_nonneg(fx * (N - 1) as f64) as u64).min(N - 1);
+    let y = (round_nonneg(fy * (N - 1) as f64) as u64).min(N - 1);
     hilbert_index(x as u32, y as u32)
 }
 

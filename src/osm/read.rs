@@ -1299,13 +1299,14 @@ impl DensityGrid {
 
     /// km of street per km² around `c`.
     pub fn at(&self, c: CoordE7) -> f64 {
-        let i = ((c.lon() - self.lon0) / self.dlon).floor();
-        let j = ((c.lat() - self.lat0) / self.dlat).floor();
-        if i < 0.0 || j < 0.0 || i as usize >= self.nx || j as usize >= self.ny {
+        let x = (c.lon() - self.lon0) / self.dlon;
+        let y = (c.lat() - self.lat0) / self.dlat;
+        // Truncation is the floor from 0 on (no call into libm's `floor`: once per piece).
+        if x < 0.0 || y < 0.0 || x as usize >= self.nx || y as usize >= self.ny {
             return 0.0;
         }
         debug_assert!(!self.smoothed.is_empty(), "the grid is smoothed before use");
-        self.smoothed[j as usize * self.nx + i as usize] as f64
+        self.smoothed[y as usize * self.nx + x as usize] as f64
     }
 }
 
