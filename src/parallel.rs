@@ -22,6 +22,22 @@ pub fn par_fill_blocks<T: Send>(
     lens: impl IntoIterator<Item = usize>,
     fill: impl Fn(usize, &mut [T]) + Sync,
 ) {
+    split_blocks(out, lens)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(i, part)| fill(i, part));
+}
+
+/// `out` split into consecutive blocks of the given lengths, which add up to its length: each
+/// block for one parallel task to write (several arrays split alike are zipped).
+///
+/// ```
+/// use metroreach::parallel::split_blocks;
+/// let mut out = [1, 2, 3, 4, 5];
+/// let blocks = split_blocks(&mut out, [2, 0, 3]);
+/// assert_eq!(blocks, [&mut [1, 2][..], &mut [][..], &mut [3, 4, 5][..]]);
+/// ```
+pub fn split_blocks<T>(out: &mut [T], lens: impl IntoIterator<Item = usize>) -> Vec<&mut [T]> {
     let mut parts: Vec<&mut [T]> = Vec::new();
     let mut rest = out;
     for len in lens {
@@ -31,9 +47,6 @@ pub fn par_fill_blocks<T: Send>(
     }
     debug_assert!(rest.is_empty(), "the blocks cover the array");
     parts
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(i, part)| fill(i, part));
 }
 
 /// `n` copies of `value`, written on all cores: `vec![value; n]` fills on one core, and for the
@@ -63,15 +76,14 @@ where
     let n: usize = parts.iter().map(|p| p.as_ref().len()).sum();
     let mut out: Vec<U> = Vec::with_capacity(n);
     {
-        let mut slots: Vec<(&[T], &mut [std::mem::MaybeUninit<U>])> =
-            Vec::with_capacity(parts.len());
-        let mut rest = &mut out.spare_capacity_mut()[..n];
-        for part in parts {
-            let part = part.as_ref();
-            let (slot, tail) = std::mem::take(&mut rest).split_at_mut(part.len());
-            slots.push((part, slot));
-            rest = tail;
-        }
+        let slots: Vec<(&[T], &mut [std::mem::MaybeUninit<U>])> = parts
+            .iter()
+            .map(AsRef::as_ref)
+            .zip(split_blocks(
+                &mut out.spare_capacity_mut()[..n],
+                parts.iter().map(|p| p.as_ref().len()),
+            ))
+            .collect();
         slots.into_par_iter().for_each(|(part, slot)| {
             for (dst, item) in slot.iter_mut().zip(part) {
                 dst.write(f(item));

@@ -7,7 +7,7 @@
 use super::scc::{reachable_extending, strongly_connected_two_way};
 use super::{node_flags, road_flags, EdgeTarget, RoadClass, RoadGraph};
 use crate::geom::{distance_m, round_nonneg, BBox, CoordE7};
-use crate::parallel::{par_fill_blocks, par_filled, par_sort_bucketed};
+use crate::parallel::{par_fill_blocks, par_filled, par_sort_bucketed, split_blocks};
 use rayon::prelude::*;
 
 /// Marks a node whose coordinates are not in the extract.
@@ -28,6 +28,8 @@ pub struct BuildWay {
     pub refs_len: u32,
 }
 
+/// Ways per chunk of the build's first pass.
+const WAY_CHUNK: usize = 4096;
 /// Ways per chunk of the pieces stage (a test builds several chunks).
 const PIECE_CHUNK: usize = 2048;
 
@@ -171,25 +173,25 @@ pub fn build_graph<M: SpeedModel + ?Sized>(
             .map(|_| AtomicU8::new(0))
             .collect();
         // Each chunk of ways with its own slice of `seg_len` (the ways' refs are consecutive).
-        let mut slots: Vec<(usize, &[BuildWay], &mut [f64])> = Vec::new();
-        {
-            let mut rest = &mut seg_len[..];
-            for (ci, chunk) in input.ways.chunks(4096).enumerate() {
-                let n: usize = chunk.iter().map(|w| w.refs_len as usize).sum();
-                let (slot, tail) = std::mem::take(&mut rest).split_at_mut(n);
-                slots.push((ci, chunk, slot));
-                rest = tail;
-            }
-        }
-        let parts: Vec<(Vec<f64>, [u64; 3])> = slots
+        let chunks = input.ways.chunks(WAY_CHUNK);
+        let slots = split_blocks(
+            &mut seg_len,
+            chunks
+                .clone()
+                .map(|c| c.iter().map(|w| w.refs_len as usize).sum()),
+        );
+        let parts: Vec<(Vec<f64>, [u64; 3])> = chunks
+            .zip(slots)
+            .enumerate()
+            .collect::<Vec<_>>()
             .into_par_iter()
-            .map(|(ci, chunk, seg_len)| {
+            .map(|(ci, (chunk, seg_len))| {
                 let (mut missing, mut clipped_ways, mut dropped_ways) = (0u64, 0u64, 0u64);
                 let mut lengths = Vec::with_capacity(chunk.len());
                 let mut segments: Vec<Segment> = Vec::new(); // this way's, for the model
                 let mut at = 0usize; // this way's first ref in the chunk's slice
                 for (k, w) in chunk.iter().enumerate() {
-                    let wi = ci * 4096 + k;
+                    let wi = ci * WAY_CHUNK + k;
                     let refs = way_refs(&input, w);
                     let seg_len = &mut seg_len[at..at + refs.len()];
                     at += refs.len();
@@ -338,22 +340,23 @@ pub fn build_graph<M: SpeedModel + ?Sized>(
     let mut pieces: Vec<Piece> = bytemuck::zeroed_vec(most.iter().map(|m| m.0).sum());
     let mut piece_geom: Vec<u32> = bytemuck::zeroed_vec(most.iter().map(|m| m.1).sum());
     // Each chunk's slices, and where its shapes start in `piece_geom`.
-    let mut slots: Vec<(usize, &mut [Piece], &mut [u32], u32)> = Vec::with_capacity(n_chunks);
-    {
-        let (mut rest_p, mut rest_g) = (&mut pieces[..], &mut piece_geom[..]);
-        let mut geom_at = 0u32;
-        for (ci, &(n, points)) in most.iter().enumerate() {
-            let (p, rp) = std::mem::take(&mut rest_p).split_at_mut(n);
-            let (g, rg) = std::mem::take(&mut rest_g).split_at_mut(points);
-            slots.push((ci, p, g, geom_at));
-            geom_at += points as u32;
-            rest_p = rp;
-            rest_g = rg;
-        }
-    }
+    let geom_bases: Vec<u32> = most
+        .iter()
+        .scan(0u32, |at, &(_, points)| {
+            let base = *at;
+            *at += points as u32;
+            Some(base)
+        })
+        .collect();
+    let slots: Vec<_> = split_blocks(&mut pieces, most.iter().map(|m| m.0))
+        .into_iter()
+        .zip(split_blocks(&mut piece_geom, most.iter().map(|m| m.1)))
+        .zip(geom_bases)
+        .enumerate()
+        .collect();
     let filled: Vec<(usize, usize)> = slots
         .into_par_iter()
-        .map(|(ci, p_out, g_out, geom_base)| {
+        .map(|(ci, ((p_out, g_out), geom_base))| {
             let (mut n, mut points) = (0usize, 0usize);
             for wi in chunk_ways(ci) {
                 let w = &input.ways[wi];

@@ -7,7 +7,7 @@
 //! previous hit is tried first (a way's nodes are often numbered in a row: a fifth of the
 //! references of the province mosaic hit there).
 
-use crate::parallel::par_bucket_scatter;
+use crate::parallel::{par_bucket_scatter, split_blocks};
 use rayon::prelude::*;
 
 /// Below this many ids a plain sort is as fast (the radix passes have fixed costs).
@@ -194,15 +194,12 @@ impl<'a> IdIndex<'a> {
         let n = parts.iter().map(|p| p.len()).sum();
         // Zeroed memory comes from the system untouched: each page is faulted in once, here.
         let mut out = vec![0u32; n];
-        let mut pairs: Vec<(&mut [u32], &[i64])> = Vec::new();
-        let mut rest = &mut out[..];
-        for part in parts {
-            for refs in part.chunks(CHUNK) {
-                let (o, tail) = std::mem::take(&mut rest).split_at_mut(refs.len());
-                pairs.push((o, refs));
-                rest = tail;
-            }
-        }
+        let chunks = parts.iter().flat_map(|part| part.chunks(CHUNK));
+        let pairs: Vec<(&mut [u32], &[i64])> =
+            split_blocks(&mut out, chunks.clone().map(<[i64]>::len))
+                .into_iter()
+                .zip(chunks)
+                .collect();
         pairs.into_par_iter().for_each(|(out, refs)| {
             let mut prev = u32::MAX;
             for (o, &id) in out.iter_mut().zip(refs) {
