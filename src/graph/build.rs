@@ -76,6 +76,10 @@ pub trait SpeedModel: Sync {
     /// Called once every segment has been seen, before the first
     /// [`SpeedModel::piece_speeds`].
     fn segments_seen(&mut self) {}
+    /// Called once every piece's speeds have been asked for: a model may free what only
+    /// [`SpeedModel::piece_speeds`] reads (only [`SpeedModel::piece_extra_secs`] is asked after
+    /// this), before the build's memory peaks.
+    fn pieces_cut(&mut self) {}
 }
 
 /// A segment of a way between two consecutive nodes, as measured by the build.
@@ -424,6 +428,10 @@ pub fn build_graph<M: SpeedModel + ?Sized>(
     drop(junction);
     drop(way_length);
     input.refs = Vec::new();
+    let speeds: &M = {
+        model.pieces_cut();
+        model
+    };
     laps.lap("pieces (parallel)");
     // Dense numbering of junction nodes used by pieces, and each piece's two ends in it (the
     // chain walk then reads them in piece order instead of looking them up at random).
@@ -707,32 +715,38 @@ pub fn build_graph<M: SpeedModel + ?Sized>(
 
     drop(new_id);
     laps.lap("Hilbert sort, renumbering, edge sort");
-    // The final arrays are maps over the new order: parallel, and collected in order.
-    let node_coords: Vec<CoordE7> = order
-        .par_iter()
-        .map(|&(_, v)| graph_coords[v as usize])
-        .collect();
-    let node_osm_ids: Vec<i64> = order
-        .par_iter()
-        .map(|&(_, v)| node_osm_ids_of[v as usize])
-        .collect();
-    let node_flags: Vec<u8> = order
-        .par_iter()
-        .map(|&(_, v)| {
-            let mut f = 0u8;
-            if is_core(v as usize) {
-                f |= node_flags::CORE;
-            }
-            let c = graph_coords[v as usize];
-            let near_edge = opts
-                .extract_bbox
-                .is_some_and(|b| b.inner_margin_m(c.lon(), c.lat()) < opts.border_margin_m);
-            if graph_border[v as usize] || near_edge {
-                f |= node_flags::BORDER;
-            }
-            f
-        })
-        .collect();
+    // The final node arrays, in the new order: one parallel pass that reads each node once
+    // (the order visits the old numbering at random).
+    let mut node_coords: Vec<CoordE7> = bytemuck::zeroed_vec(n_final);
+    let mut node_osm_ids: Vec<i64> = bytemuck::zeroed_vec(n_final);
+    let mut node_flags: Vec<u8> = bytemuck::zeroed_vec(n_final);
+    {
+        const BLOCK: usize = 1 << 14;
+        order
+            .par_chunks(BLOCK)
+            .zip(node_coords.par_chunks_mut(BLOCK))
+            .zip(node_osm_ids.par_chunks_mut(BLOCK))
+            .zip(node_flags.par_chunks_mut(BLOCK))
+            .for_each(|(((block, coords), ids), flags)| {
+                for (j, &(_, v)) in block.iter().enumerate() {
+                    let v = v as usize;
+                    let c = graph_coords[v];
+                    coords[j] = c;
+                    ids[j] = node_osm_ids_of[v];
+                    let mut f = 0u8;
+                    if is_core(v) {
+                        f |= node_flags::CORE;
+                    }
+                    let near_edge = opts
+                        .extract_bbox
+                        .is_some_and(|b| b.inner_margin_m(c.lon(), c.lat()) < opts.border_margin_m);
+                    if graph_border[v] || near_edge {
+                        f |= node_flags::BORDER;
+                    }
+                    flags[j] = f;
+                }
+            });
+    }
     drop(order);
     drop((comps, keep, alive, graph_coords, graph_border));
     laps.lap("node arrays");
@@ -764,54 +778,50 @@ pub fn build_graph<M: SpeedModel + ?Sized>(
         total += roads[r as usize].geom_len;
         road_geom_start.push(total);
     }
-    // Shapes copied in parallel, a block of roads at a time into its own part of `geom`.
+    // Shapes and the per-road arrays filled in parallel, a block of roads at a time into its own
+    // part of each: every road is read once (`roads` is in chain order, `road_order` visits it
+    // at random, and one gather per array made four more passes of cache misses).
+    let n_roads = road_order.len();
     let mut geom: Vec<CoordE7> = bytemuck::zeroed_vec(total as usize);
+    let mut road_length_m: Vec<f32> = bytemuck::zeroed_vec(n_roads);
+    let mut road_class: Vec<u8> = bytemuck::zeroed_vec(n_roads);
+    let mut road_flags_v: Vec<u8> = bytemuck::zeroed_vec(n_roads);
+    let mut road_way_id: Vec<i64> = bytemuck::zeroed_vec(n_roads);
     {
         const BLOCK: usize = 4096;
         let block_len = |b: usize| {
-            let end = (b + BLOCK).min(road_order.len());
+            let end = (b + BLOCK).min(n_roads);
             (road_geom_start[end] - road_geom_start[b]) as usize
         };
-        let lens = (0..road_order.len()).step_by(BLOCK).map(block_len);
-        par_fill_blocks(&mut geom, lens, |i, part| {
-            let block = &road_order[i * BLOCK..((i + 1) * BLOCK).min(road_order.len())];
-            let mut at = 0;
-            for &r in block {
-                let road = &roads[r as usize];
-                let nodes_of_road = &road_nodes
-                    [road.geom_start as usize..(road.geom_start + road.geom_len) as usize];
-                for (dst, &i) in part[at..at + nodes_of_road.len()]
-                    .iter_mut()
-                    .zip(nodes_of_road)
-                {
-                    *dst = input.node_coords[i as usize];
+        let geom_blocks = split_blocks(&mut geom, (0..n_roads).step_by(BLOCK).map(block_len));
+        geom_blocks
+            .into_par_iter()
+            .zip(road_length_m.par_chunks_mut(BLOCK))
+            .zip(road_class.par_chunks_mut(BLOCK))
+            .zip(road_flags_v.par_chunks_mut(BLOCK))
+            .zip(road_way_id.par_chunks_mut(BLOCK))
+            .enumerate()
+            .for_each(|(i, ((((part, length), class), flags), way_id))| {
+                let block = &road_order[i * BLOCK..((i + 1) * BLOCK).min(n_roads)];
+                let mut at = 0;
+                for (j, &r) in block.iter().enumerate() {
+                    let road = &roads[r as usize];
+                    length[j] = road.length_m;
+                    class[j] = road.class as u8;
+                    flags[j] = if road.ferry { road_flags::FERRY } else { 0 };
+                    way_id[j] = road.way_id;
+                    let nodes_of_road = &road_nodes
+                        [road.geom_start as usize..(road.geom_start + road.geom_len) as usize];
+                    for (dst, &i) in part[at..at + nodes_of_road.len()]
+                        .iter_mut()
+                        .zip(nodes_of_road)
+                    {
+                        *dst = input.node_coords[i as usize];
+                    }
+                    at += nodes_of_road.len();
                 }
-                at += nodes_of_road.len();
-            }
-        });
+            });
     }
-    let road_length_m: Vec<f32> = road_order
-        .par_iter()
-        .map(|&r| roads[r as usize].length_m)
-        .collect();
-    let road_class: Vec<u8> = road_order
-        .par_iter()
-        .map(|&r| roads[r as usize].class as u8)
-        .collect();
-    let road_flags_v: Vec<u8> = road_order
-        .par_iter()
-        .map(|&r| {
-            if roads[r as usize].ferry {
-                road_flags::FERRY
-            } else {
-                0
-            }
-        })
-        .collect();
-    let road_way_id: Vec<i64> = road_order
-        .par_iter()
-        .map(|&r| roads[r as usize].way_id)
-        .collect();
     laps.lap("road geometry");
     let g = RoadGraph {
         node_coords: node_coords.into(),
